@@ -1,0 +1,43 @@
+# Set-up is part of every target: a fresh clone needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+WEB    := node_modules/@mediapipe/hands/hands.js
+DATA   ?= ../shared/datasets
+
+.PHONY: setup run test bench browser clean
+
+setup: $(STAMP) $(WEB)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+# MediaPipe's browser hands solution (bundles its models) for the web page; never committed.
+$(WEB): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the real-browser test (root on the project's machines).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+run: setup
+	$(VENV)/bin/isyarat serve
+
+test: setup browser
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/extract.py
+	$(PY) bench/accuracy.py
+	$(PY) bench/image_vs_landmarks.py
+	$(PY) bench/realtime.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

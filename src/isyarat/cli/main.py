@@ -1,0 +1,337 @@
+"""The `isyarat` command: one verb per stage of the flow (extract, train, evaluate, export, ...)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from isyarat.errors import IsyaratError
+
+DESCRIPTION = """\
+isyarat recognizes Indonesian sign language (SIBI, BISINDO, Kata Kolok; ASL as a fallback)
+from images, videos and live cameras.
+
+The flow: a dataset folder -> `extract` MediaPipe landmarks (cached) -> `train` a recipe ->
+`evaluate` it on any data -> `export` an ONNX bundle -> `recognize`, `webcam` or `serve` it.
+Shipped models (`isyarat models`) work with no training at all.
+"""
+
+EXAMPLES = """\
+examples:
+  isyarat recognize photo.jpg --model sibi-letters       letters on a photo
+  isyarat recognize clip.mp4 --model bisindo-letters     letters over a video, spelled as text
+  isyarat serve                                          web app at http://127.0.0.1:8000
+  isyarat extract ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
+  isyarat train bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus --out runs/gnn
+  isyarat evaluate --model runs/gnn --data out/binus.parquet --out runs/gnn/eval
+  isyarat export runs/gnn --out bundles/gnn
+  isyarat recipes                                        the shipped training recipes
+
+dataset layouts (detected automatically):
+  <label>/*.jpg|png, <label>/*.mp4|avi|mov, <label>/*.npy, <label>/<sequence>/<frame>.npy,
+  or a .csv/.parquet landmark table; an optional metadata.csv (path,label,<columns>) adds
+  conditions such as signer, background or group to break results down by.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="isyarat", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_extract, _add_train, _add_evaluate, _add_export, _add_recognize, _add_webcam,
+                _add_serve, _add_models, _add_recipes, _add_vocab):
+        add(sub)
+    return parser
+
+
+def _version() -> str:
+    from isyarat import __version__
+
+    return f"isyarat {__version__}"
+
+
+def _cmd(sub, name: str, help_text: str, description: str, handler) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=description,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes for landmark extraction (default: %(default)s)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="landmark cache folder (default: $ISYARAT_CACHE or ~/.cache/isyarat/landmarks)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+# ---- extract -------------------------------------------------------------------------------
+def _add_extract(sub) -> None:
+    p = _cmd(sub, "extract", "MediaPipe landmarks of a dataset -> a landmark table",
+             "Run MediaPipe Hands (or Holistic) over every image or video of DATA and write the\n"
+             "canonical landmark table (.parquet or .csv) plus a summary with the detection rate\n"
+             "per class. Results are cached by file content and settings: a second run is near-free.\n"
+             "Unreadable files and frames without a hand are listed in the summary, never fatal.",
+             cmd_extract)
+    p.add_argument("data", help="dataset folder (images or videos)")
+    p.add_argument("--out", type=Path, required=True, help="table to write: .parquet or .csv")
+    p.add_argument("--mode", choices=["hands", "holistic"], default="hands",
+                   help="hands: 2 x 21 points; holistic: pose 33 x 4 + hands (258 values/frame)")
+    p.add_argument("--border", type=float, default=0.25,
+                   help="fraction of the image added around it before detection; helps tight hand "
+                        "crops (default: %(default)s)")
+    p.add_argument("--min-confidence", type=float, default=0.3, help="palm detection threshold")
+    p.add_argument("--every", type=int, default=1, help="use every N-th video frame")
+    _add_workers(p)
+
+
+def cmd_extract(args) -> int:
+    from isyarat.data.layouts import load_dataset
+    from isyarat.data.table import samples_to_table, write_table
+    from isyarat.landmarks.extract import extract_dataset
+    from isyarat.landmarks.settings import ExtractSettings
+
+    settings = ExtractSettings(mode=args.mode, border=args.border, min_detection_confidence=args.min_confidence,
+                               every=args.every)
+    dataset = load_dataset(args.data)
+    print(dataset.summary())
+    result = extract_dataset(dataset, settings, workers=args.workers, cache_dir=args.cache,
+                             progress=not args.quiet)
+    table = write_table(samples_to_table(result.dataset.samples), args.out)
+    summary_path = args.out.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(result.summary.to_dict(), indent=1))
+    print(result.summary.format())
+    print(f"wrote {table} ({len(result.dataset)} samples) and {summary_path}")
+    return 0
+
+
+# ---- train / evaluate ----------------------------------------------------------------------
+def _add_train(sub) -> None:
+    p = _cmd(sub, "train", "train a recipe on a dataset",
+             "Train RECIPE (a shipped recipe name, see `isyarat recipes`, or a YAML file) on DATA.\n"
+             "The recipe's split holds out a test set; early stopping uses a validation part of the\n"
+             "training split, never the test set. RUN receives model.safetensors, run.json (config,\n"
+             "labels, feature settings, history), curves.png and the test report.",
+             cmd_train)
+    p.add_argument("recipe", help="recipe name or YAML path")
+    p.add_argument("--data", required=True, help="dataset folder or landmark table")
+    p.add_argument("--out", type=Path, required=True, help="run directory to write")
+    p.add_argument("--split", help="override the recipe's split: holdout:0.2, kfold:5 or group:<column>")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any recipe value, e.g. --set train.lr=0.0005 (YAML value)")
+    _add_workers(p)
+
+
+def cmd_train(args) -> int:
+    import yaml
+
+    from isyarat.training.recipe import load_recipe
+    from isyarat.training.run import train_recipe
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise IsyaratError(f"--set {item}: use KEY=VALUE, e.g. train.lr=0.0005")
+        overrides[key] = yaml.safe_load(value)
+    if args.split:
+        overrides["split"] = args.split
+    if args.epochs:
+        overrides["train.epochs"] = args.epochs
+    recipe = load_recipe(args.recipe, overrides)
+    run = train_recipe(recipe, Path(args.data), args.out, workers=args.workers, cache_dir=args.cache,
+                       progress=not args.quiet)
+    info = json.loads((run / "run.json").read_text())
+    m = info["metrics"]
+    print(f"trained {recipe.model} in {info['train_seconds']:.1f} s ({info['epochs_run']} epochs); test split: "
+          f"accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_samples']} samples")
+    print(f"wrote {run}/ (report.md, confusion_matrix.png, curves.png, model.safetensors, run.json)")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = _cmd(sub, "evaluate", "score a model on a dataset (per class, per metadata group)",
+             "Evaluate MODEL (a run directory, an exported bundle or a shipped model name) on DATA\n"
+             "(images and videos go through landmark extraction first). Writes report.json,\n"
+             "report.md and confusion_matrix.png; samples where no hand was found count as wrong\n"
+             "in `accuracy` (see `accuracy_detected` for the rest).",
+             cmd_evaluate)
+    p.add_argument("--model", required=True, help="run dir, bundle (dir or .zip) or shipped name")
+    p.add_argument("--data", required=True, help="dataset folder or landmark table")
+    p.add_argument("--out", type=Path, required=True, help="folder for the report")
+    _add_workers(p)
+
+
+def cmd_evaluate(args) -> int:
+    from isyarat.evaluation.evaluate import evaluate_model
+
+    report = evaluate_model(args.model, args.data, args.out, workers=args.workers, cache_dir=args.cache,
+                            progress=not args.quiet)
+    print(f"accuracy {report['accuracy']:.3f} (hand found: {report['accuracy_detected'] or 0:.3f}), "
+          f"macro F1 {report['macro_f1']:.3f}, {report['n_samples']} samples, "
+          f"{report['n_without_hand']} without a hand")
+    for column, groups in report.get("by", {}).items():
+        parts = ", ".join(f"{g} {v['accuracy']:.3f}" for g, v in groups.items())
+        print(f"  by {column}: {parts}")
+    print(f"wrote {args.out}/report.md, report.json, confusion_matrix.png")
+    return 0
+
+
+# ---- export / recognize / webcam / serve -----------------------------------------------------
+def _add_export(sub) -> None:
+    p = _cmd(sub, "export", "a trained run -> an ONNX bundle",
+             "Export RUN to BUNDLE: model.onnx (checked against PyTorch), bundle.json (labels,\n"
+             "feature settings, sign system, metrics) and MODEL_CARD.md, as a folder or a .zip.",
+             cmd_export)
+    p.add_argument("run", type=Path, help="run directory written by `isyarat train`")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder, or a path ending in .zip")
+    p.add_argument("--name", help="model name (default: the recipe's name)")
+
+
+def cmd_export(args) -> int:
+    from isyarat.export.from_run import export_run
+
+    out = export_run(args.run, args.out, name=args.name)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_recognize(sub) -> None:
+    p = _cmd(sub, "recognize", "recognize signs in an image, a folder or a video",
+             "Print the sign in each image (or each frame of a video, with the spelled text).\n"
+             "Below the confidence threshold, or with no hand in view, the answer is 'no sign'.",
+             cmd_recognize)
+    p.add_argument("input", type=Path, help="image, video or folder of them")
+    p.add_argument("--model", default="sibi-letters",
+                   help="shipped model name or bundle path (default: %(default)s; see `isyarat models`)")
+    p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def cmd_recognize(args) -> int:
+    from isyarat.runtime.cli_recognize import recognize_paths
+
+    return recognize_paths(args.input, args.model, args.threshold, as_json=args.json)
+
+
+def _add_webcam(sub) -> None:
+    p = _cmd(sub, "webcam", "live recognition in an OpenCV window",
+             "Open the camera, draw the hand landmarks, show the current sign and the spelled\n"
+             "text. Keys: q quits, c clears the text.", cmd_webcam)
+    p.add_argument("--model", default="sibi-letters", help="shipped model name or bundle path")
+    p.add_argument("--camera", type=int, default=0, help="camera index (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=0.5)
+
+
+def cmd_webcam(args) -> int:
+    from isyarat.runtime.recognizer import Recognizer
+    from isyarat.runtime.webcam import run_webcam
+
+    run_webcam(Recognizer.load(args.model, threshold=args.threshold), camera=args.camera)
+    return 0
+
+
+def _add_serve(sub) -> None:
+    p = _cmd(sub, "serve", "the web app: live camera page, REST API and recorder",
+             "Serve the web app. The page runs MediaPipe in the browser and sends only landmarks\n"
+             "to the server (video never leaves the device). OpenAPI docs at /docs.", cmd_serve)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", action="append", help="models to offer (default: every shipped model)")
+    p.add_argument("--data-dir", type=Path, default=Path("recordings"),
+                   help="where the recorder page saves samples (default: %(default)s)")
+
+
+def cmd_serve(args) -> int:
+    from isyarat.server.app import serve
+
+    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir)
+    return 0
+
+
+# ---- listings --------------------------------------------------------------------------------
+def _add_models(sub) -> None:
+    p = _cmd(sub, "models", "list shipped models (or --registry: architectures)",
+             "List the models shipped with isyarat, with their sign system, classes and scores.",
+             cmd_models)
+    p.add_argument("--registry", action="store_true", help="list the model architectures instead")
+
+
+def cmd_models(args) -> int:
+    from isyarat.models.registry import model_kind, model_names
+
+    if args.registry:
+        for name in model_names():
+            print(f"{name:22s} {model_kind(name)}")
+        return 0
+    from isyarat.runtime.recognizer import list_shipped
+
+    shipped = list_shipped()
+    if not shipped:
+        print("no shipped models installed")
+    for m in shipped:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items() if isinstance(v, float))
+        print(f"{m['name']:18s} {m['sign_system'] or '':8s} {len(m['labels'])} classes  {metrics}")
+        print(f"{'':18s} {' '.join(m['labels'])}")
+    return 0
+
+
+def _add_recipes(sub) -> None:
+    _cmd(sub, "recipes", "list the shipped training recipes", "List the shipped training recipes.", cmd_recipes)
+
+
+def cmd_recipes(args) -> int:
+    from isyarat.training.recipe import list_recipes, load_recipe
+
+    for name in list_recipes():
+        r = load_recipe(name)
+        print(f"{name:24s} model={r.model:18s} split={r.split}")
+        print(f"{'':24s} {r.description[:110]}")
+    return 0
+
+
+def _add_vocab(sub) -> None:
+    p = _cmd(sub, "vocab", "list sign systems and their signs",
+             "List the vocabularies (sign systems); with a name, its signs.", cmd_vocab)
+    p.add_argument("name", nargs="?", help="vocabulary name or YAML path")
+
+
+def cmd_vocab(args) -> int:
+    from isyarat.vocab import list_vocabularies, load_vocabulary
+
+    names = [args.name] if args.name else list_vocabularies()
+    for name in names:
+        v = load_vocabulary(name)
+        print(f"{v.name}: {v.title} ({len(v.signs)} {v.kind}); dynamic: {' '.join(v.dynamic) or '-'}; "
+              f"two-handed: {' '.join(v.two_handed) or '-'}")
+        if args.name:
+            print(f"  {v.description}")
+            for s in v.signs:
+                print(f"  {s.name:14s} {'dynamic' if s.dynamic else 'static ':8s} {s.hands} hand(s) {s.gloss}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        return args.handler(args)
+    except IsyaratError as err:
+        print(f"isyarat {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

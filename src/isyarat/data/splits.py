@@ -1,0 +1,103 @@
+"""Deterministic splits: stratified hold-out and K-fold, and group-aware splits by any metadata column."""
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+from isyarat.data.samples import Dataset
+from isyarat.errors import IsyaratError
+
+Split = tuple[np.ndarray, np.ndarray]  # (train indices, test indices)
+
+
+def holdout(labels: Sequence[str], test_size: float = 0.3, seed: int = 0,
+            groups: Sequence[str] | None = None) -> Split:
+    """Stratified hold-out (70/30 and 80/20 in the papers); with groups, whole groups go to one side."""
+    idx = np.arange(len(labels))
+    if groups is not None:
+        folds = max(2, int(round(1 / test_size)))
+        return next(iter(group_kfold(labels, groups, folds, seed)))
+    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=_stratify(labels))
+    return np.sort(train), np.sort(test)
+
+
+def kfold(labels: Sequence[str], k: int = 5, seed: int = 0) -> list[Split]:
+    """Stratified K-fold over samples."""
+    _check_min_per_class(labels, k)
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in skf.split(np.zeros(len(labels)), labels)]
+
+
+def group_kfold(labels: Sequence[str], groups: Sequence[str], k: int = 5, seed: int = 0) -> list[Split]:
+    """K folds that never put one group (signer, session, capture group) on both sides."""
+    n_groups = len(set(groups))
+    if n_groups < 2:
+        raise IsyaratError("a group split needs at least 2 distinct groups in that column")
+    if n_groups <= k:
+        return leave_one_group_out(groups)
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(tr, te) for tr, te in sgkf.split(np.zeros(len(labels)), labels, groups)]
+
+
+def leave_one_group_out(groups: Sequence[str]) -> list[Split]:
+    """One fold per group: train on all others, test on it (leave-one-signer/session/group-out)."""
+    if len(set(groups)) < 2:
+        raise IsyaratError("leave-one-group-out needs at least 2 distinct groups")
+    logo = LeaveOneGroupOut()
+    return [(tr, te) for tr, te in logo.split(np.zeros(len(groups)), groups=groups)]
+
+
+def validation_split(train_idx: np.ndarray, labels: Sequence[str], fraction: float = 0.15, seed: int = 0,
+                     groups: Sequence[str] | None = None) -> Split:
+    """Carve an early-stopping validation set out of the training indices (never the test set)."""
+    sub_labels = [labels[i] for i in train_idx]
+    if groups is not None and len({groups[i] for i in train_idx}) >= 3:
+        inner = group_kfold(sub_labels, [groups[i] for i in train_idx], max(2, int(round(1 / fraction))), seed)
+        tr, va = inner[0]
+    else:
+        tr, va = train_test_split(np.arange(len(train_idx)), test_size=fraction, random_state=seed,
+                                  stratify=_stratify(sub_labels))
+    return np.sort(train_idx[tr]), np.sort(train_idx[va])
+
+
+def groups_of(dataset: Dataset, column: str) -> list[str]:
+    missing = [s.id for s in dataset.samples if column not in s.metadata]
+    if missing:
+        cols = sorted({k for s in dataset.samples for k in s.metadata})
+        raise IsyaratError(f"{len(missing)} samples of {dataset.root} have no '{column}' metadata "
+                           f"(e.g. {missing[0]}); columns present: {', '.join(cols) or 'none'}; "
+                           "add a metadata.csv with path,label,<columns>")
+    return [s.metadata[column] for s in dataset.samples]
+
+
+def consecutive_frames_warning(dataset: Dataset) -> str | None:
+    """A random split of frames recorded in one capture session overstates accuracy: say so."""
+    numbered = sum(bool(re.search(r"(frame|img|image)?[_-]?\d+$", s.path.stem, re.I)) for s in dataset.samples)
+    session_cols = {"session", "signer", "group"} & {k for s in dataset.samples for k in s.metadata}
+    if dataset.layout in ("npy", "table") and numbered > 0.9 * len(dataset) or (
+            session_cols and all(len({s.metadata.get(c) for s in dataset.samples}) == 1 for c in session_cols)):
+        return (f"{dataset.root}: samples look like consecutive frames of few capture sessions; a random split "
+                "puts near-duplicate frames on both sides and overstates accuracy. Prefer a group split "
+                "(--split group:<column>) when the metadata has signer/session/group.")
+    return None
+
+
+def warn_if_mixed(dataset: Dataset) -> None:
+    message = consecutive_frames_warning(dataset)
+    if message:
+        warnings.warn(message)
+
+
+def _stratify(labels: Sequence[str]) -> Sequence[str] | None:
+    counts = np.unique(labels, return_counts=True)[1]
+    return labels if counts.min() >= 2 else None
+
+
+def _check_min_per_class(labels: Sequence[str], k: int) -> None:
+    names, counts = np.unique(labels, return_counts=True)
+    if counts.min() < k:
+        raise IsyaratError(f"class '{names[counts.argmin()]}' has {counts.min()} samples, fewer than the {k} folds")

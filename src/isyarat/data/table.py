@@ -1,0 +1,83 @@
+"""The canonical landmark table: one row per frame, documented in README and docs/ARCHITECTURE.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from isyarat.errors import IsyaratError
+from isyarat.landmarks.arrays import Landmarks, empty_hands
+
+HAND_COLUMNS = [f"{side}_{axis}{i}" for side in ("left", "right") for i in range(21) for axis in "xyz"]
+POSE_COLUMNS = [f"pose_{axis}{i}" for i in range(33) for axis in "xyzv"]
+ID_COLUMNS = ["label", "sample_id", "frame"]
+
+
+def landmark_rows(lm: Landmarks) -> np.ndarray:
+    """(T, 126) or (T, 258): hands flattened left then right, then pose if present."""
+    hands = lm.hands.reshape(lm.n_frames, 126)
+    if lm.pose is None:
+        return hands
+    return np.concatenate([hands, lm.pose.reshape(lm.n_frames, 132)], axis=1)
+
+
+def samples_to_table(samples) -> pd.DataFrame:
+    """Samples with landmarks -> the canonical table (metadata columns between ids and landmarks)."""
+    meta_cols = sorted({k for s in samples for k in s.metadata} - set(ID_COLUMNS))
+    with_pose = any(s.landmarks is not None and s.landmarks.pose is not None for s in samples)
+    columns = HAND_COLUMNS + (POSE_COLUMNS if with_pose else [])
+    blocks, ids = [], []
+    for s in samples:
+        if s.landmarks is None:
+            continue
+        rows = landmark_rows(s.landmarks)
+        if with_pose and rows.shape[1] == 126:
+            rows = np.concatenate([rows, np.full((len(rows), 132), np.nan, np.float32)], axis=1)
+        blocks.append(rows)
+        for t in range(len(rows)):
+            ids.append({"label": s.label, "sample_id": s.id, "frame": t, **{c: s.metadata.get(c, "") for c in meta_cols}})
+    values = np.concatenate(blocks) if blocks else np.zeros((0, len(columns)), np.float32)
+    return pd.concat([pd.DataFrame(ids, columns=ID_COLUMNS + meta_cols),
+                      pd.DataFrame(values, columns=columns)], axis=1)
+
+
+def write_table(table: pd.DataFrame, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        table.to_csv(path, index=False, float_format="%.6f")
+    else:
+        raise IsyaratError(f"{path}: a landmark table ends in .csv or .parquet")
+    return path
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, low_memory=False)
+    except Exception as err:  # pandas/pyarrow raise many types for unreadable files
+        raise IsyaratError(f"{path}: cannot read the landmark table ({err})") from err
+    missing = [c for c in ["label"] + HAND_COLUMNS if c not in table.columns]
+    if missing:
+        raise IsyaratError(f"{path}: not a landmark table, missing columns {missing[:4]}...; expected "
+                           "label, [sample, frame, metadata...], left_x0..left_z20, right_x0..right_z20")
+    return table
+
+
+def table_landmarks(rows: pd.DataFrame) -> Landmarks:
+    """The frames of one sample (rows of the table, in frame order) as Landmarks."""
+    hands = rows[HAND_COLUMNS].to_numpy(np.float32).reshape(len(rows), 2, 21, 3)
+    pose = None
+    if POSE_COLUMNS[0] in rows.columns:
+        pose = rows[POSE_COLUMNS].to_numpy(np.float32).reshape(len(rows), 33, 4)
+        if np.isnan(pose).all():
+            pose = None
+    return Landmarks(hands=hands if len(rows) else empty_hands(), pose=pose)
+
+
+def metadata_columns(table: pd.DataFrame) -> list[str]:
+    landmark = set(HAND_COLUMNS) | set(POSE_COLUMNS) | set(ID_COLUMNS)
+    return [c for c in table.columns if c not in landmark]

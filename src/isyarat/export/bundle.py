@@ -1,0 +1,176 @@
+"""Bundles: model.onnx + bundle.json + MODEL_CARD.md, as a folder or a .zip archive.
+
+A bundle is everything the runtime needs and nothing it must import from training: the ONNX
+model (input `x: (B, *input_shape)`, output logits), the labels, the feature settings the model
+was trained with, and a model card saying what it was trained on and how well it did.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from torch import nn
+
+from isyarat.errors import IsyaratError
+
+MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
+REQUIRED_KEYS = ("name", "sign_system", "labels", "input_shape", "features", "model", "metrics", "created")
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: its metadata, card and ready-to-run model."""
+
+    path: Path
+    name: str
+    sign_system: str
+    labels: list[str]
+    input_shape: tuple[int, ...]
+    features: dict
+    model_info: dict
+    metrics: dict
+    created: str
+    card: str = ""
+    extract: dict = field(default_factory=dict)
+    model: "OnnxModel | None" = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        """What a user or the web page needs to choose a model."""
+        return {"name": self.name, "sign_system": self.sign_system, "labels": self.labels,
+                "input_shape": list(self.input_shape), "model": self.model_info.get("name"),
+                "metrics": self.metrics, "created": self.created}
+
+
+class OnnxModel:
+    """An ONNX classifier on the CPU, one thread per call, returning softmax probabilities."""
+
+    def __init__(self, model: bytes | str | Path) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        source = str(model) if isinstance(model, Path) else model
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.asarray(x, dtype=np.float32)})[0]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """x (B, *input_shape) -> probabilities (B, num_classes)."""
+        logits = self.logits(x).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[str], features: dict,
+                 sign_system: str, out_dir: str | Path, name: str, model_info: dict,
+                 metrics: dict | None = None, card: str = "", extract: dict | None = None) -> Path:
+    """Export `model` to ONNX, check it against PyTorch and write the bundle to `out_dir`
+    (a folder, or an archive when the path ends in .zip). `extract` holds the landmark extraction
+    settings the training data was read with (border, detection confidence), for the runtime to
+    use the same. Returns the bundle's path."""
+    from isyarat.export.onnx_export import check_onnx, export_onnx
+
+    out = Path(out_dir)
+    meta = {"name": name, "sign_system": sign_system, "labels": list(labels),
+            "input_shape": [int(d) for d in input_shape], "features": features, "model": model_info,
+            "metrics": metrics or {}, "extract": extract or {},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        export_onnx(model, tuple(input_shape), folder / MODEL_FILE)
+        check_onnx(model, folder / MODEL_FILE, tuple(input_shape))
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (folder / CARD_FILE).write_text(card or f"# {name}\n", encoding="utf-8")
+        _publish(folder, out)
+    return out
+
+
+def _publish(folder: Path, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".zip":
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in (MODEL_FILE, META_FILE, CARD_FILE):
+                archive.write(folder / name, name)
+        return
+    out.mkdir(exist_ok=True)
+    for name in (MODEL_FILE, META_FILE, CARD_FILE):
+        shutil.copyfile(folder / name, out / name)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and check a bundle folder or .zip; a broken one raises IsyaratError naming the problem."""
+    path = Path(path).expanduser()
+    files = _read_files(path)
+    meta = _parse_meta(path, files[META_FILE])
+    try:
+        model = OnnxModel(files[MODEL_FILE])
+    except Exception as err:  # onnxruntime raises several unrelated types for a bad file
+        raise _not_a_bundle(path, f"{MODEL_FILE} does not load ({str(err).splitlines()[0]})") from err
+    _check_model(path, model, meta)
+    return Bundle(path=path, name=meta["name"], sign_system=meta["sign_system"], labels=meta["labels"],
+                  input_shape=tuple(meta["input_shape"]), features=meta["features"], model_info=meta["model"],
+                  metrics=meta["metrics"], created=meta["created"],
+                  card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), extract=meta.get("extract") or {},
+                  model=model)
+
+
+def _not_a_bundle(path: Path, why: str) -> IsyaratError:
+    return IsyaratError(f"{path} is not an isyarat bundle: {why}; re-create it with `isyarat export`")
+
+
+def _read_files(path: Path) -> dict[str, bytes]:
+    if path.is_dir():
+        files = {n: (path / n).read_bytes() for n in (MODEL_FILE, META_FILE, CARD_FILE) if (path / n).is_file()}
+    elif path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist()) & {MODEL_FILE, META_FILE, CARD_FILE}
+            files = {n: archive.read(n) for n in names}
+    elif not path.exists():
+        raise IsyaratError(f"{path}: no such bundle; give a bundle folder or .zip made by `isyarat export`")
+    else:
+        raise _not_a_bundle(path, "expected a folder or a .zip archive")
+    missing = [n for n in (MODEL_FILE, META_FILE) if n not in files]
+    if missing:
+        raise _not_a_bundle(path, f"missing {', '.join(missing)}")
+    return files
+
+
+def _parse_meta(path: Path, raw: bytes) -> dict:
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _not_a_bundle(path, f"{META_FILE} is not valid JSON ({err})") from err
+    if not isinstance(meta, dict):
+        raise _not_a_bundle(path, f"{META_FILE} must hold a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise _not_a_bundle(path, f"{META_FILE} lacks {', '.join(missing)}")
+    labels, shape = meta["labels"], meta["input_shape"]
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise _not_a_bundle(path, f"{META_FILE} 'labels' must be a non-empty list of strings")
+    if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
+        raise _not_a_bundle(path, f"{META_FILE} 'input_shape' must be a list of positive integers")
+    if not isinstance(meta["features"], dict) or not isinstance(meta["model"], dict):
+        raise _not_a_bundle(path, f"{META_FILE} 'features' and 'model' must be JSON objects")
+    return meta
+
+
+def _check_model(path: Path, model: OnnxModel, meta: dict) -> None:
+    """One forward pass on zeros: the model must take input_shape and give one logit per label."""
+    x = np.zeros((1, *meta["input_shape"]), dtype=np.float32)
+    try:
+        out = model.logits(x)
+    except Exception as err:
+        raise _not_a_bundle(path, f"{MODEL_FILE} does not take input {meta['input_shape']} "
+                                  f"({str(err).splitlines()[0]})") from err
+    if out.shape != (1, len(meta["labels"])):
+        raise _not_a_bundle(path, f"{MODEL_FILE} gives {out.shape[-1]} outputs for {len(meta['labels'])} labels")

@@ -1,0 +1,19 @@
+"""`isyarat export`: a training run -> an ONNX bundle with its model card."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from isyarat.export.bundle import write_bundle
+from isyarat.export.card import model_card
+from isyarat.training.checkpoint import load_run
+
+
+def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: str = "") -> Path:
+    model, info = load_run(run_dir)
+    d = info.data
+    name = name or d["name"]
+    model_info = {**d["model"], "recipe": d["recipe"], "kind": d["kind"], "n_params": d.get("n_params")}
+    metrics = dict(d.get("metrics", {}))
+    return write_bundle(model, info.input_shape, info.labels, d["features"], d.get("sign_system") or "",
+                        out, name=name, model_info=model_info, metrics=metrics,
+                        card=model_card(name, d, extra=card_extra))

@@ -1,0 +1,79 @@
+"""Feature settings: saved in every checkpoint and bundle, so runtime and training agree."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from isyarat.errors import IsyaratError
+
+KINDS = ("frame", "sequence", "graph")
+HANDS = ("one", "two")
+NORMALIZATIONS = ("wrist", "maxabs", "none")
+N_ANGLES = 19      # 15 finger joints + 4 angles between neighbouring fingers at the wrist
+N_DISTANCES = 10   # pairwise distances between the 5 fingertips
+
+
+@dataclass
+class FeatureConfig:
+    """How landmarks become a model's input.
+
+    kind: frame -> (F,), sequence -> (T, F + 1) with the frame mask last, graph -> (V, C + 1) with
+    the node mask last. hands: one (the signing hand, left hands mirrored to right when
+    mirror_left) or two (left and right slots, 42 points). normalize: wrist (wrist-centred, scaled
+    by hand size, z relative to the wrist), maxabs (wrist-relative divided by the largest absolute
+    value, the common MLP baseline) or none (raw MediaPipe values, as the Kolok study used).
+    """
+
+    kind: str = "frame"
+    hands: str = "one"
+    normalize: str = "wrist"
+    angles: bool = False
+    distances: bool = False
+    pose: bool = False
+    frames: int = 1
+    mirror_left: bool = True
+    zscore: bool = False
+    mean: list[float] | None = field(default=None, repr=False)
+    std: list[float] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("kind", self.kind, KINDS), ("hands", self.hands, HANDS),
+                                     ("normalize", self.normalize, NORMALIZATIONS)):
+            if value not in allowed:
+                raise IsyaratError(f"features.{name} is '{value}'; use one of {', '.join(allowed)}")
+        if self.kind != "sequence" and self.frames != 1:
+            raise IsyaratError("features.frames > 1 needs features.kind: sequence")
+        if self.kind == "graph" and (self.angles or self.distances or self.pose):
+            raise IsyaratError("graph features are the keypoints only: turn off angles, distances and pose")
+
+    @property
+    def n_points(self) -> int:
+        return 21 if self.hands == "one" else 42
+
+    @property
+    def hand_dim(self) -> int:
+        return 63 + N_ANGLES * self.angles + N_DISTANCES * self.distances
+
+    @property
+    def frame_dim(self) -> int:
+        """Values per frame, before the sequence mask channel."""
+        dim = self.hand_dim if self.hands == "one" else 2 * self.hand_dim + 2
+        return dim + 132 * self.pose
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        if self.kind == "frame":
+            return (self.frame_dim,)
+        if self.kind == "sequence":
+            return (self.frames, self.frame_dim + 1)
+        return (self.n_points, 4)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise IsyaratError(f"unknown feature settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,54 @@
+"""Per-hand geometry: normalization, joint angles and fingertip distances."""
+from __future__ import annotations
+
+import numpy as np
+
+WRIST, MIDDLE_MCP = 0, 9
+FINGERS = [(1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20)]
+TIPS = [4, 8, 12, 16, 20]
+# (a, b, c): the angle at b between bones a->b and b->c
+JOINT_TRIPLES = [(0 if i == 0 else f[i - 1], f[i], f[i + 1]) for f in FINGERS for i in range(3)]
+SPREAD_TRIPLES = [(FINGERS[i][0], WRIST, FINGERS[i + 1][0]) for i in range(4)]
+
+
+def hand_size(hand: np.ndarray) -> float:
+    """Wrist to middle-finger knuckle, the hand-size unit that survives finger poses."""
+    size = float(np.linalg.norm(hand[MIDDLE_MCP] - hand[WRIST]))
+    return size if size > 1e-6 else 1.0
+
+
+def normalize_points(points: np.ndarray, origin: np.ndarray, scale: float, method: str) -> np.ndarray:
+    """points (N, 3) -> wrist-relative and scaled; 'none' leaves raw values."""
+    if method == "none":
+        return points.copy()
+    rel = points - origin
+    if method == "maxabs":
+        peak = float(np.nanmax(np.abs(rel))) if np.isfinite(rel).any() else 1.0
+        return rel / (peak if peak > 1e-6 else 1.0)
+    return rel / scale
+
+
+def joint_angles(hand: np.ndarray) -> np.ndarray:
+    """19 angles (radians / pi, in [0, 1]) between bones, via the dot product."""
+    triples = JOINT_TRIPLES + SPREAD_TRIPLES
+    a = np.array([t[0] for t in triples])
+    b = np.array([t[1] for t in triples])
+    c = np.array([t[2] for t in triples])
+    u = hand[a] - hand[b]
+    v = hand[c] - hand[b]
+    cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1) + 1e-9)
+    return (np.arccos(np.clip(cos, -1.0, 1.0)) / np.pi).astype(np.float32)
+
+
+def tip_distances(hand: np.ndarray) -> np.ndarray:
+    """10 pairwise fingertip distances in hand-size units."""
+    tips = hand[TIPS]
+    i, j = np.triu_indices(5, k=1)
+    return (np.linalg.norm(tips[i] - tips[j], axis=-1) / hand_size(hand)).astype(np.float32)
+
+
+def mirror_x(points: np.ndarray) -> np.ndarray:
+    """Mirror normalized image coordinates left-right (x -> 1 - x)."""
+    out = points.copy()
+    out[..., 0] = 1.0 - out[..., 0]
+    return out

@@ -1,0 +1,156 @@
+"""Landmarks -> model input. The one code path used by training, evaluation and the runtime."""
+from __future__ import annotations
+
+import numpy as np
+
+from isyarat.features.config import FeatureConfig
+from isyarat.features.hand import hand_size, joint_angles, mirror_x, normalize_points, tip_distances
+from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks
+
+L_SHOULDER, R_SHOULDER = 11, 12
+
+
+def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
+    """Features of one sample, shaped cfg.output_shape (float32)."""
+    if cfg.kind == "graph":
+        out = _graph_nodes(lm.hands[_signal_frame(lm, cfg)], cfg)
+    elif cfg.kind == "frame":
+        out = _frame_vector(lm, _signal_frame(lm, cfg), cfg)
+    else:
+        out = _sequence(lm, cfg)
+    return _apply_zscore(out, cfg)
+
+
+def has_signal(lm: Landmarks, cfg: FeatureConfig) -> bool:
+    """Whether the sample holds anything to recognize (a hand, or a pose for pose features)."""
+    return bool(_frame_valid(lm, cfg).any())
+
+
+def _frame_valid(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
+    valid = lm.hand_present().any(axis=1)
+    if cfg.pose and lm.pose is not None:
+        valid |= ~np.isnan(lm.pose).all(axis=(1, 2))
+    return valid
+
+
+def _signal_frame(lm: Landmarks, cfg: FeatureConfig) -> int:
+    """Frame models read the last frame that has a hand (the latest one, for a stream)."""
+    valid = np.flatnonzero(_frame_valid(lm, cfg))
+    return int(valid[-1]) if len(valid) else lm.n_frames - 1
+
+
+def arrange_hands(hands: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(2, 21, 3) -> (points (n_points, 3) normalized, present (n_hands,)); absent points NaN.
+
+    one: the signing hand (the larger one when both show), a left hand mirrored into a right one.
+    two: left then right slot; a frame with only a left hand is mirrored so it reads as a right.
+    """
+    present = ~np.isnan(hands).any(axis=(1, 2))
+    hands = hands.copy()
+    if cfg.hands == "one":
+        side = _signing_side(hands, present)
+        hand = hands[side]
+        if side == LEFT and cfg.mirror_left and present[LEFT]:
+            hand = mirror_x(hand)
+        ref = hand
+        points, present = hand, present[side:side + 1]
+    else:
+        if cfg.mirror_left and present[LEFT] and not present[RIGHT]:
+            hands = mirror_x(hands[::-1])
+            present = present[::-1]
+        ref = hands[RIGHT] if present[RIGHT] else hands[LEFT]
+        points = hands.reshape(42, 3)
+    if not present.any():
+        return points, present
+    return normalize_points(points, ref[0], hand_size(ref), cfg.normalize), present
+
+
+def _signing_side(hands: np.ndarray, present: np.ndarray) -> int:
+    if present[RIGHT] and present[LEFT]:
+        return RIGHT if hand_size(hands[RIGHT]) >= hand_size(hands[LEFT]) else LEFT
+    return LEFT if present[LEFT] else RIGHT
+
+
+def _hand_block(points: np.ndarray, present: bool, cfg: FeatureConfig) -> np.ndarray:
+    if not present:
+        return np.zeros(cfg.hand_dim, np.float32)
+    parts = [points.reshape(-1)]
+    if cfg.angles:
+        parts.append(joint_angles(points))
+    if cfg.distances:
+        parts.append(tip_distances(points))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _pose_block(pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
+    if pose is None or np.isnan(pose).all():
+        return np.zeros(132, np.float32)
+    pose = pose.copy()
+    if cfg.normalize != "none":
+        mid = (pose[L_SHOULDER, :3] + pose[R_SHOULDER, :3]) / 2
+        width = float(np.linalg.norm(pose[L_SHOULDER, :2] - pose[R_SHOULDER, :2])) or 1.0
+        pose[:, :3] = (pose[:, :3] - mid) / width
+    return np.nan_to_num(pose.reshape(-1)).astype(np.float32)
+
+
+def frame_vector(hands: np.ndarray, pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
+    """(F,) for one frame: hand block(s) (+ presence flags for two hands) (+ pose)."""
+    points, present = arrange_hands(hands, cfg)
+    if cfg.hands == "one":
+        parts = [_hand_block(points, bool(present[0]), cfg)]
+    else:
+        blocks = points.reshape(2, 21, 3)
+        parts = [_hand_block(blocks[i], bool(present[i]), cfg) for i in (LEFT, RIGHT)]
+        parts.append(present.astype(np.float32))
+    if cfg.pose:
+        parts.append(_pose_block(pose, cfg))
+    return np.concatenate(parts)
+
+
+def _frame_vector(lm: Landmarks, t: int, cfg: FeatureConfig) -> np.ndarray:
+    return frame_vector(lm.hands[t], None if lm.pose is None else lm.pose[t], cfg)
+
+
+def _graph_nodes(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    points, present = arrange_hands(hands, cfg)
+    mask = np.repeat(present, 21).astype(np.float32)[:, None]
+    return np.concatenate([np.nan_to_num(points) * mask, mask], axis=1).astype(np.float32)
+
+
+def resample_indices(n_frames: int, target: int) -> np.ndarray:
+    """Indices that keep n_frames <= target as they are and spread longer clips evenly over target."""
+    if n_frames <= target:
+        return np.arange(n_frames)
+    return np.linspace(0, n_frames - 1, target).round().astype(int)
+
+
+def _sequence(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
+    valid = _frame_valid(lm, cfg)
+    idx = resample_indices(lm.n_frames, cfg.frames)
+    out = np.zeros((cfg.frames, cfg.frame_dim + 1), np.float32)
+    for row, t in enumerate(idx):
+        if valid[t]:
+            out[row, :-1] = _frame_vector(lm, int(t), cfg)
+            out[row, -1] = 1.0
+    return out
+
+
+def _apply_zscore(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    if not cfg.zscore or cfg.mean is None:
+        return x
+    mean, std = np.asarray(cfg.mean, np.float32), np.asarray(cfg.std, np.float32)
+    if cfg.kind == "frame":
+        return (x - mean) / std
+    values, mask = x[..., :-1], x[..., -1:]
+    return np.concatenate([(values - mean) / std * mask, mask], axis=-1).astype(np.float32)
+
+
+def fit_zscore(cfg: FeatureConfig, features: np.ndarray) -> None:
+    """Store per-feature mean/std of training features (computed without z-score) in cfg."""
+    if cfg.kind == "frame":
+        values = features.reshape(-1, features.shape[-1])
+    else:
+        flat = features.reshape(-1, features.shape[-1])
+        values = flat[flat[:, -1] > 0, :-1]
+    cfg.mean = values.mean(axis=0).astype(float).tolist()
+    cfg.std = np.maximum(values.std(axis=0), 1e-6).astype(float).tolist()

@@ -1,0 +1,49 @@
+"""A torch Dataset over image samples: file -> RGB -> optional hand crop -> transform."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+from isyarat.errors import IsyaratError
+from isyarat.images.crop import Box, crop_image
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """An RGB PIL image, upright by its EXIF orientation as OpenCV and MediaPipe see it."""
+    try:
+        with Image.open(path) as img:
+            return ImageOps.exif_transpose(img).convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise IsyaratError(f"cannot read image {path}: {err}; replace or remove the file") from err
+
+
+class ImageSampleDataset(Dataset):
+    """(image tensor, class index) pairs; `crop_boxes[i]`, when not None, crops sample i first."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        targets: Sequence[int],
+        transform: Callable[[Image.Image], torch.Tensor],
+        crop_boxes: Sequence[Box | None] | None = None,
+    ) -> None:
+        if len(paths) != len(targets) or (crop_boxes is not None and len(crop_boxes) != len(paths)):
+            raise IsyaratError("ImageSampleDataset needs as many targets (and crop boxes) as paths")
+        self.paths = [Path(p) for p in paths]
+        self.targets = [int(t) for t in targets]
+        self.transform = transform
+        self.crop_boxes = list(crop_boxes) if crop_boxes is not None else [None] * len(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        img = read_image(self.paths[index])
+        box = self.crop_boxes[index]
+        if box is not None:
+            img = crop_image(img, box)
+        return self.transform(img), self.targets[index]

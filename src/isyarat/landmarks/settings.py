@@ -1,0 +1,41 @@
+"""How landmarks are extracted; the settings' dict is part of every cache key."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from isyarat.errors import IsyaratError
+
+MODES = ("hands", "holistic")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """`border` is a fraction of the image size added on every side before detection (tight hand
+    crops need it); `mirrored` says the frames are selfie-flipped (a webcam preview), so they are
+    flipped back and landmarks come out in un-mirrored coordinates. `every` and `max_frames` pick
+    which video frames are read."""
+
+    mode: str = "hands"
+    border: float = 0.0
+    min_detection_confidence: float = 0.5
+    model_complexity: int = 1
+    mirrored: bool = False
+    every: int = 1
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise IsyaratError(f"extraction mode {self.mode!r} is unknown: use one of {', '.join(MODES)}")
+        if self.mode == "holistic" and self.model_complexity != 1:
+            raise IsyaratError("holistic extraction ships only model_complexity=1: set model_complexity to 1")
+        if self.model_complexity not in (0, 1):
+            raise IsyaratError(f"model_complexity={self.model_complexity} is not bundled offline: use 0 or 1")
+        if not 0.0 <= self.border <= 2.0:
+            raise IsyaratError(f"border={self.border} is out of range: use a fraction between 0 and 2 (e.g. 0.25)")
+        if not 0.0 <= self.min_detection_confidence <= 1.0:
+            raise IsyaratError("min_detection_confidence must be between 0 and 1")
+        if self.every < 1 or (self.max_frames is not None and self.max_frames < 1):
+            raise IsyaratError("every and max_frames must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,48 @@
+"""One registry of model builders, chosen by name in a recipe."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from isyarat.errors import IsyaratError
+
+Builder = Callable[..., nn.Module]
+_BUILDERS: dict[str, Builder] = {}
+_KINDS: dict[str, str] = {}
+
+
+def register(name: str, kind: str = "landmarks") -> Callable[[Builder], Builder]:
+    """Register `build(input_shape, num_classes, **params) -> nn.Module` under `name`.
+    `kind` is "landmarks" or "image": which track feeds the model."""
+
+    def wrap(fn: Builder) -> Builder:
+        _BUILDERS[name] = fn
+        _KINDS[name] = kind
+        return fn
+
+    return wrap
+
+
+def _load_all() -> None:
+    # Importing the modules runs their @register decorators.
+    from isyarat.models import landmark_models, image_models  # noqa: F401
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **params) -> nn.Module:
+    _load_all()
+    if name not in _BUILDERS:
+        raise IsyaratError(f"unknown model '{name}'; known models: {', '.join(sorted(_BUILDERS))}")
+    return _BUILDERS[name](tuple(input_shape), num_classes, **params)
+
+
+def model_kind(name: str) -> str:
+    _load_all()
+    if name not in _KINDS:
+        raise IsyaratError(f"unknown model '{name}'; known models: {', '.join(sorted(_BUILDERS))}")
+    return _KINDS[name]
+
+
+def model_names() -> list[str]:
+    _load_all()
+    return sorted(_BUILDERS)

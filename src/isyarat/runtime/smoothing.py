@@ -1,0 +1,56 @@
+"""From probability vectors to a prediction: averaging over recent frames and an explicit "no sign"."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Prediction:
+    """One prediction. `label` is None for "no sign": no hand, or no label above the threshold."""
+
+    label: str | None
+    confidence: float
+    probabilities: dict[str, float] = field(default_factory=dict)
+    has_hand: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        return sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:k]
+
+
+def no_hand() -> Prediction:
+    return Prediction(label=None, confidence=0.0, probabilities={}, has_hand=False)
+
+
+def to_prediction(probs: np.ndarray, labels: list[str], threshold: float) -> Prediction:
+    """The best label of `probs`, or None when its probability is below `threshold`."""
+    best = int(np.argmax(probs))
+    confidence = float(probs[best])
+    label = labels[best] if confidence >= threshold else None
+    return Prediction(label, confidence, dict(zip(labels, map(float, probs))), has_hand=True)
+
+
+class ProbabilitySmoother:
+    """Mean of the probability vectors of the last `window` frames that had a hand.
+    A frame without a hand empties the window, so the next sign starts fresh."""
+
+    def __init__(self, window: int = 5) -> None:
+        if window < 1:
+            raise ValueError(f"smoothing window must be >= 1, got {window}")
+        self._recent: deque[np.ndarray] = deque(maxlen=window)
+
+    def push(self, probs: np.ndarray | None) -> np.ndarray | None:
+        """Add this frame's probabilities (None: no hand) and return the smoothed vector."""
+        if probs is None:
+            self._recent.clear()
+            return None
+        self._recent.append(np.asarray(probs, dtype=np.float64))
+        return np.mean(self._recent, axis=0)
+
+    def reset(self) -> None:
+        self._recent.clear()

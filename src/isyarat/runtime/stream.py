@@ -1,0 +1,95 @@
+"""A live stream of frames (or landmarks) -> smoothed predictions -> spelled text."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from isyarat.landmarks.arrays import Landmarks, empty_pose
+from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
+from isyarat.runtime.spelling import FingerspellingDecoder
+
+if TYPE_CHECKING:
+    from isyarat.runtime.recognizer import Recognizer
+
+
+@dataclass
+class StreamUpdate:
+    """The result of one frame: its prediction, the text so far, what this frame added, and the
+    frame's landmarks (for drawing)."""
+
+    prediction: Prediction
+    text: str
+    added: str | None
+    hands: np.ndarray
+    pose: np.ndarray | None = None
+
+    def to_dict(self) -> dict:
+        return {**self.prediction.to_dict(), "text": self.text, "added": self.added}
+
+
+class RecognizerStream:
+    """Per-viewer state: the sliding window of the last `frames` landmarks (sequence models),
+    probability smoothing, the fingerspelling decoder and a MediaPipe tracker in video mode."""
+
+    def __init__(self, recognizer: "Recognizer", **decoder_settings: int) -> None:
+        self.recognizer = recognizer
+        self.smoother = ProbabilitySmoother(recognizer.smoothing)
+        self.decoder = FingerspellingDecoder(**decoder_settings)
+        self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recognizer.config.frames)
+        self._extractor = None
+
+    @property
+    def text(self) -> str:
+        return self.decoder.text
+
+    def push_frame(self, bgr: np.ndarray) -> StreamUpdate:
+        """Find the landmarks of one camera frame (BGR, un-mirrored) and push them."""
+        if self._extractor is None:
+            self._extractor = self.recognizer.new_extractor(static=False)
+        hands, pose = self.recognizer.extract(self._extractor, bgr)
+        return self.push_landmarks(hands, pose)
+
+    def push_landmarks(self, hands: np.ndarray, pose: np.ndarray | None = None) -> StreamUpdate:
+        """Push one frame of landmarks: hands (2, 21, 3) NaN where absent, pose (33, 4) or None."""
+        hands = np.asarray(hands, dtype=np.float32).reshape(2, 21, 3)
+        pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
+        self._window.append((hands, empty_pose()[0] if pose is None else pose))
+        frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
+        prediction = self._predict(frame_has_hand)
+        added = self.decoder.push(prediction.label, frame_has_hand)
+        return StreamUpdate(prediction, self.decoder.text, added, hands, pose)
+
+    def _predict(self, frame_has_hand: bool) -> Prediction:
+        recognizer = self.recognizer
+        probs = recognizer.probabilities(self._window_landmarks()) if frame_has_hand or recognizer.is_sequence else None
+        smoothed = self.smoother.push(probs)
+        if smoothed is None:
+            return no_hand()
+        prediction = to_prediction(smoothed, recognizer.labels, recognizer.threshold)
+        prediction.has_hand = frame_has_hand
+        return prediction
+
+    def _window_landmarks(self) -> Landmarks:
+        hands = np.stack([h for h, _ in self._window])
+        pose = np.stack([p for _, p in self._window]) if self.recognizer.config.pose else None
+        return Landmarks(hands=hands, pose=pose)
+
+    def reset(self) -> None:
+        """Forget the text, the window and the smoothing (a new sentence)."""
+        self.smoother.reset()
+        self.decoder.reset()
+        self._window.clear()
+
+    def close(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
+
+    def __enter__(self) -> "RecognizerStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

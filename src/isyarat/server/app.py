@@ -1,0 +1,129 @@
+"""The web app: REST prediction endpoints, the live WebSocket, the recorder, and the two pages."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping, Sequence, Union
+
+from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from isyarat.errors import IsyaratError
+from isyarat.runtime.recognizer import Recognizer, list_shipped
+from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
+from isyarat.server.recorder import recorder_router
+from isyarat.server.uploads import RequestSizeLimit, decode_image, video_file
+
+STATIC = Path(__file__).parent / "static"
+HANDS_PACKAGE = Path("node_modules") / "@mediapipe" / "hands"
+HANDS_MISSING = ("the browser hand tracker (@mediapipe/hands) is not installed: run `make setup` "
+                 "(or `npm install` in the project folder) and restart the server")
+MAX_VIDEO_FRAMES = 300
+
+ModelSource = Union[Recognizer, str, Path, Callable[[], Recognizer]]
+
+
+def find_browser_hands() -> Path | None:
+    """@mediapipe/hands from npm: copied into static/vendor/hands, or in a node_modules folder
+    of the current directory or of the source checkout."""
+    here = Path(__file__).resolve()
+    candidates = [STATIC / "vendor" / "hands", Path.cwd() / HANDS_PACKAGE,
+                  *(parent / HANDS_PACKAGE for parent in here.parents)]
+    return next((c for c in candidates if (c / "hands.js").is_file()), None)
+
+
+def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource]) -> dict[str, Recognizer]:
+    """Recognizers by name, from recognizers, loader functions, bundle paths or shipped names."""
+    items = models.items() if isinstance(models, Mapping) else [(None, m) for m in models]
+    loaded: dict[str, Recognizer] = {}
+    for key, source in items:
+        recognizer = source if isinstance(source, Recognizer) else (
+            source() if callable(source) else Recognizer.load(source))
+        name = key or recognizer.name
+        if name in loaded:
+            raise IsyaratError(f"two models are named '{name}': give them distinct names")
+        loaded[name] = recognizer
+    if not loaded:
+        raise IsyaratError("no models to serve: pass a bundle (folder or .zip) or a shipped model name")
+    return loaded
+
+
+def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_dir: Path,
+               max_upload_bytes: int = 10_000_000, hands_dir: Path | None = None) -> FastAPI:
+    """The app serving `models`; recordings go under `data_dir`. `hands_dir` is the npm
+    @mediapipe/hands folder for the page (found automatically when None)."""
+    recognizers = load_models(models)
+    hands_dir = hands_dir if hands_dir is not None else find_browser_hands()
+    has_hands = hands_dir is not None and (hands_dir / "hands.js").is_file()
+    app = FastAPI(title="isyarat", description="Indonesian sign language recognition")
+    app.add_middleware(RequestSizeLimit, max_bytes=max_upload_bytes)
+    app.include_router(recorder_router(Path(data_dir)))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if has_hands:
+        app.mount("/vendor/hands", StaticFiles(directory=hands_dir), name="hands")
+    else:
+        @app.get("/vendor/hands/{path:path}")
+        def hands_missing(path: str) -> PlainTextResponse:
+            return PlainTextResponse(HANDS_MISSING, status_code=503)
+
+    def pick(name: str | None) -> Recognizer:
+        if name is None:
+            return next(iter(recognizers.values()))
+        if name not in recognizers:
+            raise HTTPException(404, f"unknown model '{name}'; models: {', '.join(recognizers)}")
+        return recognizers[name]
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/recorder", include_in_schema=False)
+    def recorder() -> FileResponse:
+        return FileResponse(STATIC / "recorder.html")
+
+    @app.get("/api/health")
+    def health() -> dict:
+        return {"status": "ok", "models": list(recognizers), "browser_hands": has_hands,
+                "message": None if has_hands else HANDS_MISSING, "max_upload_bytes": max_upload_bytes,
+                "max_message_bytes": MAX_MESSAGE_BYTES}
+
+    @app.get("/api/models")
+    def list_models() -> list[dict]:
+        return [{**r.bundle.summary(), "name": name, "kind": r.config.kind, "frames": r.config.frames}
+                for name, r in recognizers.items()]
+
+    @app.post("/api/predict/image")
+    async def predict_image(file: UploadFile = File(...), model: str | None = None) -> dict:
+        recognizer = pick(model)
+        image = decode_image(await file.read(), file.filename or "")
+        prediction = await run_in_threadpool(recognizer.predict_image, image)
+        return {"model": recognizer.name, **prediction.to_dict()}
+
+    @app.post("/api/predict/video")
+    async def predict_video(file: UploadFile = File(...), model: str | None = None) -> dict:
+        recognizer = pick(model)
+        data = await file.read()
+        with video_file(data, file.filename or "") as path:
+            result = await run_in_threadpool(recognizer.predict_video, path, MAX_VIDEO_FRAMES)
+        return {"model": recognizer.name, **result.to_dict()}
+
+    @app.websocket("/ws/{model}")
+    async def live(websocket: WebSocket, model: str) -> None:
+        await websocket.accept()
+        if model not in recognizers:
+            await websocket.close(UNKNOWN_MODEL, f"unknown model '{model}'; models: {', '.join(recognizers)}")
+            return
+        await live_session(websocket, recognizers[model])
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path] | None = None,
+          data_dir: Path = Path("recordings")) -> None:
+    """Run the web app (what `isyarat serve` calls); with no models, every shipped model."""
+    import uvicorn
+
+    names = list(models) if models else [m["path"] for m in list_shipped()]
+    app = create_app(names, data_dir)
+    uvicorn.run(app, host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, log_level="info")

@@ -1,0 +1,93 @@
+"""The live WebSocket: the browser sends landmarks (never video), the server answers predictions.
+
+Client -> server, one JSON text message per camera frame:
+    {"hands": [LEFT, RIGHT], "pose": POSE (optional), "id": any (optional, echoed back)}
+where LEFT/RIGHT are the signer's left/right hand as 21 [x, y, z] points in the un-mirrored
+image's normalized coordinates, or null when absent, and POSE is 33 [x, y, z, visibility].
+{"reset": true} clears the spelled text.
+Server -> client: {"label", "confidence", "probabilities", "has_hand", "text", "added",
+"latency_ms", "id"}, or {"error": "..."} for a bad message (the connection stays open).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from fastapi import WebSocket, WebSocketDisconnect
+
+from isyarat.runtime.recognizer import Recognizer
+
+MAX_MESSAGE_BYTES = 64 * 1024
+UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
+
+
+class BadMessage(ValueError):
+    """A client message the server cannot use; its text goes back to the client."""
+
+
+def parse_points(value, n_points: int, n_values: int, what: str) -> np.ndarray:
+    try:
+        points = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise BadMessage(f"{what} must be {n_points} lists of {n_values} numbers") from None
+    if points.shape != (n_points, n_values) or not np.isfinite(points).all():
+        raise BadMessage(f"{what} must be {n_points} lists of {n_values} finite numbers, got shape {points.shape}")
+    return points
+
+
+def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """{"hands": [left|null, right|null], "pose": ...} -> hands (2, 21, 3) NaN where absent, pose."""
+    slots = message.get("hands")
+    if not isinstance(slots, list) or len(slots) != 2:
+        raise BadMessage('"hands" must be a list of two entries: [left hand or null, right hand or null]')
+    hands = np.full((2, 21, 3), np.nan, dtype=np.float32)
+    for i, (slot, name) in enumerate(zip(slots, ("left", "right"))):
+        if slot is not None:
+            hands[i] = parse_points(slot, 21, 3, f"the {name} hand")
+    pose = message.get("pose")
+    return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
+
+
+def decode(text: str | None) -> dict:
+    if text is None:
+        raise BadMessage("send JSON text messages, not binary")
+    if len(text) > MAX_MESSAGE_BYTES:
+        raise BadMessage(f"message of {len(text)} characters is over the {MAX_MESSAGE_BYTES} limit; send one frame per message")
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadMessage(f"not valid JSON ({err.msg})") from None
+    if not isinstance(message, dict):
+        raise BadMessage('send a JSON object like {"hands": [null, [[x, y, z], ...]]}')
+    return message
+
+
+async def live_session(websocket: WebSocket, recognizer: Recognizer) -> None:
+    """Serve one viewer until it disconnects; every message gets exactly one reply."""
+    stream = recognizer.stream()
+    try:
+        while True:
+            raw = await websocket.receive()
+            if raw["type"] == "websocket.disconnect":
+                return
+            await websocket.send_json(reply(stream, raw.get("text")))
+    except WebSocketDisconnect:
+        return
+    finally:
+        stream.close()
+
+
+def reply(stream, text: str | None) -> dict:
+    start = time.perf_counter()
+    try:
+        message = decode(text)
+        if message.get("reset"):
+            stream.reset()
+            return {"text": stream.text, "reset": True, "id": message.get("id")}
+        hands, pose = parse_frame(message)
+    except BadMessage as err:
+        return {"error": str(err)}
+    update = stream.push_landmarks(hands, pose)
+    latency = (time.perf_counter() - start) * 1000
+    return {**update.to_dict(), "latency_ms": round(latency, 3), "id": message.get("id")}

@@ -1,0 +1,84 @@
+"""Run directories: weights as safetensors (no pickle) + run.json carrying everything to rebuild them."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from isyarat.errors import IsyaratError
+from isyarat.features.config import FeatureConfig
+from isyarat.models.registry import build_model
+
+RUN_FORMAT = "isyarat-run/1"
+WEIGHTS, INFO = "model.safetensors", "run.json"
+
+
+@dataclass
+class RunInfo:
+    """What a checkpoint carries besides its weights."""
+
+    data: dict
+
+    @property
+    def labels(self) -> list[str]:
+        return self.data["labels"]
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.data["features"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.data["input_shape"])
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+
+def save_run(out_dir: Path, model: nn.Module, info: dict) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / WEIGHTS))
+    (out_dir / INFO).write_text(json.dumps({"format": RUN_FORMAT, **info}, indent=1, default=str))
+    return out_dir
+
+
+def read_info(run_dir: Path) -> RunInfo:
+    path = Path(run_dir) / INFO
+    if not path.is_file():
+        raise IsyaratError(f"{run_dir}: not a training run (no {INFO}); train one with `isyarat train`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise IsyaratError(f"{path}: corrupt run file ({err}); train the model again") from err
+    if data.get("format") != RUN_FORMAT:
+        raise IsyaratError(f"{path}: format {data.get('format')!r}, this isyarat reads {RUN_FORMAT}")
+    return RunInfo(data)
+
+
+def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
+    """Rebuild the model from run.json and load its weights; refuses weights that do not fit."""
+    info = read_info(run_dir)
+    d = info.data
+    expected = info.features.output_shape if info.kind == "landmarks" else info.input_shape
+    if info.kind == "landmarks" and tuple(expected) != info.input_shape:
+        raise IsyaratError(f"{run_dir}: its feature settings give inputs {expected} but the model was "
+                           f"trained on {info.input_shape}; the run was edited or is corrupt")
+    model = build_model(d["model"]["name"], info.input_shape, len(info.labels), **d["model"].get("params", {}))
+    try:
+        state = load_file(str(Path(run_dir) / WEIGHTS))
+    except (SafetensorError, OSError, FileNotFoundError) as err:
+        raise IsyaratError(f"{Path(run_dir) / WEIGHTS}: unreadable weights ({err}); train the model again") from err
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise IsyaratError(f"{run_dir}: weights do not match model '{d['model']['name']}' with its "
+                           f"settings ({first}); they come from another configuration") from err
+    return model.eval(), info

@@ -1,0 +1,109 @@
+"""From a dataset and a recipe to model inputs: landmark extraction when needed, targets, torch datasets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset as TorchDataset
+
+from isyarat.data.samples import LANDMARKS, Dataset
+from isyarat.data.splits import group_kfold, groups_of, holdout, kfold, warn_if_mixed
+from isyarat.errors import IsyaratError
+from isyarat.features import has_signal
+from isyarat.models.registry import model_kind
+from isyarat.training.landmark_data import LandmarkFeatureDataset
+from isyarat.training.recipe import Recipe
+
+
+@dataclass
+class Prepared:
+    """A dataset ready for one recipe: samples (with landmarks where the recipe needs them),
+    label order, integer targets and which samples a model can be given at all."""
+
+    dataset: Dataset
+    labels: list[str]
+    targets: np.ndarray
+    usable: np.ndarray
+    extraction: dict | None = None
+
+
+def needs_landmarks(recipe: Recipe) -> bool:
+    return model_kind(recipe.model) == "landmarks" or bool(recipe.image.get("crop_hands"))
+
+
+def extract_settings(recipe: Recipe):
+    from isyarat.landmarks.settings import ExtractSettings
+
+    return ExtractSettings(**recipe.extract)
+
+
+def with_landmarks(dataset: Dataset, recipe: Recipe, workers: int = 1, cache_dir: Path | None = None,
+                   progress: bool = True) -> tuple[Dataset, dict | None]:
+    """Run MediaPipe over image/video samples (cached); landmark datasets pass through."""
+    if dataset.kind == LANDMARKS or not needs_landmarks(recipe):
+        return dataset, None
+    from isyarat.landmarks.extract import extract_dataset
+
+    result = extract_dataset(dataset, extract_settings(recipe), workers=workers, cache_dir=cache_dir,
+                             progress=progress)
+    if progress:
+        print(result.summary.format())
+    return result.dataset, result.summary.to_dict()
+
+
+def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, workers: int = 1,
+            cache_dir: Path | None = None, progress: bool = True) -> Prepared:
+    if recipe.exclude_labels:
+        dataset = dataset.subset([i for i, s in enumerate(dataset) if s.label not in recipe.exclude_labels])
+    kind = model_kind(recipe.model)
+    if kind == "image" and dataset.kind != "image":
+        raise IsyaratError(f"model '{recipe.model}' reads images but {dataset.root} holds {dataset.kind} samples")
+    dataset, summary = with_landmarks(dataset, recipe, workers, cache_dir, progress)
+    labels = labels or dataset.labels
+    unknown = sorted(set(dataset.labels) - set(labels))
+    if unknown:
+        raise IsyaratError(f"{dataset.root} has labels the model does not know: {', '.join(unknown[:10])}; "
+                           f"the model knows {', '.join(labels)}")
+    index = {label: i for i, label in enumerate(labels)}
+    targets = np.array([index[s.label] for s in dataset], dtype=np.int64)
+    if kind == "landmarks":
+        usable = np.array([s.landmarks is not None and has_signal(s.landmarks, recipe.features) for s in dataset])
+    else:
+        usable = np.ones(len(dataset), bool)
+    return Prepared(dataset, labels, targets, usable, summary)
+
+
+def input_shape(recipe: Recipe) -> tuple[int, ...]:
+    if model_kind(recipe.model) == "landmarks":
+        return recipe.features.output_shape
+    size = int(recipe.image.get("size", 64))
+    return (3, size, size)
+
+
+def torch_dataset(prep: Prepared, indices: np.ndarray, recipe: Recipe, train: bool) -> TorchDataset:
+    samples = [prep.dataset.samples[i] for i in indices]
+    targets = prep.targets[indices].tolist()
+    if model_kind(recipe.model) == "landmarks":
+        return LandmarkFeatureDataset([s.landmarks for s in samples], targets, recipe.features,
+                                      recipe.augment if train else None, seed=recipe.train.seed)
+    from isyarat.training.image_data import image_dataset
+
+    return image_dataset(samples, targets, recipe, train)
+
+
+def make_splits(prep: Prepared, split: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """holdout:F, kfold:K or group:COLUMN (one fold per group, or K group folds for many groups)."""
+    kind, _, arg = split.partition(":")
+    labels = [prep.labels[t] for t in prep.targets]
+    if kind == "holdout":
+        warn_if_mixed(prep.dataset)
+        return [holdout(labels, float(arg or 0.2), seed)]
+    if kind == "kfold":
+        warn_if_mixed(prep.dataset)
+        return kfold(labels, int(arg or 5), seed)
+    if kind == "group":
+        if not arg:
+            raise IsyaratError("split group: needs a metadata column, e.g. group:signer")
+        return group_kfold(labels, groups_of(prep.dataset, arg), 5, seed)
+    raise IsyaratError(f"unknown split '{split}'; use holdout:0.2, kfold:5 or group:<metadata column>")
