@@ -84,6 +84,7 @@ def test_live_page_recognizes_a_fake_camera(server, recordings, datasets, tmp_pa
             shown = page.wait_for_function(SHOWN_PREDICTION, timeout=120_000).json_value()
             error = page.locator("#error")
             assert error.is_hidden(), error.text_content()
+            page.close()
             saved = record_a_sample(browser.new_page(), server)
         finally:
             browser.close()
@@ -96,13 +97,14 @@ def test_live_page_recognizes_a_fake_camera(server, recordings, datasets, tmp_pa
 
 def record_a_sample(page, server: str) -> dict:
     """The recorder page: record 3 frames of the fake camera as the sign 'Belajar'."""
+    page.set_default_timeout(120_000)  # the page is busy while MediaPipe starts
     page.goto(f"{server}/recorder")
     page.fill("#vocabulary", "kata")
     page.fill("#sign", "Belajar")
     page.fill("#frames", "3")
-    page.wait_for_selector("#status:text('tracking')", timeout=120_000)
+    page.wait_for_selector("#status:text('tracking')")
     page.click("#record")
-    page.wait_for_selector("#progress:text('saved')", timeout=120_000)
+    page.wait_for_selector("#progress:text('saved')")
     return page.evaluate("""() => ({
       counts: Object.fromEntries([...document.querySelectorAll("#counts tbody tr")].map(
         (row) => [row.cells[0].textContent, Number(row.cells[1].textContent)])),

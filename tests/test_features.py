@@ -1,0 +1,102 @@
+"""Feature code shared by training and runtime, on real ASL landmarks."""
+import numpy as np
+import pytest
+
+from isyarat.data.layouts import load_dataset
+from isyarat.errors import IsyaratError
+from isyarat.features import FeatureConfig, fit_zscore, has_signal, make_features
+from isyarat.features.augment import AugmentConfig, augment
+from isyarat.features.hand import joint_angles
+from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, empty_hands
+
+
+@pytest.fixture(scope="module")
+def hands(datasets):
+    ds = load_dataset(datasets / "asl-alphabet-landmarks-graudt/raw_gestures/A/..")
+    return [s.landmarks for s in ds.samples[::400]]
+
+
+def _moved(lm: Landmarks, scale: float, shift: float) -> Landmarks:
+    h = lm.hands.copy()
+    h = (h - 0.5) * scale + 0.5 + shift
+    return Landmarks(h)
+
+
+def test_wrist_normalization_ignores_where_and_how_big_the_hand_is(hands):
+    cfg = FeatureConfig(angles=True, distances=True)
+    for lm in hands[:5]:
+        a = make_features(lm, cfg)
+        b = make_features(_moved(lm, 0.6, 0.1), cfg)
+        np.testing.assert_allclose(a, b, atol=1e-4)
+        assert a[:3].tolist() == [0, 0, 0]  # the wrist is the origin
+
+
+def test_left_hand_is_mirrored_into_a_right_hand(hands):
+    cfg = FeatureConfig(angles=True)
+    right = hands[0]
+    left = empty_hands()
+    left[0, LEFT] = right.hands[0, RIGHT]
+    left[0, LEFT, :, 0] = 1 - left[0, LEFT, :, 0]  # the same hand seen mirrored
+    np.testing.assert_allclose(make_features(Landmarks(left), cfg), make_features(right, cfg), atol=1e-5)
+    no_mirror = FeatureConfig(mirror_left=False)
+    assert not np.allclose(make_features(Landmarks(left), no_mirror), make_features(right, no_mirror))
+
+
+def test_joint_angles_of_a_straight_finger_are_straight():
+    hand = np.zeros((21, 3), np.float32)
+    for finger, start in enumerate((1, 5, 9, 13, 17)):
+        for k in range(4):
+            hand[start + k] = [finger * 0.1, -(k + 1) * 0.1, 0]
+    angles = joint_angles(hand)
+    assert angles.shape == (19,)
+    np.testing.assert_allclose(angles[[1, 2, 4, 5, 7, 8, 10, 11, 13, 14]], 1.0, atol=1e-3)  # 180 degrees (arccos is steep there)
+
+
+def test_two_hands_carry_presence_flags_and_zeros_for_the_missing_hand(hands):
+    cfg = FeatureConfig(hands="two")
+    x = make_features(hands[0], cfg)
+    assert x.shape == cfg.output_shape == (128,)
+    assert x[-2:].tolist() == [0.0, 1.0]
+    assert not x[:63].any()
+    graph = make_features(hands[0], FeatureConfig(kind="graph", hands="two"))
+    assert graph.shape == (42, 4) and graph[:21, 3].sum() == 0 and graph[21:, 3].sum() == 21
+
+
+def test_sequences_are_padded_with_a_mask_or_resampled(hands):
+    frames = np.concatenate([lm.hands for lm in hands])  # (n, 2, 21, 3)
+    cfg = FeatureConfig(kind="sequence", frames=50)
+    x = make_features(Landmarks(frames), cfg)
+    assert x.shape == (50, 64)
+    assert x[:len(frames), -1].sum() == len(frames) and x[len(frames):].sum() == 0
+    short = FeatureConfig(kind="sequence", frames=4)
+    y = make_features(Landmarks(frames), short)
+    np.testing.assert_allclose(y[0], x[0]) and np.testing.assert_allclose(y[-1], x[len(frames) - 1])
+    nohand = Landmarks(empty_hands(3))
+    assert not has_signal(nohand, cfg) and not make_features(nohand, cfg).any()
+
+
+def test_zscore_uses_training_statistics(hands):
+    cfg = FeatureConfig(zscore=True)
+    raw = np.stack([make_features(lm, cfg) for lm in hands])
+    fit_zscore(cfg, raw)
+    z = np.stack([make_features(lm, cfg) for lm in hands])
+    informative = np.asarray(cfg.std) > 1e-5
+    np.testing.assert_allclose(z.mean(0)[informative], 0, atol=1e-4)
+    assert FeatureConfig.from_dict(cfg.to_dict()).mean == cfg.mean
+
+
+def test_augmentation_changes_points_but_keeps_shapes(hands):
+    rng = np.random.default_rng(0)
+    lm = hands[0]
+    out = augment(lm, AugmentConfig(mirror=1.0), rng)
+    assert out.hands.shape == lm.hands.shape
+    assert out.hand_present().tolist() == [[True, False]]  # mirrored: the right hand became a left one
+    seq = Landmarks(np.repeat(lm.hands, 20, axis=0))
+    assert 16 <= augment(seq, AugmentConfig(time_stretch=0.2), rng).n_frames <= 24
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(IsyaratError, match="features.kind"):
+        FeatureConfig(kind="video")
+    with pytest.raises(IsyaratError, match="unknown feature settings"):
+        FeatureConfig.from_dict({"frame": 3})
