@@ -118,9 +118,15 @@ def _add_train(sub) -> None:
              "labels, feature settings, history), curves.png and the test report.",
              cmd_train)
     p.add_argument("recipe", help="recipe name or YAML path")
-    p.add_argument("--data", required=True, help="dataset folder or landmark table")
+    p.add_argument("--data", required=True, action="append",
+                   help="dataset folder or landmark table; repeat to combine sources (each sample gets a "
+                        "'source' column)")
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
     p.add_argument("--split", help="override the recipe's split: holdout:0.2, kfold:5 or group:<column>")
+    p.add_argument("--compare", action="append", default=[], metavar="SPLIT",
+                   help="also cross-validate under SPLIT and report it beside the others, e.g. "
+                        "--compare kfold:5 --compare group:signer")
+    p.add_argument("--max-per-class", type=int, help="use at most N samples of each label from each source")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any recipe value, e.g. --set train.lr=0.0005 (YAML value)")
@@ -143,13 +149,19 @@ def cmd_train(args) -> int:
         overrides["split"] = args.split
     if args.epochs:
         overrides["train.epochs"] = args.epochs
+    if args.max_per_class:
+        overrides["max_per_class"] = args.max_per_class
     recipe = load_recipe(args.recipe, overrides)
-    run = train_recipe(recipe, Path(args.data), args.out, workers=args.workers, cache_dir=args.cache,
+    recipe.compare = [*recipe.compare, *args.compare]
+    run = train_recipe(recipe, [Path(d) for d in args.data], args.out, workers=args.workers, cache_dir=args.cache,
                        progress=not args.quiet)
     info = json.loads((run / "run.json").read_text())
     m = info["metrics"]
     print(f"trained {recipe.model} in {info['train_seconds']:.1f} s ({info['epochs_run']} epochs); test split: "
           f"accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_samples']} samples")
+    for split, summary in info["protocols"].items():
+        print(f"  {split:16s} accuracy {summary['mean']['accuracy']:.3f} ± {summary['std']['accuracy']:.3f} "
+              f"over {summary['n_folds']} folds")
     print(f"wrote {run}/ (report.md, confusion_matrix.png, curves.png, model.safetensors, run.json)")
     return 0
 

@@ -47,7 +47,9 @@ class Dataset:
 
     @property
     def kind(self) -> str:
-        return self.samples[0].kind if self.samples else LANDMARKS
+        """image, video or landmarks; "mixed" for combined datasets of several kinds."""
+        kinds = {s.kind for s in self.samples}
+        return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else LANDMARKS)
 
     def metadata_frame(self) -> pd.DataFrame:
         """One row per sample: id, label and every metadata column."""

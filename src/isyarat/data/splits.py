@@ -32,8 +32,18 @@ def kfold(labels: Sequence[str], k: int = 5, seed: int = 0) -> list[Split]:
     return [(tr, te) for tr, te in skf.split(np.zeros(len(labels)), labels)]
 
 
-def group_kfold(labels: Sequence[str], groups: Sequence[str], k: int = 5, seed: int = 0) -> list[Split]:
-    """K folds that never put one group (signer, session, capture group) on both sides."""
+def group_kfold(labels: Sequence[str], groups: Sequence[str | None], k: int = 5, seed: int = 0) -> list[Split]:
+    """K folds that never put one group (signer, session, capture group) on both sides.
+
+    Samples whose group is None (an added source without that column, say) are in every
+    training fold and never tested."""
+    tested = np.array([i for i, g in enumerate(groups) if g is not None], dtype=int)
+    always = np.array([i for i, g in enumerate(groups) if g is None], dtype=int)
+    folds = _group_folds([labels[i] for i in tested], [groups[i] for i in tested], k, seed)
+    return [(np.sort(np.concatenate([tested[tr], always])), tested[te]) for tr, te in folds]
+
+
+def _group_folds(labels: Sequence[str], groups: Sequence[str], k: int, seed: int) -> list[Split]:
     n_groups = len(set(groups))
     if n_groups < 2:
         raise IsyaratError("a group split needs at least 2 distinct groups in that column")
@@ -64,14 +74,16 @@ def validation_split(train_idx: np.ndarray, labels: Sequence[str], fraction: flo
     return np.sort(train_idx[tr]), np.sort(train_idx[va])
 
 
-def groups_of(dataset: Dataset, column: str) -> list[str]:
+def groups_of(dataset: Dataset, column: str, allow_missing: bool = False) -> list[str | None]:
+    """Each sample's value in `column`; with `allow_missing`, None for samples without it (as long
+    as some samples have it)."""
     missing = [s.id for s in dataset.samples if column not in s.metadata]
-    if missing:
+    if missing and (not allow_missing or len(missing) == len(dataset.samples)):
         cols = sorted({k for s in dataset.samples for k in s.metadata})
         raise IsyaratError(f"{len(missing)} samples of {dataset.root} have no '{column}' metadata "
                            f"(e.g. {missing[0]}); columns present: {', '.join(cols) or 'none'}; "
                            "add a metadata.csv with path,label,<columns>")
-    return [s.metadata[column] for s in dataset.samples]
+    return [s.metadata.get(column) for s in dataset.samples]
 
 
 def consecutive_frames_warning(dataset: Dataset) -> str | None:

@@ -13,7 +13,7 @@ def render_report(report: dict, title: str, confusion_png: str | None = None) ->
     sections = [f"# {title}", _headline(report)]
     if confusion_png:
         sections.append(f"![Confusion matrix]({confusion_png})")
-    sections += [_folds(report.get("folds")), _per_class(report), _breakdowns(report.get("by", {})), _worst(report)]
+    sections += [_protocols(report.get("protocols")), _folds(report.get("folds")), _per_class(report), _breakdowns(report.get("by", {})), _worst(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
@@ -78,6 +78,19 @@ def _folds(folds: dict | None) -> str:
     rows.append(["mean ± std", "", *(_mean_std(folds["mean"][m], folds["std"][m]) for m in metrics)])
     note = f"{folds['n_folds']} folds; std is the population standard deviation (ddof={folds['std_ddof']})."
     return "## Folds\n\n" + note + "\n\n" + _table(["fold", "samples", *metrics], rows)
+
+
+def _protocols(protocols: dict | None) -> str:
+    """Cross-validation under several splits side by side: random splits of one capture session
+    put near-duplicate frames on both sides, so the group-wise rows are what a new user will see."""
+    if not protocols:
+        return ""
+    rows = [[split, summary["n_folds"], _mean_std(summary["mean"]["accuracy"], summary["std"]["accuracy"]),
+             _mean_std(summary["mean"]["macro_f1"], summary["std"]["macro_f1"])]
+            for split, summary in protocols.items()]
+    note = ("Random splits (holdout, kfold) keep near-duplicate frames of one session on both sides; "
+            "group splits (group:<column>) test on signers, sessions or capture groups never seen in training.")
+    return "## Splits compared\n\n" + note + "\n\n" + _table(["split", "folds", "accuracy", "macro F1"], rows)
 
 
 def _mean_std(mean: float | None, std: float | None) -> str:

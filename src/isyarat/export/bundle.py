@@ -39,6 +39,7 @@ class Bundle:
     created: str
     card: str = ""
     extract: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
     model: "OnnxModel | None" = field(default=None, repr=False)
 
     def summary(self) -> dict:
@@ -72,17 +73,19 @@ class OnnxModel:
 
 def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[str], features: dict,
                  sign_system: str, out_dir: str | Path, name: str, model_info: dict,
-                 metrics: dict | None = None, card: str = "", extract: dict | None = None) -> Path:
+                 metrics: dict | None = None, card: str = "", extract: dict | None = None,
+                 details: dict | None = None) -> Path:
     """Export `model` to ONNX, check it against PyTorch and write the bundle to `out_dir`
     (a folder, or an archive when the path ends in .zip). `extract` holds the landmark extraction
     settings the training data was read with (border, detection confidence), for the runtime to
-    use the same. Returns the bundle's path."""
+    use the same; `details` (cross-validation scores, held-out samples, data sources) is stored
+    as it is. Returns the bundle's path."""
     from isyarat.export.onnx_export import check_onnx, export_onnx
 
     out = Path(out_dir)
     meta = {"name": name, "sign_system": sign_system, "labels": list(labels),
             "input_shape": [int(d) for d in input_shape], "features": features, "model": model_info,
-            "metrics": metrics or {}, "extract": extract or {},
+            "metrics": metrics or {}, "extract": extract or {}, "details": details or {},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -120,6 +123,7 @@ def load_bundle(path: str | Path) -> Bundle:
                   input_shape=tuple(meta["input_shape"]), features=meta["features"], model_info=meta["model"],
                   metrics=meta["metrics"], created=meta["created"],
                   card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), extract=meta.get("extract") or {},
+                  details=meta.get("details") or {},
                   model=model)
 
 

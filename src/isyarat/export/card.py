@@ -1,39 +1,105 @@
-"""Model cards: what a model recognizes, from which data, how well, and where it falls short."""
+"""Model cards: what a model recognizes, from which data (with licenses and attribution), how
+well under which splits, where it falls short, and the command that rebuilds it."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
+import yaml
 
-def _license(data: str) -> str:
+SOURCES_FILE = Path(__file__).resolve().parents[1] / "data" / "sources.yaml"
+
+
+@lru_cache(maxsize=1)
+def known_sources() -> dict[str, dict]:
+    return yaml.safe_load(SOURCES_FILE.read_text(encoding="utf-8")) or {}
+
+
+def describe_source(data: str) -> dict:
+    """Title, author, license, content and caveats of a dataset path (known sources by folder
+    name, else the first line of its LICENSE file)."""
     root = Path(data)
-    root = root if root.is_dir() else root.parent
-    lic = root / "LICENSE"
-    return lic.read_text(errors="replace").splitlines()[0].strip() if lic.is_file() else "see the dataset's README"
+    folder = root if root.is_dir() or not root.suffix else root.parent
+    info = dict(known_sources().get(folder.name, {}))
+    if "license" not in info:
+        license_file = folder / "LICENSE"
+        info["license"] = (license_file.read_text(errors="replace").splitlines()[0].strip()
+                           if license_file.is_file() else "unknown: see the dataset's own documentation")
+    return {"name": folder.name, **info}
 
 
 def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def data_paths(run: dict) -> list[str]:
+    data = run.get("data", [])
+    return [data] if isinstance(data, str) else list(data)
+
+
+def _sources_section(sources: list[dict]) -> list[str]:
+    lines = ["## Training data", ""]
+    for s in sources:
+        title = f"{s.get('title', s['name'])}" + (f" by {s['author']}" if s.get("author") else "")
+        lines.append(f"- `{s['name']}`: {title}; license: {s['license']}.")
+        if s.get("content"):
+            lines.append(f"  {s['content'].strip()}.")
+        if s.get("citation"):
+            lines.append(f"  Cite: {s['citation'].strip()}.")
+    return lines + [""]
+
+
+def _scores_section(run: dict) -> list[str]:
+    metrics = run.get("metrics", {})
+    lines = [f"## Scores", "",
+             f"Held-out test split (`{run.get('split')}`, {metrics.get('n_samples', '?')} samples never "
+             "trained on; samples where no hand was found count as wrong in `accuracy`):", "",
+             "| metric | value |", "|---|---|", *[f"| {k} | {_fmt(v)} |" for k, v in metrics.items()], ""]
+    protocols = run.get("protocols") or {}
+    if protocols:
+        lines += ["Cross-validation (mean ± std over folds). Random splits keep near-duplicate frames of one "
+                  "session on both sides; group splits test on capture groups, signers or sources never "
+                  "seen in training, the number a new user should expect:", "",
+                  "| split | folds | accuracy | macro F1 |", "|---|---|---|---|"]
+        for split, s in protocols.items():
+            lines.append(f"| `{split}` | {s['n_folds']} | {_fmt(s['mean']['accuracy'])} ± {_fmt(s['std']['accuracy'])} "
+                         f"| {_fmt(s['mean']['macro_f1'])} ± {_fmt(s['std']['macro_f1'])} |")
+        lines.append("")
+    return lines
+
+
 def model_card(name: str, run: dict, extra: str = "") -> str:
-    """Markdown card from a run's run.json (and its report.json when it has folds)."""
+    """Markdown card from a run's run.json."""
     recipe = run["recipe"]
-    m = run.get("metrics", {})
+    sources = [describe_source(d) for d in data_paths(run)]
+    features = {k: v for k, v in run["features"].items() if k not in ("mean", "std")}
+    data_args = " ".join(f"--data <datasets>/{s['name']}" for s in sources)
     lines = [
-        f"# {name}", "",
-        f"{recipe.get('description', '').strip()}", "",
+        f"# {name}", "", recipe.get("description", "").strip(), "",
+        "## What it recognizes", "",
         f"- sign system: {run.get('sign_system') or 'unspecified'}",
         f"- classes ({len(run['labels'])}): {', '.join(run['labels'])}",
-        f"- model: `{run['model']['name']}` {json.dumps(run['model'].get('params', {}))}, "
+        "- below the confidence threshold, or with no hand in view, the answer is \"no sign\"", "",
+        "## Model", "",
+        f"- architecture: `{run['model']['name']}` {json.dumps(run['model'].get('params', {}))}, "
         f"{run.get('n_params', '?')} parameters",
         f"- recipe: `{recipe['name']}` (reference: {recipe.get('reference') or 'isyarat'})",
-        f"- features: {json.dumps({k: v for k, v in run['features'].items() if k not in ('mean', 'std')})}",
-        f"- training data: `{Path(run['data']).name}` ({_license(run['data'])}), split `{run['split']}`",
-        f"- training time: {run.get('train_seconds', '?')} s, {run.get('epochs_run', '?')} epochs", "",
-        "## Scores on the held-out test split", "",
-        "| metric | value |", "|---|---|",
-        *[f"| {k} | {_fmt(v)} |" for k, v in m.items()], "",
+        f"- features: {json.dumps(features)}",
+        f"- landmark extraction: {json.dumps(recipe.get('extract') or {})}",
+        f"- trained on {run.get('n_train', '?')} samples in {run.get('train_seconds', '?')} s "
+        f"({run.get('epochs_run', '?')} epochs, CPU)", "",
+        *_sources_section(sources),
+        *_scores_section(run),
+        "## Caveats", "",
+        *[f"- `{s['name']}`: {s['caveats'].strip()}" for s in sources if s.get("caveats")],
+        "- MediaPipe must find the hand first: very tight crops, dark rooms or hands leaving the frame give "
+        "\"no sign\".", "",
+        "## Rebuild it", "",
+        f"    isyarat train {recipe['name']} {data_args} --out runs/{name}",
+        f"    isyarat export runs/{name} --out {name}", "",
     ]
     if extra:
         lines += [extra.strip(), ""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from isyarat.export.bundle import write_bundle
-from isyarat.export.card import model_card
+from isyarat.export.card import data_paths, describe_source, model_card
 from isyarat.training.checkpoint import load_run
 
 
@@ -14,6 +14,9 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
     name = name or d["name"]
     model_info = {**d["model"], "recipe": d["recipe"], "kind": d["kind"], "n_params": d.get("n_params")}
     metrics = dict(d.get("metrics", {}))
+    details = {"protocols": d.get("protocols", {}), "held_out": d.get("held_out", []),
+               "sources": [describe_source(p)["name"] for p in data_paths(d)]}
     return write_bundle(model, info.input_shape, info.labels, d["features"], d.get("sign_system") or "",
                         out, name=name, model_info=model_info, metrics=metrics,
-                        card=model_card(name, d, extra=card_extra))
+                        card=model_card(name, d, extra=card_extra), extract=d["recipe"].get("extract"),
+                        details=details)

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from isyarat.errors import IsyaratError
 from isyarat.features.hand import FINGERS
 from isyarat.landmarks.arrays import Landmarks
 
@@ -21,6 +22,12 @@ class AugmentConfig:
     mirror: float = 0.0
     finger_dropout: float = 0.0
     time_stretch: float = 0.2
+    copies: int = 8  # augmented versions of each training sample, computed once, one per epoch in turn
+
+    def __post_init__(self) -> None:
+        if self.copies < 1 or min(self.rotate_deg, self.scale, self.shift, self.jitter, self.mirror,
+                                  self.finger_dropout, self.time_stretch) < 0:
+            raise IsyaratError("augment: strengths must be >= 0 and copies >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,25 +11,35 @@ from isyarat.landmarks.arrays import Landmarks
 
 
 class LandmarkFeatureDataset(Dataset):
-    """(features, target) pairs; with augmentation the features are recomputed every epoch."""
+    """(features, target) pairs, computed once up front.
+
+    With augmentation, `augment_cfg.copies` augmented versions of every sample are computed and
+    each pass over the data (an epoch) uses the next version: the feature code costs about a
+    millisecond per sample, so recomputing it every epoch would dominate training small models."""
 
     def __init__(self, landmarks: list[Landmarks], targets: list[int], features: FeatureConfig,
                  augment_cfg: AugmentConfig | None = None, seed: int = 0):
-        self.landmarks = landmarks
         self.targets = torch.as_tensor(targets, dtype=torch.long)
-        self.features = features
-        self.augment_cfg = augment_cfg
-        self.rng = np.random.default_rng(seed)
-        self.cached = None if augment_cfg else torch.from_numpy(feature_matrix(landmarks, features))
+        if augment_cfg is None:
+            versions = [feature_matrix(landmarks, features)]
+        else:
+            rng = np.random.default_rng(seed)
+            versions = [feature_matrix([augment(lm, augment_cfg, rng) for lm in landmarks], features)
+                        for _ in range(augment_cfg.copies)]
+        self.versions = torch.from_numpy(np.stack(versions))
+        self.passes = 0
 
     def __len__(self) -> int:
-        return len(self.landmarks)
+        return len(self.targets)
 
     def __getitem__(self, i: int):
-        if self.cached is not None:
-            return self.cached[i], self.targets[i]
-        lm = augment(self.landmarks[i], self.augment_cfg, self.rng)
-        return torch.from_numpy(make_features(lm, self.features)), self.targets[i]
+        return self.versions[0][i], self.targets[i]
+
+    def next_pass(self) -> torch.Tensor:
+        """All samples' features for the next epoch: (N, *feature shape)."""
+        x = self.versions[self.passes % len(self.versions)]
+        self.passes += 1
+        return x
 
 
 def feature_matrix(landmarks: list[Landmarks], features: FeatureConfig) -> np.ndarray:

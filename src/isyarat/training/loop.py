@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from isyarat.training.landmark_data import LandmarkFeatureDataset
 from isyarat.training.recipe import TrainConfig
 
 
@@ -75,21 +76,21 @@ class _TensorBatches:
     """Batches sliced straight from in-memory tensors: far less overhead than a DataLoader
     for small landmark models, where per-sample collation would dominate an epoch."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator | None):
-        self.x, self.y, self.batch_size, self.generator = x, y, batch_size, generator
+    def __init__(self, ds: LandmarkFeatureDataset, batch_size: int, generator: torch.Generator | None):
+        self.ds, self.batch_size, self.generator = ds, batch_size, generator
 
     def __iter__(self):
-        order = torch.randperm(len(self.y), generator=self.generator) if self.generator else torch.arange(len(self.y))
+        x, y = self.ds.next_pass(), self.ds.targets
+        order = torch.randperm(len(y), generator=self.generator) if self.generator else torch.arange(len(y))
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.x[idx], self.y[idx]
+            yield x[idx], y[idx]
 
 
 def batches(ds: Dataset, batch_size: int, generator: torch.Generator | None = None):
     """Shuffled batches when a generator is given; in order otherwise."""
-    cached = getattr(ds, "cached", None)
-    if cached is not None:
-        return _TensorBatches(cached, ds.targets, batch_size, generator)
+    if isinstance(ds, LandmarkFeatureDataset):
+        return _TensorBatches(ds, batch_size, generator)
     return DataLoader(ds, batch_size=batch_size, shuffle=generator is not None, generator=generator)
 
 

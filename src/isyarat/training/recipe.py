@@ -48,7 +48,20 @@ class Recipe:
     extract: dict = field(default_factory=dict)     # landmark extraction settings
     train: TrainConfig = field(default_factory=TrainConfig)
     split: str = "holdout:0.2"                       # holdout:F | kfold:K | group:COLUMN
+    compare: list[str] = field(default_factory=list)  # more splits to cross-validate and report beside it
+    max_per_class: int | None = None                  # training data: at most N per label and source
     exclude_labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.compare, str):
+            self.compare = [self.compare]
+        for split in [self.split, *self.compare]:
+            kind, _, arg = split.partition(":")
+            if kind not in ("holdout", "kfold", "group") or (kind == "group" and not arg):
+                raise IsyaratError(f"recipe {self.name}: bad split '{split}'; use holdout:0.2, kfold:5 or "
+                                   "group:<metadata column>")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise IsyaratError(f"recipe {self.name}: max_per_class must be at least 1")
 
     def to_dict(self) -> dict:
         data = asdict(self)

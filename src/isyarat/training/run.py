@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isyarat.data.layouts import load_dataset
+from isyarat.data.combine import balanced_subset, load_datasets, source_relative
 from isyarat.data.splits import validation_split
 from isyarat.evaluation.metrics import evaluate_predictions, summarize_folds
 from isyarat.evaluation.report import write_report
@@ -16,6 +16,8 @@ from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
 from isyarat.training.recipe import Recipe
+
+HEADLINE = ("accuracy", "accuracy_detected", "macro_f1", "n_samples")
 
 
 def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: bool = True):
@@ -51,28 +53,48 @@ def cross_validate(prep: Prepared, recipe: Recipe, split: str, progress: bool = 
     return summarize_folds(reports)
 
 
-def train_recipe(recipe: Recipe, data: Path, out_dir: Path, workers: int = 1, cache_dir: Path | None = None,
-                 progress: bool = True) -> Path:
-    """Train on the recipe's split of `data`, test on the held-out part, write everything to out_dir."""
+def protocol_summaries(prep: Prepared, recipe: Recipe, n_splits: int, progress: bool) -> dict[str, dict]:
+    """Cross-validation under the recipe's own split (when it has folds) and every `compare` split,
+    so random-split and group-wise (signer, session, capture group) scores sit side by side."""
+    splits = ([recipe.split] if n_splits > 1 else []) + [s for s in recipe.compare if s != recipe.split]
+    return {split: cross_validate(prep, recipe, split, progress) for split in splits}
+
+
+def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers: int = 1,
+                 cache_dir: Path | None = None, progress: bool = True) -> Path:
+    """Train on the recipe's split of `data` (one dataset or several, combined), test on the
+    held-out part, cross-validate the recipe's `compare` splits, write everything to out_dir."""
     out_dir = Path(out_dir)
-    prep = prepare(load_dataset(data), recipe, workers=workers, cache_dir=cache_dir, progress=progress)
+    paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
+    dataset = load_datasets(paths)
+    if recipe.max_per_class:
+        dataset = balanced_subset(dataset, recipe.max_per_class)
+    prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress)
     splits = make_splits(prep, recipe.split, recipe.train.seed)
     train_idx, test_idx = splits[0]
     model, history, seconds = train_fold(prep, train_idx, recipe, progress)
     report = evaluate_indices(model, prep, test_idx, recipe)
+    protocols = protocol_summaries(prep, recipe, len(splits), progress)
     if len(splits) > 1:
-        report["folds"] = cross_validate(prep, recipe, recipe.split, progress)
-    write_report(report, out_dir, title=f"{recipe.name}: test split of {Path(data).name} ({recipe.split})")
+        report["folds"] = protocols[recipe.split]
+    if protocols:
+        report["protocols"] = protocols
+    names = " + ".join(p.name for p in paths)
+    write_report(report, out_dir, title=f"{recipe.name}: test split of {names} ({recipe.split})")
     plot_curves(history, out_dir / "curves.png")
     info = {
         "name": recipe.name, "kind": model_kind(recipe.model), "sign_system": recipe.sign_system,
         "recipe": recipe.to_dict(), "model": {"name": recipe.model, "params": recipe.model_params},
         "input_shape": list(input_shape(recipe)), "labels": prep.labels, "features": recipe.features.to_dict(),
-        "data": str(data), "split": recipe.split, "extraction": prep.extraction,
-        "test_samples": [prep.dataset.samples[i].id for i in test_idx],
+        "data": [str(p) for p in paths], "split": recipe.split, "extraction": prep.extraction,
+        "n_train": int(len(train_idx)), "test_samples": [prep.dataset.samples[i].id for i in test_idx],
+        "held_out": [{"path": source_relative(prep.dataset.samples[i].path, paths),
+                      "label": prep.dataset.samples[i].label} for i in test_idx],
         "train_seconds": round(seconds, 2), "epochs_run": len(history), "history": history,
         "n_params": sum(p.numel() for p in model.parameters()),
-        "metrics": {k: report[k] for k in ("accuracy", "accuracy_detected", "macro_f1", "n_samples")},
+        "metrics": {k: report[k] for k in HEADLINE},
+        "protocols": {split: {"n_folds": s["n_folds"], "mean": s["mean"], "std": s["std"]}
+                      for split, s in protocols.items()},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     save_run(out_dir, model, info)

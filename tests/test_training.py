@@ -1,0 +1,192 @@
+"""Training, checkpoints, evaluation and export end to end on the real ASL landmark frames.
+
+Runs are kept small (a few samples per letter, a few epochs): these tests check the plumbing and
+the files a user gets, not accuracy (bench/accuracy.py measures that)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from isyarat.cli.main import main
+from isyarat.data.combine import balanced_subset, load_datasets, source_relative
+from isyarat.data.layouts import load_dataset
+from isyarat.errors import IsyaratError
+from isyarat.evaluation.evaluate import evaluate_model
+from isyarat.export.bundle import load_bundle
+from isyarat.export.from_run import export_run
+from isyarat.features.augment import AugmentConfig
+from isyarat.models.registry import build_model, model_kind
+from isyarat.training.checkpoint import load_run
+from isyarat.training.landmark_data import LandmarkFeatureDataset
+from isyarat.training.prepare import input_shape, make_splits, prepare
+from isyarat.training.recipe import list_recipes, load_recipe, recipe_from_dict
+
+ASL = "asl-alphabet-landmarks-graudt"
+REPORT_KEYS = {"accuracy", "accuracy_detected", "macro_f1", "n_samples", "n_without_hand", "labels",
+               "per_class", "confusion_matrix", "by"}
+
+
+@pytest.fixture(scope="module")
+def asl_subset(datasets, tmp_path_factory) -> Path:
+    """Five letters, 40 frames each, copied as a small .npy folder dataset with a metadata.csv
+    that splits each letter's frames into two capture 'sessions' (first and second half)."""
+    root = tmp_path_factory.mktemp("data") / "asl5"
+    rows = ["path,label,session"]
+    for letter in ("A", "B", "L", "V", "Y"):
+        files = sorted((datasets / ASL / "raw_gestures" / letter).glob("*.npy"), key=lambda p: int(p.stem[6:]))
+        (root / letter).mkdir(parents=True)
+        for i, f in enumerate(files[::len(files) // 40][:40]):
+            shutil.copy(f, root / letter / f.name)
+            rows.append(f"{letter}/{f.name},{letter},{'s1' if i < 20 else 's2'}")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_run(asl_subset, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "letters"
+    code = main(["train", "isyarat-letters", "--data", str(asl_subset), "--out", str(out), "--epochs", "8",
+                 "--set", "augment.copies=2", "--compare", "group:session", "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_every_shipped_recipe_loads_and_builds_its_model():
+    names = list_recipes()
+    assert {"mlp-baseline", "sibi-lstm", "bisindo-gnn", "kolok-lstm", "kolok-lstm3", "isyarat-letters",
+            "isyarat-words"} <= set(names)
+    for name in names:
+        recipe = load_recipe(name)
+        assert recipe.description and recipe.train.lr > 0, name
+        if model_kind(recipe.model) == "landmarks":
+            model = build_model(recipe.model, input_shape(recipe), 26, **recipe.model_params)
+            assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"name": "x"}, "needs 'model'"),
+    ({"name": "x", "model": "mlp", "colour": "red"}, "unknown keys"),
+    ({"name": "x", "model": "mlp", "split": "random"}, "bad split"),
+    ({"name": "x", "model": "mlp", "train": {"optimizer": "adagrad"}}, "optimizer"),
+    ({"name": "x", "model": "mlp", "features": {"kind": "video"}}, "features.kind"),
+    ({"name": "x", "model": "mlp", "augment": {"rotate_deg": -5}}, "augment"),
+])
+def test_bad_recipes_are_refused_with_the_reason(raw, message):
+    with pytest.raises(IsyaratError, match=message):
+        recipe_from_dict(raw)
+
+
+def test_paper_recipes_follow_the_papers():
+    sibi, kolok, gnn = load_recipe("sibi-lstm"), load_recipe("kolok-lstm"), load_recipe("bisindo-gnn")
+    assert (sibi.features.frames, sibi.features.output_shape) == (50, (50, 64))
+    assert sibi.features.zscore and sibi.split == "holdout:0.3"
+    # the study's 258 values per frame, plus two hand-present flags and the frame mask
+    assert kolok.features.output_shape == (30, 258 + 2 + 1) and kolok.features.pose
+    assert load_recipe("kolok-lstm3").model_params["layers"] == 3
+    assert gnn.features.kind == "graph" and gnn.model_params == {} and gnn.features.hands == "two"
+    for recipe in (sibi, kolok, gnn):
+        assert recipe.train.lr == 0.001 and recipe.train.batch_size == 32 and recipe.train.patience == 15
+
+
+def test_train_writes_a_complete_run(trained_run):
+    info = json.loads((trained_run / "run.json").read_text())
+    report = json.loads((trained_run / "report.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert info["labels"] == ["A", "B", "L", "V", "Y"] and info["epochs_run"] <= 8
+    assert info["train_seconds"] > 0 and len(info["history"]) == info["epochs_run"]
+    assert info["n_train"] + len(info["held_out"]) == 200
+    assert all(h["path"].startswith("asl5") for h in info["held_out"])
+    # the group split was cross-validated beside the random test split, one fold per session
+    assert info["protocols"]["group:session"]["n_folds"] == 2
+    assert set(report["by"]["session"]) == {"s1", "s2"}
+    markdown = (trained_run / "report.md").read_text()
+    assert "## Splits compared" in markdown and "group:session" in markdown
+    for png in ("curves.png", "confusion_matrix.png"):
+        assert (trained_run / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_checkpoint_reloads_and_refuses_edited_settings(trained_run, tmp_path):
+    model, info = load_run(trained_run)
+    assert info.labels == ["A", "B", "L", "V", "Y"]
+    edited = tmp_path / "edited"
+    shutil.copytree(trained_run, edited)
+    data = json.loads((edited / "run.json").read_text())
+    data["features"]["angles"] = False
+    (edited / "run.json").write_text(json.dumps(data))
+    with pytest.raises(IsyaratError, match="feature settings"):
+        load_run(edited)
+    (edited / "run.json").write_text(json.dumps({**data, "features": info.data["features"],
+                                                 "model": {"name": "resmlp", "params": {"dim": 64}}}))
+    with pytest.raises(IsyaratError, match="weights do not match"):
+        load_run(edited)
+
+
+def test_weights_are_safetensors_not_pickles(trained_run):
+    head = (trained_run / "model.safetensors").read_bytes()[:8]
+    header_length = int.from_bytes(head, "little")
+    header = json.loads((trained_run / "model.safetensors").read_bytes()[8:8 + header_length])
+    assert all("dtype" in v for k, v in header.items() if k != "__metadata__")
+
+
+def test_evaluate_any_dataset_and_export(trained_run, asl_subset, tmp_path):
+    report = evaluate_model(trained_run, asl_subset, tmp_path / "eval", progress=False)
+    assert REPORT_KEYS <= set(report) and report["n_samples"] == 200
+    assert report["accuracy"] > 0.5  # mostly the frames it trained on: a plumbing check, not a score
+    assert (tmp_path / "eval" / "report.md").is_file()
+    bundle = load_bundle(export_run(trained_run, tmp_path / "bundle"))
+    assert bundle.labels == ["A", "B", "L", "V", "Y"]
+    assert bundle.extract == load_recipe("isyarat-letters").extract
+    assert bundle.details["protocols"]["group:session"]["n_folds"] == 2
+    assert len(bundle.details["held_out"]) == 200 - json.loads((trained_run / "run.json").read_text())["n_train"]
+    assert "group:session" in bundle.card and "## Training data" in bundle.card
+    again = evaluate_model(tmp_path / "bundle", asl_subset, progress=False)
+    assert again["accuracy"] == pytest.approx(report["accuracy"])
+
+
+def test_evaluate_refuses_a_corrupt_model_and_unknown_labels(trained_run, datasets, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)
+    result = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "evaluate", "--model", str(broken),
+                             "--data", str(datasets / ASL), "--out", str(tmp_path / "e")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unreadable weights" in result.stderr and result.stderr.strip().count("\n") == 0
+    with pytest.raises(IsyaratError, match="labels the model does not know: C, D"):
+        evaluate_model(trained_run, datasets / ASL, progress=False)
+
+
+def test_combined_sources_are_tagged_and_balanced(asl_subset, datasets):
+    both = load_datasets([asl_subset, datasets / "bisindo-alphabet-binus"])
+    assert {s.metadata["source"] for s in both} == {"asl5", "bisindo-alphabet-binus"}
+    assert both.kind == "mixed"
+    assert len(balanced_subset(both, 3)) == 5 * 3 + 26 * 3
+    assert source_relative(datasets / ASL / "raw_gestures/A/frame_0.npy", [asl_subset, datasets / ASL]) == \
+        f"{ASL}/raw_gestures/A/frame_0.npy"
+
+
+def test_group_split_keeps_samples_without_a_group_in_training(asl_subset):
+    """An added source without the group column trains in every fold and is never tested."""
+    prep = prepare(load_dataset(asl_subset), load_recipe("mlp-baseline"), progress=False)
+    prep.dataset.samples[0].metadata.pop("session")
+    folds = make_splits(prep, "group:session")
+    assert len(folds) == 2
+    for train, test in folds:
+        assert 0 in train and 0 not in test
+        assert len(train) + len(test) == 200
+
+
+def test_augmented_copies_change_every_epoch(asl_subset):
+    lms = [s.landmarks for s in load_dataset(asl_subset).samples[:10]]
+    recipe = load_recipe("isyarat-letters")
+    ds = LandmarkFeatureDataset(lms, list(range(10)), recipe.features, AugmentConfig(copies=3), seed=0)
+    passes = [ds.next_pass().clone() for _ in range(4)]
+    assert passes[0].shape == (10, *recipe.features.output_shape)
+    assert not np.allclose(passes[0], passes[1]) and not np.allclose(passes[1], passes[2])
+    assert np.allclose(passes[3], passes[0])  # the fourth epoch reuses the first version
