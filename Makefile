@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 WEB    := node_modules/@mediapipe/hands/hands.js
 DATA   ?= ../shared/datasets
 
-.PHONY: setup run test bench browser clean
+.PHONY: setup run test bench browser shipped clean
 
 setup: $(STAMP) $(WEB)
 
@@ -32,6 +32,17 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest -q
+
+# Rebuild the models shipped inside the package from the shared data (about 10 minutes on 2 cores).
+SHIPPED := src/isyarat/shipped
+shipped: setup
+	$(VENV)/bin/isyarat train sibi-letters --data $(DATA)/sibi-alphabet-ajustiago \
+	  --data $(DATA)/asl-alphabet-landmarks-graudt --out runs/sibi-letters --quiet
+	$(VENV)/bin/isyarat export runs/sibi-letters --out $(SHIPPED)/sibi-letters
+	$(VENV)/bin/isyarat train bisindo-letters --data $(DATA)/bisindo-alphabet-binus --out runs/bisindo-letters --quiet
+	$(VENV)/bin/isyarat export runs/bisindo-letters --out $(SHIPPED)/bisindo-letters
+	$(VENV)/bin/isyarat train bisindo-words --data $(DATA)/bisindo-words-wlbisindo --out runs/bisindo-words --quiet
+	$(VENV)/bin/isyarat export runs/bisindo-words --out $(SHIPPED)/bisindo-words
 
 bench: setup
 	$(PY) bench/extract.py

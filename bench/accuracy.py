@@ -5,7 +5,7 @@ models. Columns: 5-fold within a dataset, group-wise (leave one capture group of
 sibi-alphabet-ajustiago out), and cross-dataset (trained on ASL landmarks, tested on SIBI photos).
 Every model sees the same folds (seeded); early stopping uses part of each training fold only.
 
-    python bench/accuracy.py                  # everything (~30-60 min on 2 cores)
+    python bench/accuracy.py                  # everything (about an hour on 2 cores)
     python bench/accuracy.py --only sibi-group --models isyarat-letters bisindo-gnn
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from isyarat.data.combine import balanced_subset, load_datasets
 from isyarat.data.layouts import load_dataset
 from isyarat.evaluation.markdown import comparison_table
 from isyarat.evaluation.metrics import summarize_folds
@@ -34,6 +35,8 @@ EXPERIMENTS = {
     "binus-5fold": ("BISINDO letters (bisindo-alphabet-binus), 5-fold", "bisindo-alphabet-binus", "kfold:5"),
     "sibi-5fold": ("SIBI letters (sibi-alphabet-ajustiago), 5-fold", "sibi-alphabet-ajustiago", "kfold:5"),
     "sibi-group": ("SIBI letters, leave-one-capture-group-out (3 groups)", "sibi-alphabet-ajustiago", "group:group"),
+    "sibi-group+asl": ("SIBI letters, leave-one-capture-group-out, ASL frames added to every training fold",
+                       "sibi-alphabet-ajustiago+asl-alphabet-landmarks-graudt", "group:group"),
     "asl-to-sibi": ("trained on ASL landmarks, tested on all SIBI photos", "sibi-alphabet-ajustiago", "cross"),
     "words-5fold": ("BISINDO words (bisindo-words-wlbisindo videos), 5-fold", "bisindo-words-wlbisindo", "kfold:5"),
 }
@@ -45,7 +48,10 @@ def run_experiment(key: str, recipe_name: str, data_root: Path, workers: int, as
     if key.startswith("words") and recipe.features.kind != "sequence":
         raise SystemExit(f"{recipe_name} is not a sequence recipe")
     start = time.perf_counter()
-    test = prepare(load_dataset(data_root / folder), recipe, workers=workers, progress=False)
+    dataset = load_datasets([data_root / name for name in folder.split("+")])
+    if "+" in folder:  # the added ASL frames: a class-balanced sample, as in asl-to-sibi
+        dataset = balanced_subset(dataset, asl_per_class)
+    test = prepare(dataset, recipe, workers=workers, progress=False)
     if split == "cross":
         summary = cross_dataset(recipe, data_root, test, asl_per_class)
     else:

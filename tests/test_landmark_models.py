@@ -145,6 +145,21 @@ def test_sequence_models_ignore_padded_frames(hands, name):
         assert torch.allclose(model(scatter_padding(x, 6)), reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["sibi_lstm", "kolok_lstm", "transformer"])
+def test_trimming_trailing_padding_changes_nothing(hands, name, monkeypatch):
+    """Batches run only up to their longest real sequence; the full padded length gives the same."""
+    from isyarat.models.landmark_models import lstm, transformer
+
+    x, _ = sequences(hands)
+    x = torch.cat([x[::7], torch.zeros(len(x[::7]), 20, x.shape[2])], dim=1)
+    model = build(name, tuple(x.shape[1:])).eval()
+    with torch.no_grad():
+        trimmed = model(x)
+        for module in (lstm, transformer):
+            monkeypatch.setattr(module, "trim_padding", lambda seq, lengths: seq)
+        assert torch.allclose(model(x), trimmed, atol=1e-5)
+
+
 def test_gnn_ignores_an_absent_hand(hands):
     right, _ = graphs(hands)
     right = right[::10]

@@ -83,12 +83,32 @@ def recipe_path(name_or_path: str | Path) -> Path:
     raise IsyaratError(f"no recipe '{name_or_path}': give a YAML file or one of: {', '.join(list_recipes())}")
 
 
-def load_recipe(name_or_path: str | Path, overrides: dict | None = None) -> Recipe:
+def read_raw(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A recipe file as a dict; `extends: <recipe>` starts from that recipe, whose sections the
+    file overrides key by key (so the shipped models reuse the benchmark's best recipe)."""
     path = recipe_path(name_or_path)
+    if path in seen:
+        raise IsyaratError(f"{path}: 'extends' loops back to itself")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise IsyaratError(f"{path}: not valid YAML ({err})") from err
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    merged = read_raw(base, (*seen, path))
+    merged.pop("name", None)
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_recipe(name_or_path: str | Path, overrides: dict | None = None) -> Recipe:
+    path = recipe_path(name_or_path)
+    raw = read_raw(path)
     for key, value in (overrides or {}).items():
         section, _, name = key.partition(".")
         if name:

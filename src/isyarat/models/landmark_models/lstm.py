@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from isyarat.errors import IsyaratError
-from isyarat.models.landmark_models.masking import compact, last_step, reverse_prefix, split_mask
+from isyarat.models.landmark_models.masking import compact, last_step, reverse_prefix, split_mask, trim_padding
 from isyarat.models.landmark_models.shapes import check_classes, sequence_features
 from isyarat.models.registry import register
 
@@ -30,7 +30,8 @@ class SibiLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats, mask = split_mask(x)
-        seq, lengths = compact(feats, mask), mask.sum(1)
+        lengths = mask.sum(1)
+        seq = trim_padding(compact(feats, mask), lengths)
         ahead, _ = self.forward_lstm(seq)
         behind, _ = self.backward_lstm(reverse_prefix(seq, lengths))
         both = torch.cat([ahead, reverse_prefix(behind, lengths)], dim=-1)
@@ -57,7 +58,8 @@ class KolokLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats, mask = split_mask(x)
-        seq, lengths = compact(feats, mask), mask.sum(1)
+        lengths = mask.sum(1)
+        seq = trim_padding(compact(feats, mask), lengths)
         for lstm in self.lstms:
             seq, _ = lstm(seq)
             seq = self.dropout(seq)

@@ -23,6 +23,16 @@ def compact(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return moves @ x
 
 
+def trim_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Drop the steps after the longest real sequence of a compacted batch (real frames first).
+
+    Outputs at real steps stay the same, and a batch of still photos (1 real frame of 50) runs
+    one step instead of 50. Skipped during ONNX export, whose graph must keep the full length."""
+    if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
+        return x
+    return x[:, : max(1, int(lengths.max()))]
+
+
 def prefix_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     """(B, T) 0/1 mask of the first `lengths` steps."""
     slots = torch.arange(steps, dtype=lengths.dtype, device=lengths.device)

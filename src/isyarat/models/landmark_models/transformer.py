@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isyarat.errors import IsyaratError
-from isyarat.models.landmark_models.masking import compact, masked_mean, prefix_mask, split_mask
+from isyarat.models.landmark_models.masking import compact, masked_mean, prefix_mask, split_mask, trim_padding
 from isyarat.models.landmark_models.shapes import check_classes, frame_features, sequence_features
 from isyarat.models.registry import register
 
@@ -87,7 +87,9 @@ class LandmarkTransformer(nn.Module):
         if self.frames:
             return x.unsqueeze(1), torch.ones_like(x[:, :1])
         feats, mask = split_mask(x)
-        return compact(feats, mask), prefix_mask(mask.sum(1), x.shape[1])
+        lengths = mask.sum(1)
+        seq = trim_padding(compact(feats, mask), lengths)
+        return seq, prefix_mask(lengths, seq.shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, mask = self.inputs(x)

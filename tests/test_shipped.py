@@ -1,0 +1,59 @@
+"""The shipped models: each bundle loads, its card matches its labels, and it recognizes real
+shared samples that its recipe held out of training (listed in the bundle)."""
+from __future__ import annotations
+
+import pytest
+
+from isyarat.cli.main import main
+from isyarat.export.bundle import load_bundle
+from isyarat.runtime.recognizer import Recognizer, list_shipped, resolve_bundle
+from isyarat.vocab import load_vocabulary
+
+SHIPPED = {"sibi-letters": "sibi", "bisindo-letters": "bisindo", "bisindo-words": "bisindo-words"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+HANDFUL = 12
+
+
+def held_out(name: str, suffixes: tuple[str, ...], count: int) -> list[dict]:
+    """`count` of the bundle's held-out samples of these file types, spread over the list."""
+    found = [h for h in load_bundle(resolve_bundle(name)).details["held_out"] if h["path"].lower().endswith(suffixes)]
+    assert len(found) >= count, f"{name} lists only {len(found)} held-out samples"
+    step = len(found) / count
+    return [found[int(i * step)] for i in range(count)]
+
+
+def test_shipped_models_are_listed(capsys):
+    assert set(SHIPPED) <= {m["name"] for m in list_shipped()}
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SHIPPED)
+
+
+@pytest.mark.parametrize("name, vocabulary", SHIPPED.items())
+def test_card_matches_labels_and_names_its_sources(name, vocabulary):
+    bundle = load_bundle(resolve_bundle(name))
+    assert set(bundle.labels) <= set(load_vocabulary(vocabulary).labels)
+    classes = next(line for line in bundle.card.splitlines() if line.startswith("- classes"))
+    assert classes.endswith(": " + ", ".join(bundle.labels)) and f"({len(bundle.labels)})" in classes
+    assert "license" in bundle.card and "## Caveats" in bundle.card
+    for source in bundle.details["sources"]:
+        assert f"`{source}`" in bundle.card
+    assert bundle.details["protocols"], "the card should carry cross-validation scores"
+
+
+@pytest.mark.parametrize("name", ["sibi-letters", "bisindo-letters"])
+def test_letter_models_read_held_out_photos(name, datasets):
+    recognizer = Recognizer.load(name)
+    samples = held_out(name, IMAGE_SUFFIXES, HANDFUL)
+    predicted = [recognizer.predict_image(datasets / s["path"]).label for s in samples]
+    correct = sum(p == s["label"] for p, s in zip(predicted, samples))
+    print(name, [(s["label"], p) for s, p in zip(samples, predicted)])
+    assert correct >= HANDFUL - 2, f"{name}: {correct} of {HANDFUL} held-out photos right"
+
+
+def test_word_model_reads_held_out_videos(datasets):
+    recognizer = Recognizer.load("bisindo-words")
+    samples = held_out("bisindo-words", (".mp4",), 6)
+    predicted = [recognizer.predict_video(datasets / s["path"]).label for s in samples]
+    print([(s["label"], p) for s, p in zip(samples, predicted)])
+    assert sum(p == s["label"] for p, s in zip(predicted, samples)) >= 5
