@@ -13,7 +13,7 @@ from isyarat.evaluation.report import write_report
 from isyarat.models.registry import build_model, model_kind
 from isyarat.training.checkpoint import save_run
 from isyarat.training.curves import plot_curves
-from isyarat.training.loop import fit, predict_proba
+from isyarat.training.loop import fit, predict_proba, seed_everything
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
 from isyarat.training.recipe import Recipe
 
@@ -25,6 +25,7 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     train_idx = train_idx[prep.usable[train_idx]]
     labels = [prep.labels[t] for t in prep.targets]
     fit_idx, val_idx = validation_split(train_idx, labels, recipe.train.val_fraction, recipe.train.seed)
+    seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
     model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
     return fit(model, torch_dataset(prep, fit_idx, recipe, train=True),
                torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
