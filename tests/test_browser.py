@@ -96,12 +96,12 @@ def test_live_page_recognizes_a_fake_camera(server, recordings, datasets, tmp_pa
 
 
 def record_a_sample(page, server: str) -> dict:
-    """The recorder page: record 3 frames of the fake camera as the sign 'Belajar'."""
+    """The recorder page: record 5 frames (the form's minimum) of the fake camera as 'Belajar'."""
     page.set_default_timeout(120_000)  # the page is busy while MediaPipe starts
     page.goto(f"{server}/recorder")
     page.fill("#vocabulary", "kata")
     page.fill("#sign", "Belajar")
-    page.fill("#frames", "3")
+    page.fill("#frames", "5")
     page.wait_for_selector("#status:text('tracking')")
     page.click("#record")
     page.wait_for_selector("#progress:text('saved')")

@@ -1,6 +1,7 @@
 """The web app through FastAPI's TestClient: every endpoint, and every bad input we can think of."""
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 from isyarat.data.layouts import load_dataset
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.app import create_app
+from isyarat.server.batching import BatchedModel
 from test_runtime import WORD_VIDEO, asl_frames, build_letter_bundle
 
 PHOTO = "bisindo-alphabet-binus/images/B"
@@ -172,6 +174,34 @@ def test_binary_websocket_messages_are_refused(client):
         assert "JSON text" in ws.receive_json()["error"]
         ws.send_json({"hands": [None, None]})
         assert ws.receive_json()["has_hand"] is False
+
+
+def test_frames_of_many_viewers_share_one_model_call(letters, datasets):
+    """Frames that arrive in the same event-loop turn go through the model in one batch, and
+    each viewer gets the prediction it gets on its own."""
+    batches = []
+
+    class CountingModel:
+        def predict(self, x):
+            batches.append(len(x))
+            return letters.bundle.model.predict(x)
+
+    model = BatchedModel(CountingModel())
+    frames = asl_frames(datasets, "B", 0, 6)
+    streams = [letters.stream() for _ in frames]
+    pending = [s.begin_frame(h) for s, h in zip(streams, frames)]
+
+    async def viewers():
+        return await asyncio.gather(*(model.predict(p.x) for p in pending))
+
+    probs = asyncio.run(viewers())
+    assert batches == [6]
+    for stream, frame, p, hands in zip(streams, pending, probs, frames):
+        alone = letters.stream().push_landmarks(hands)
+        together = stream.end_frame(frame, p)
+        assert together.prediction.label == alone.prediction.label == "B"
+        assert together.prediction.probabilities == pytest.approx(alone.prediction.probabilities, abs=1e-6)
+    assert asyncio.run(viewers()) and batches == [6, 6]
 
 
 def test_unknown_model_closes_with_a_reason(client):

@@ -9,11 +9,21 @@ TIPS = [4, 8, 12, 16, 20]
 # (a, b, c): the angle at b between bones a->b and b->c
 JOINT_TRIPLES = [(0 if i == 0 else f[i - 1], f[i], f[i + 1]) for f in FINGERS for i in range(3)]
 SPREAD_TRIPLES = [(FINGERS[i][0], WRIST, FINGERS[i + 1][0]) for i in range(4)]
+# Index arrays built once: these functions run for every frame of a live stream.
+_ANGLE_A, _ANGLE_B, _ANGLE_C = np.array(JOINT_TRIPLES + SPREAD_TRIPLES).T
+_TIP_I, _TIP_J = np.triu_indices(5, k=1)
+
+
+def lengths(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean length along the last axis: what np.linalg.norm(v, axis=-1) computes, without
+    its checks, which cost more than the sum itself on 21 points."""
+    return np.sqrt(np.add.reduce(vectors * vectors, axis=-1))
 
 
 def hand_size(hand: np.ndarray) -> float:
     """Wrist to middle-finger knuckle, the hand-size unit that survives finger poses."""
-    size = float(np.linalg.norm(hand[MIDDLE_MCP] - hand[WRIST]))
+    bone = hand[MIDDLE_MCP] - hand[WRIST]
+    size = float(np.sqrt(bone.dot(bone)))
     return size if size > 1e-6 else 1.0
 
 
@@ -30,21 +40,17 @@ def normalize_points(points: np.ndarray, origin: np.ndarray, scale: float, metho
 
 def joint_angles(hand: np.ndarray) -> np.ndarray:
     """19 angles (radians / pi, in [0, 1]) between bones, via the dot product."""
-    triples = JOINT_TRIPLES + SPREAD_TRIPLES
-    a = np.array([t[0] for t in triples])
-    b = np.array([t[1] for t in triples])
-    c = np.array([t[2] for t in triples])
-    u = hand[a] - hand[b]
-    v = hand[c] - hand[b]
-    cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1) + 1e-9)
-    return (np.arccos(np.clip(cos, -1.0, 1.0)) / np.pi).astype(np.float32)
+    joints = hand[_ANGLE_B]
+    u = hand[_ANGLE_A] - joints
+    v = hand[_ANGLE_C] - joints
+    cos = (u * v).sum(-1) / (lengths(u) * lengths(v) + 1e-9)
+    return (np.arccos(cos.clip(-1.0, 1.0)) / np.pi).astype(np.float32)
 
 
 def tip_distances(hand: np.ndarray) -> np.ndarray:
     """10 pairwise fingertip distances in hand-size units."""
     tips = hand[TIPS]
-    i, j = np.triu_indices(5, k=1)
-    return (np.linalg.norm(tips[i] - tips[j], axis=-1) / hand_size(hand)).astype(np.float32)
+    return (lengths(tips[_TIP_I] - tips[_TIP_J]) / hand_size(hand)).astype(np.float32)
 
 
 def mirror_x(points: np.ndarray) -> np.ndarray:

@@ -19,10 +19,11 @@ DUPLICATE_DISTANCE = 0.3
 
 
 def prepare_frame(bgr: np.ndarray, settings: ExtractSettings) -> np.ndarray:
-    """The RGB image MediaPipe sees: flipped back to un-mirrored when `mirrored`, then bordered."""
+    """The RGB image MediaPipe sees: flipped back to un-mirrored when `mirrored`, then bordered.
+    Converted before the border is added: the same pixels, on 2.25x fewer of them (border 0.25)."""
     if settings.mirrored:
         bgr = cv2.flip(bgr, 1)
-    return cv2.cvtColor(add_border(bgr, settings.border), cv2.COLOR_BGR2RGB)
+    return add_border(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), settings.border)
 
 
 def points_array(landmark_list, with_visibility: bool = False) -> np.ndarray:

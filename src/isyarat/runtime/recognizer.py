@@ -105,12 +105,16 @@ class Recognizer:
     def is_sequence(self) -> bool:
         return self.config.kind == "sequence"
 
-    def probabilities(self, lm: Landmarks) -> np.ndarray | None:
-        """Raw class probabilities of one sample, or None when it holds no hand (or pose)."""
+    def features(self, lm: Landmarks) -> np.ndarray | None:
+        """The model input of one sample, or None when it holds no hand (or pose)."""
         if not has_signal(lm, self.config):
             return None
-        x = make_features(lm, self.config)
-        return self.bundle.model.predict(x[None])[0]
+        return make_features(lm, self.config)
+
+    def probabilities(self, lm: Landmarks) -> np.ndarray | None:
+        """Raw class probabilities of one sample, or None when it holds no hand (or pose)."""
+        x = self.features(lm)
+        return None if x is None else self.bundle.model.predict(x[None])[0]
 
     def predict_landmarks(self, lm: Landmarks) -> Prediction:
         """One prediction for one sample (frame models read its last frame with a hand)."""

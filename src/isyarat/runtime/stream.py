@@ -30,6 +30,16 @@ class StreamUpdate:
         return {**self.prediction.to_dict(), "text": self.text, "added": self.added}
 
 
+@dataclass
+class PendingFrame:
+    """A frame pushed into a stream whose model input `x` awaits the model (None: no call needed)."""
+
+    hands: np.ndarray
+    pose: np.ndarray | None
+    has_hand: bool
+    x: np.ndarray | None
+
+
 class RecognizerStream:
     """Per-viewer state: the sliding window of the last `frames` landmarks (sequence models),
     probability smoothing, the fingerspelling decoder and a MediaPipe tracker in video mode."""
@@ -54,21 +64,33 @@ class RecognizerStream:
 
     def push_landmarks(self, hands: np.ndarray, pose: np.ndarray | None = None) -> StreamUpdate:
         """Push one frame of landmarks: hands (2, 21, 3) NaN where absent, pose (33, 4) or None."""
+        frame = self.begin_frame(hands, pose)
+        probs = None if frame.x is None else self.recognizer.bundle.model.predict(frame.x[None])[0]
+        return self.end_frame(frame, probs)
+
+    def begin_frame(self, hands: np.ndarray, pose: np.ndarray | None = None) -> PendingFrame:
+        """The first half of push_landmarks: add the frame to the window and make the model's
+        input. The server runs the model for many streams' pending frames in one call."""
         hands = np.asarray(hands, dtype=np.float32).reshape(2, 21, 3)
         pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
         self._window.append((hands, empty_pose()[0] if pose is None else pose))
         frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
-        prediction = self._predict(frame_has_hand)
-        added = self.decoder.push(prediction.label, frame_has_hand)
-        return StreamUpdate(prediction, self.decoder.text, added, hands, pose)
+        needs_model = frame_has_hand or self.recognizer.is_sequence
+        x = self.recognizer.features(self._window_landmarks()) if needs_model else None
+        return PendingFrame(hands, pose, frame_has_hand, x)
 
-    def _predict(self, frame_has_hand: bool) -> Prediction:
-        recognizer = self.recognizer
-        probs = recognizer.probabilities(self._window_landmarks()) if frame_has_hand or recognizer.is_sequence else None
+    def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
+        """The second half: the model's probabilities for frame.x (None when frame.x is None)
+        -> smoothing -> prediction -> spelled text."""
+        prediction = self._predict(frame.has_hand, probs)
+        added = self.decoder.push(prediction.label, frame.has_hand)
+        return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
+
+    def _predict(self, frame_has_hand: bool, probs: np.ndarray | None) -> Prediction:
         smoothed = self.smoother.push(probs)
         if smoothed is None:
             return no_hand()
-        prediction = to_prediction(smoothed, recognizer.labels, recognizer.threshold)
+        prediction = to_prediction(smoothed, self.recognizer.labels, self.recognizer.threshold)
         prediction.has_hand = frame_has_hand
         return prediction
 

@@ -23,7 +23,14 @@ SLOT_COLORS = [(214, 111, 59), (91, 157, 46)]  # BGR: signer's left hand blue, r
 
 
 def open_camera(camera: int = 0) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(camera)
+    """The opened camera, or IsyaratError (OpenCV's own warnings about it are silenced, so the
+    user reads one line)."""
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # silent
+    try:
+        capture = cv2.VideoCapture(camera)
+    finally:
+        cv2.setLogLevel(level)
     if not capture.isOpened():
         raise IsyaratError(f"cannot open camera {camera}: check it is connected and not used by another "
                            f"app, or choose another with --camera N")
@@ -33,11 +40,13 @@ def open_camera(camera: int = 0) -> cv2.VideoCapture:
 def capture_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
     """Frames of an opened camera, un-mirrored as the camera gives them."""
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
+        ok, frame = capture.read()
+        if not ok:
+            raise IsyaratError("the camera opened but gave no picture: close other apps using it, "
+                               "or choose another with --camera N")
+        while ok:
             yield frame
+            ok, frame = capture.read()
     finally:
         capture.release()
 
@@ -108,4 +117,5 @@ def _show(stream: RecognizerStream, source: Iterable[np.ndarray], mirror: bool) 
 def _check_display() -> None:
     """OpenCV's window aborts the process without a display: say so first."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise IsyaratError("no display to open the webcam window on: run it on a desktop, or use headless mode")
+        raise IsyaratError("no display to open the webcam window on (DISPLAY is not set): run it in a desktop "
+                           "session, or run `isyarat serve` and use the live page in a browser")

@@ -17,6 +17,8 @@ import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 
 from isyarat.runtime.recognizer import Recognizer
+from isyarat.runtime.stream import RecognizerStream
+from isyarat.server.batching import BatchedModel
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
@@ -63,22 +65,24 @@ def decode(text: str | None) -> dict:
     return message
 
 
-async def live_session(websocket: WebSocket, recognizer: Recognizer) -> None:
-    """Serve one viewer until it disconnects; every message gets exactly one reply."""
+async def live_session(websocket: WebSocket, recognizer: Recognizer, model: BatchedModel | None = None) -> None:
+    """Serve one viewer until it disconnects; every message gets exactly one reply. `model` runs
+    the recognizer's model for this viewer and the others together (one is made when None)."""
     stream = recognizer.stream()
+    model = model or BatchedModel(recognizer.bundle.model)
     try:
         while True:
             raw = await websocket.receive()
             if raw["type"] == "websocket.disconnect":
                 return
-            await websocket.send_json(reply(stream, raw.get("text")))
+            await websocket.send_json(await reply(stream, raw.get("text"), model))
     except WebSocketDisconnect:
         return
     finally:
         stream.close()
 
 
-def reply(stream, text: str | None) -> dict:
+async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:
     start = time.perf_counter()
     try:
         message = decode(text)
@@ -88,6 +92,8 @@ def reply(stream, text: str | None) -> dict:
         hands, pose = parse_frame(message)
     except BadMessage as err:
         return {"error": str(err)}
-    update = stream.push_landmarks(hands, pose)
+    frame = stream.begin_frame(hands, pose)
+    probs = None if frame.x is None else await model.predict(frame.x)
+    update = stream.end_frame(frame, probs)
     latency = (time.perf_counter() - start) * 1000
     return {**update.to_dict(), "latency_ms": round(latency, 3), "id": message.get("id")}

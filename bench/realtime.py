@@ -1,0 +1,468 @@
+"""Real-time speed: (a) model latency, ONNX Runtime vs PyTorch; (b) photo -> prediction, MediaPipe
+vs the rest of the pipeline; (c) the live WebSocket under N concurrent 30 fps streams.
+
+(a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
+--bundle gives a trained letter bundle; (c) starts the real app (`isyarat serve`'s code) with
+uvicorn in its own process on 127.0.0.1 and streams real ASL landmark frames to it from this one.
+Targets on 2 cores: 50 streams at 30 fps with p99 under 20 ms; project overhead under 10% of
+MediaPipe's time.
+
+    python bench/realtime.py                          # everything (~3 min on 2 cores)
+    python bench/realtime.py --quick                  # shorter runs (~1 min)
+    python bench/realtime.py --only websocket --clients 1 50 --seconds 5
+    python bench/realtime.py --bundle /tmp/rt/bundle  # a trained letter bundle for (b) and (c)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+warnings.filterwarnings("ignore")
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+RESULTS = Path(__file__).resolve().parent / "results" / "realtime.json"
+ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
+PHOTOS = "bisindo-alphabet-binus/images"
+MODELS = [("isyarat-letters", "resmlp, 1 frame"), ("isyarat-words", "transformer, 30 frames"),
+          ("sibi-lstm", "sibi_lstm, 50 frames")]
+LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+FPS = 30
+
+
+def percentiles(values_s: list[float]) -> dict:
+    """p50 / p99 / mean in milliseconds."""
+    ms = np.asarray(values_s) * 1000
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean()),
+            "n": len(ms)}
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def asl_landmarks(letters: list[str], per_letter: int):
+    """The first `per_letter` consecutive webcam frames of each letter: hands (N, 2, 21, 3)."""
+    from isyarat.landmarks.arrays import from_flat
+
+    frames = []
+    for letter in letters:
+        files = sorted((DATA / ASL / letter).glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+        frames += [from_flat(np.load(f)).hands[0] for f in files[:per_letter]]
+    return np.stack(frames)
+
+
+# ---- (a) model latency -----------------------------------------------------------------------
+
+def build_untrained(recipe_name: str, n_classes: int = 26):
+    from isyarat.models.registry import build_model
+    from isyarat.training.recipe import load_recipe
+
+    recipe = load_recipe(recipe_name)
+    model = build_model(recipe.model, recipe.features.output_shape, n_classes, **recipe.model_params)
+    return recipe, model.eval()
+
+
+def time_calls(fn, x, repeats: int) -> list[float]:
+    for _ in range(min(20, repeats)):
+        fn(x)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(x)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def model_latency(repeats: int, tmp: Path) -> list[dict]:
+    """Batch-1 latency of each model on real ASL landmark features, one thread each."""
+    import torch
+
+    from isyarat.export.bundle import OnnxModel
+    from isyarat.export.onnx_export import export_onnx
+    from isyarat.features import make_features
+    from isyarat.landmarks.arrays import Landmarks
+
+    torch.set_num_threads(1)
+    hands = asl_landmarks(["A"], 50)
+    rows = []
+    for name, what in MODELS:
+        torch.manual_seed(0)
+        recipe, model = build_untrained(name)
+        x = make_features(Landmarks(hands[: recipe.features.frames]), recipe.features)[None]
+        export_onnx(model, recipe.features.output_shape, tmp / f"{name}.onnx")
+        onnx = OnnxModel(tmp / f"{name}.onnx")
+
+        def run_torch(batch):
+            with torch.inference_mode():
+                return model(torch.from_numpy(batch)).numpy()
+
+        diff = float(np.abs(onnx.logits(x) - run_torch(x)).max())
+        n = repeats if recipe.features.kind == "frame" else max(50, repeats // 3)
+        rows.append({"model": name, "what": what, "input": list(x.shape), "max_abs_diff": diff,
+                     "onnxruntime_ms": percentiles(time_calls(onnx.logits, x, n)),
+                     "torch_ms": percentiles(time_calls(run_torch, x, n))})
+    return rows
+
+
+def print_models(rows: list[dict]) -> None:
+    print(table("(a) model latency, batch 1, one thread each (ms; untrained weights, real ASL landmark input)",
+                ["model", "architecture", "input", "ORT p50", "ORT p99", "torch p50", "torch p99", "speed-up", "max |diff|"],
+                [[r["model"], r["what"], "x".join(map(str, r["input"][1:])), r["onnxruntime_ms"]["p50"],
+                  r["onnxruntime_ms"]["p99"], r["torch_ms"]["p50"], r["torch_ms"]["p99"],
+                  f"{r['torch_ms']['p50'] / r['onnxruntime_ms']['p50']:.1f}x", f"{r['max_abs_diff']:.1e}"]
+                 for r in rows]))
+
+
+# ---- (b) photo -> prediction -----------------------------------------------------------------
+
+class TimedHands:
+    """Wraps MediaPipe's Hands object to time its `process` call (the time inside MediaPipe)."""
+
+    def __init__(self, hands) -> None:
+        self.hands = hands
+        self.last = 0.0
+
+    def process(self, rgb):
+        start = time.perf_counter()
+        result = self.hands.process(rgb)
+        self.last = time.perf_counter() - start
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.hands, name)
+
+
+def letter_bundle(tmp: Path) -> Path:
+    """An untrained isyarat-letters bundle with the recipe's features and extraction settings."""
+    from isyarat.export.bundle import write_bundle
+
+    recipe, model = build_untrained("isyarat-letters")
+    return write_bundle(model, recipe.features.output_shape, LETTERS, recipe.features.to_dict(), "BISINDO",
+                        tmp / "letters", "isyarat-letters", {"name": recipe.model, "params": recipe.model_params},
+                        {}, "# untrained, for timing only", extract=recipe.extract)
+
+
+def photos(n: int) -> list[Path]:
+    files = sorted((DATA / PHOTOS).glob("*/*.jpg"))
+    return files[:: max(1, len(files) // n)][:n]
+
+
+def image_latency(bundle: Path, n_images: int) -> dict:
+    """Per photo: time inside MediaPipe, and everything else from the decoded image to the
+    prediction (border + colour conversion, landmark slots, features, model, smoothing, spelling)."""
+    from isyarat.landmarks.media import read_image
+    from isyarat.runtime.recognizer import Recognizer
+
+    recognizer = Recognizer.load(bundle)
+    images = [read_image(p) for p in photos(n_images)]
+    out = {"bundle": str(bundle), "n_images": len(images), "image_size": list(images[0].shape[:2]),
+           "extract": recognizer.extract_settings.to_dict()}
+    with recognizer.stream() as stream:
+        recognizer.predict_image(images[0])
+        stream.push_frame(images[0])
+        modes = {"photo (predict_image, static mode)": (recognizer._image_extractor, recognizer.predict_image),
+                 "stream (push_frame, video mode)": (stream._extractor, stream.push_frame)}
+        for mode, (extractor, predict) in modes.items():
+            out[mode] = split_times(extractor, predict, images)
+    out["parts_us"] = project_parts(recognizer, images)
+    recognizer.close()
+    return out
+
+
+def split_times(extractor, predict, images: list[np.ndarray]) -> dict:
+    timed = extractor._hands = TimedHands(extractor._hands)
+    total, inside, hands = [], [], 0
+    for image in images:
+        start = time.perf_counter()
+        answer = predict(image)
+        total.append(time.perf_counter() - start)
+        inside.append(timed.last)
+        hands += getattr(answer, "prediction", answer).has_hand  # a Prediction or a StreamUpdate
+    extractor._hands = timed.hands
+    rest = [t - m for t, m in zip(total, inside)]
+    return {"mediapipe_ms": percentiles(inside), "project_ms": percentiles(rest), "total_ms": percentiles(total),
+            "overhead_pct": 100 * sum(rest) / sum(inside), "hand_found": hands / len(images)}
+
+
+def project_parts(recognizer, images: list[np.ndarray]) -> dict:
+    """Median microseconds of each step of the project's share, on the photos' landmarks."""
+    from isyarat.features import make_features
+    from isyarat.landmarks.arrays import Landmarks
+    from isyarat.landmarks.hands import prepare_frame
+
+    with recognizer.new_extractor(static=True) as extractor:
+        hands = [extractor.frame(image)[0] for image in images]
+    samples = [Landmarks(h[None]) for h in hands if not np.isnan(h).all()]
+    features = [make_features(s, recognizer.config) for s in samples]
+
+    def median_us(fn, items) -> float:
+        times = []
+        for item in items:
+            start = time.perf_counter()
+            fn(item)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times)) * 1e6
+
+    with recognizer.stream() as stream:
+        push = median_us(lambda h: stream.push_landmarks(h), [s.hands[0] for s in samples])
+    return {"prepare_frame (border + RGB)": median_us(lambda im: prepare_frame(im, recognizer.extract_settings), images),
+            "features": median_us(lambda s: make_features(s, recognizer.config), samples),
+            "model (onnxruntime)": median_us(lambda x: recognizer.bundle.model.predict(x[None]), features),
+            "push_landmarks (features + model + smoothing + spelling)": push}
+
+
+def print_images(result: dict) -> None:
+    modes = [k for k in result if "mode" in k]
+    rows = [[m, f"{result[m]['hand_found']:.0%}", result[m]["mediapipe_ms"]["p50"], result[m]["project_ms"]["p50"],
+             result[m]["project_ms"]["p99"], result[m]["total_ms"]["p50"], f"{result[m]['overhead_pct']:.1f}%"]
+            for m in modes]
+    h, w = result["image_size"]
+    print(table(f"(b) photo -> prediction, {result['n_images']} bisindo-alphabet-binus photos {w}x{h}, "
+                f"border {result['extract']['border']} (ms)",
+                ["path", "hand found", "MediaPipe p50", "rest p50", "rest p99", "total p50",
+                 "project overhead (% of MediaPipe)"], rows))
+    print(table("    the project's share, step by step (median, microseconds)", ["step", "us"],
+                [[k, f"{v:.0f}"] for k, v in result["parts_us"].items()]))
+
+
+# ---- (c) the live WebSocket under load ---------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(code: str, port: int, log: Path) -> subprocess.Popen:
+    """Run `code` (which serves on `port`) in its own Python process; return once it answers."""
+    env = {**os.environ, "GLOG_minloglevel": "2"}
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    wait_ready(server, port, log)
+    return server
+
+
+def app_code(bundle: Path, port: int, tmp: Path) -> str:
+    """`isyarat serve`'s code path: create_app + uvicorn with its settings."""
+    return (f"from isyarat.server.app import serve; "
+            f"serve(host='127.0.0.1', port={port}, models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r})")
+
+
+# The floor: the same stack (FastAPI, uvicorn, JSON in and out) answering a fixed reply of the same
+# size, no recognition; what is left of the latency without the project's own work.
+FLOOR_APP = """
+import json, sys, uvicorn
+from fastapi import FastAPI, WebSocket
+app = FastAPI()
+REPLY = {"label": "B", "confidence": 0.9, "probabilities": {chr(65 + i): 0.012345678901234567 for i in range(26)},
+         "has_hand": True, "text": "AB", "added": None, "latency_ms": 0.5}
+app.get("/api/health")(lambda: {"status": "ok"})
+@app.websocket("/ws/floor")
+async def floor(websocket: WebSocket):
+    await websocket.accept()
+    while (raw := await websocket.receive())["type"] != "websocket.disconnect":
+        await websocket.send_json({**REPLY, "id": json.loads(raw["text"]).get("id")})
+uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning")
+"""
+
+
+def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"the server did not start in {timeout} s")
+
+
+def frame_messages(n_per_letter: int) -> list[str]:
+    """Real ASL landmark frames as the page sends them: {"hands": [left|null, right|null], "id": ...}
+    with the id appended by the client (one letter after another, so the text gets spelled)."""
+    hands = asl_landmarks(LETTERS, n_per_letter)
+    texts = []
+    for frame in hands:
+        slots = [None if np.isnan(h).any() else np.round(h, 5).tolist() for h in frame]
+        texts.append(json.dumps({"hands": slots}, separators=(",", ":"))[:-1] + ',"id":')
+    return texts
+
+
+async def client(url: str, messages: list[str], seconds: float, phase: float) -> dict:
+    """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame."""
+    from websockets.asyncio.client import connect
+
+    rtts, reply_ms, errors = [], [], []
+    await asyncio.sleep(phase)
+    try:
+        async with connect(url, max_size=2**20) as ws:
+            start = time.perf_counter()
+            k = 0
+            while (now := time.perf_counter()) - start < seconds:
+                await asyncio.sleep(max(0.0, start + k / FPS - now))
+                sent = time.perf_counter()
+                await ws.send(messages[k % len(messages)] + str(k) + "}")
+                reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+                rtts.append(time.perf_counter() - sent)
+                if "error" in reply or reply.get("id") != k:
+                    errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {k}"))
+                reply_ms.append(reply.get("latency_ms", 0.0))
+                k += 1
+    except Exception as err:  # a refused or dropped connection is counted, not fatal
+        errors.append(f"{type(err).__name__}: {err}")
+    return {"rtts": rtts, "reply_ms": reply_ms, "errors": errors}
+
+
+async def load(url: str, n_clients: int, seconds: float, messages: list[str]) -> dict:
+    rng = random.Random(n_clients)
+    jobs = [client(url, messages[i * 7 % len(messages):] + messages, seconds, rng.random() / FPS)
+            for i in range(n_clients)]
+    start = time.perf_counter()
+    results = await asyncio.gather(*jobs)
+    elapsed = time.perf_counter() - start
+    rtts = [r for res in results for r in res["rtts"]]
+    errors = [e for res in results for e in res["errors"]]
+    replies = [s / 1000 for res in results for s in res["reply_ms"]]
+    return {"clients": n_clients, "seconds": elapsed, "offered_fps": n_clients * FPS,
+            "answered_fps": len(rtts) / elapsed, "answered": len(rtts), "rtt_ms": percentiles(rtts or [0.0]),
+            "reply_ms": percentiles(replies or [0.0]), "errors": len(errors), "error_examples": errors[:3]}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool) -> dict:
+    import httpx
+
+    messages = frame_messages(12)
+    port = free_port()
+    server = start_server(app_code(bundle, port, tmp), port, tmp / "server.log")
+    try:
+        model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
+    except Exception:
+        server.terminate()
+        raise
+    result = {"model": model, "bundle": str(bundle), "message_bytes": len(messages[0]) + 4,
+              "runs": load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages)}
+    if floor:
+        print("floor: the same clients and stack answering a fixed reply, no recognition")
+        port = free_port()
+        server = start_server(FLOOR_APP.replace("PORT", str(port)), port, tmp / "floor.log")
+        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients[-1:], seconds, messages)
+    return result
+
+
+def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: float, messages: list[str]) -> list[dict]:
+    """One load run per client count against a started server, which is stopped at the end."""
+    runs = []
+    try:
+        for n in clients:
+            server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid())
+            run = asyncio.run(load(url, n, seconds, messages))
+            answered = max(1, run["answered"])
+            run["server_cpu_ms_per_frame"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
+            run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid()) - client_cpu) * 1000 / answered
+            run["load_average"] = os.getloadavg()[0]
+            runs.append(run)
+            print_load_row(run)
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return runs
+
+
+LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
+               "CPU/frame server", "clients", "errors", "load avg"]
+
+
+def print_load_row(run: dict) -> None:
+    row = [run["clients"], run["offered_fps"], f"{run['answered_fps']:.0f}", run["rtt_ms"]["p50"],
+           run["rtt_ms"]["p99"], run["reply_ms"]["p50"], run["reply_ms"]["p99"],
+           run["server_cpu_ms_per_frame"], run["client_cpu_ms_per_frame"], run["errors"], run["load_average"]]
+    print("  ".join(str(c if not isinstance(c, float) else f"{c:.2f}").ljust(len(h)) for c, h in zip(row, LOAD_HEADER)),
+          flush=True)
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", choices=["models", "images", "websocket"], default=["models", "images", "websocket"])
+    p.add_argument("--bundle", type=Path, help="a letter bundle for (b) and (c) (default: an untrained isyarat-letters)")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 10, 25, 50])
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
+    p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
+    p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
+    p.add_argument("--no-floor", action="store_true", help="skip the no-recognition reference run in (c)")
+    p.add_argument("--quick", action="store_true", help="3 s load runs, 300 model calls, 40 photos")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args()
+    if args.quick:
+        args.seconds, args.repeats, args.images = 3.0, 300, 40
+    return args
+
+
+def machine() -> dict:
+    import onnxruntime
+    import torch
+
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "onnxruntime": onnxruntime.__version__, "torch": torch.__version__,
+            "load_average_at_start": os.getloadavg()[0]}
+
+
+def main() -> None:
+    args = parse_args()
+    results = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+    if results["machine"]["load_average_at_start"] > 0.5:
+        print(f"note: load average {results['machine']['load_average_at_start']:.1f}: other processes use these "
+              f"{os.cpu_count()} cores too, so every time below is pessimistic\n")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        bundle = args.bundle or letter_bundle(tmp)
+        if "models" in args.only:
+            results["models"] = model_latency(args.repeats, tmp)
+            print_models(results["models"])
+            print()
+        if "images" in args.only:
+            results["images"] = image_latency(bundle, args.images)
+            print_images(results["images"])
+            print()
+        if "websocket" in args.only:
+            print(f"(c) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s (ms; reply: the "
+                  f"server's own time per message; clients and server share the {os.cpu_count()} cores)")
+            print("  ".join(LOAD_HEADER))
+            results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

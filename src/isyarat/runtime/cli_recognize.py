@@ -1,0 +1,107 @@
+"""`isyarat recognize INPUT`: an image, a video or a folder of them -> one line (or JSON) per file.
+
+A readable line per file:
+    photos/b.jpg  B  93%  (B 93%, P 4%, D 1%)
+    photos/x.jpg  no hand
+    clip.mp4  Belajar  71%  (Belajar 71%, Tuli 20%, maaf 6%)  text "Belajar"  (91 frames, 88 with a hand)
+With `--json`, one JSON object per line with the same facts. In a folder, a file that cannot be
+read gets an error line and the run goes on; the exit code is then 1.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from isyarat.errors import IsyaratError
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.runtime.smoothing import Prediction
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+TOP_K = 3
+
+
+def recognize_paths(input: Path, model: str, threshold: float, as_json: bool) -> int:
+    """Recognize every image and video of `input` and print the results; 0 when every file was
+    read, 1 when some file of a folder could not be."""
+    files = list_inputs(Path(input))
+    recognizer = Recognizer.load(model, threshold=threshold)
+    single = len(files) == 1 and files[0] == Path(input)
+    failed = 0
+    try:
+        for path in files:
+            result = recognize_file(recognizer, path, raise_errors=single)
+            failed += "error" in result
+            print(json.dumps(result, ensure_ascii=False) if as_json else format_line(result), flush=True)
+    finally:
+        recognizer.close()
+    return 1 if failed else 0
+
+
+def list_inputs(input: Path) -> list[Path]:
+    """The file itself, or every image and video under the folder (recursively, sorted)."""
+    if not input.exists():
+        raise IsyaratError(f"{input}: no such file or folder")
+    if input.is_dir():
+        files = sorted(p for p in input.rglob("*") if p.is_file() and media_kind(p))
+        if not files:
+            raise IsyaratError(f"{input}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos "
+                               f"({', '.join(sorted(VIDEO_SUFFIXES))}) in this folder")
+        return files
+    if not media_kind(input):
+        raise IsyaratError(f"{input}: unsupported file type '{input.suffix}'; give an image "
+                           f"({', '.join(sorted(IMAGE_SUFFIXES))}), a video ({', '.join(sorted(VIDEO_SUFFIXES))}) "
+                           f"or a folder of them")
+    return [input]
+
+
+def media_kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+def recognize_file(recognizer: Recognizer, path: Path, raise_errors: bool = False) -> dict:
+    """The result of one file as a JSON-ready dict; an unreadable file gives {"path", "error"}
+    (or raises, with `raise_errors`)."""
+    try:
+        if media_kind(path) == "image":
+            return image_result(path, recognizer.predict_image(path))
+        return video_result(path, recognizer)
+    except IsyaratError as err:
+        if raise_errors:
+            raise
+        return {"path": str(path), "kind": media_kind(path), "error": _without_path(str(err), path)}
+
+
+def image_result(path: Path, prediction: Prediction) -> dict:
+    return {"path": str(path), "kind": "image", "label": prediction.label, "confidence": prediction.confidence,
+            "has_hand": prediction.has_hand, "top": prediction.top(TOP_K)}
+
+
+def video_result(path: Path, recognizer: Recognizer) -> dict:
+    video = recognizer.predict_video(path)
+    clip = Prediction(video.label, video.confidence, video.probabilities, has_hand=bool(video.probabilities))
+    return {"path": str(path), "kind": "video", "label": video.label, "confidence": video.confidence,
+            "has_hand": clip.has_hand, "top": clip.top(TOP_K), "text": video.text,
+            "n_frames": len(video.frames), "frames_with_hand": sum(p.has_hand for p in video.frames)}
+
+
+def format_line(result: dict) -> str:
+    """One readable line: path, answer, confidence, top-3 (and for a video the spelled text)."""
+    if "error" in result:
+        return f"{result['path']}  error: {result['error']}"
+    if not result["has_hand"]:
+        line = f"{result['path']}  no hand"
+    else:
+        top = ", ".join(f"{label} {p:.0%}" for label, p in result["top"])
+        line = f"{result['path']}  {result['label'] or 'no sign'}  {result['confidence']:.0%}  ({top})"
+    if result["kind"] == "video":
+        line += f"  text {json.dumps(result['text'], ensure_ascii=False)}  " \
+                f"({result['n_frames']} frames, {result['frames_with_hand']} with a hand)"
+    return line
+
+
+def _without_path(message: str, path: Path) -> str:
+    """Error messages start with the path; the line already shows it."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
