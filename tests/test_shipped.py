@@ -2,6 +2,8 @@
 shared samples that its recipe held out of training (listed in the bundle)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from isyarat.cli.main import main
@@ -57,3 +59,13 @@ def test_word_model_reads_held_out_videos(datasets):
     predicted = [recognizer.predict_video(datasets / s["path"]).label for s in samples]
     print([(s["label"], p) for s, p in zip(samples, predicted)])
     assert sum(p == s["label"] for p, s in zip(predicted, samples)) >= 5
+
+
+def test_recognize_picks_the_shipped_model_by_sign_system(datasets, capsys):
+    photo = held_out("bisindo-letters", IMAGE_SUFFIXES, HANDFUL)[0]
+    video = held_out("bisindo-words", (".mp4",), 6)[0]
+    assert main(["recognize", str(datasets / photo["path"]), "--system", "bisindo", "--json"]) == 0
+    assert main(["recognize", str(datasets / video["path"]), "--system", "bisindo", "--json"]) == 0
+    image_line, video_line = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert image_line["kind"] == "image" and image_line["label"] in load_bundle(resolve_bundle("bisindo-letters")).labels
+    assert video_line["kind"] == "video" and video_line["label"] in load_bundle(resolve_bundle("bisindo-words")).labels

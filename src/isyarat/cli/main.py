@@ -21,8 +21,10 @@ Shipped models (`isyarat models`) work with no training at all.
 
 EXAMPLES = """\
 examples:
-  isyarat recognize photo.jpg --model sibi-letters       letters on a photo
-  isyarat recognize clip.mp4 --model bisindo-letters     letters over a video, spelled as text
+  isyarat recognize photo.jpg                            a SIBI letter (shipped sibi-letters)
+  isyarat recognize photo.jpg --system bisindo           a BISINDO letter (shipped bisindo-letters)
+  isyarat recognize clip.mp4 --system bisindo            a BISINDO word (shipped bisindo-words)
+  isyarat recognize clip.mp4 --model sibi-letters        letters over a video, spelled as text
   isyarat serve                                          web app at http://127.0.0.1:8000
   isyarat extract ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
   isyarat train bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus --out runs/gnn
@@ -219,8 +221,10 @@ def _add_recognize(sub) -> None:
              "Below the confidence threshold, or with no hand in view, the answer is 'no sign'.",
              cmd_recognize)
     p.add_argument("input", type=Path, help="image, video or folder of them")
-    p.add_argument("--model", default="sibi-letters",
-                   help="shipped model name or bundle path (default: %(default)s; see `isyarat models`)")
+    p.add_argument("--system", default="sibi",
+                   help="sign system whose shipped model to use: its letter model for images, its word "
+                        "model (if any) for videos (default: %(default)s; see `isyarat models`)")
+    p.add_argument("--model", help="a shipped model name or a bundle path, instead of --system")
     p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -228,7 +232,7 @@ def _add_recognize(sub) -> None:
 def cmd_recognize(args) -> int:
     from isyarat.runtime.cli_recognize import recognize_paths
 
-    return recognize_paths(args.input, args.model, args.threshold, as_json=args.json)
+    return recognize_paths(args.input, args.model, args.threshold, as_json=args.json, system=args.system)
 
 
 def _add_webcam(sub) -> None:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from isyarat.errors import IsyaratError
-from isyarat.runtime.recognizer import Recognizer
+from isyarat.runtime.recognizer import Recognizer, list_shipped
 from isyarat.runtime.smoothing import Prediction
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -21,21 +21,40 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 TOP_K = 3
 
 
-def recognize_paths(input: Path, model: str, threshold: float, as_json: bool) -> int:
+def recognize_paths(input: Path, model: str | None, threshold: float, as_json: bool,
+                    system: str = "sibi") -> int:
     """Recognize every image and video of `input` and print the results; 0 when every file was
-    read, 1 when some file of a folder could not be."""
+    read, 1 when some file of a folder could not be. Without `model`, each file gets the shipped
+    model of sign system `system` that suits it (see `shipped_for`)."""
     files = list_inputs(Path(input))
-    recognizer = Recognizer.load(model, threshold=threshold)
+    loaded: dict[str, Recognizer] = {}
     single = len(files) == 1 and files[0] == Path(input)
     failed = 0
     try:
         for path in files:
-            result = recognize_file(recognizer, path, raise_errors=single)
+            name = model or shipped_for(system, media_kind(path))
+            if name not in loaded:
+                loaded[name] = Recognizer.load(name, threshold=threshold)
+            result = recognize_file(loaded[name], path, raise_errors=single)
             failed += "error" in result
             print(json.dumps(result, ensure_ascii=False) if as_json else format_line(result), flush=True)
     finally:
-        recognizer.close()
+        for recognizer in loaded.values():
+            recognizer.close()
     return 1 if failed else 0
+
+
+def shipped_for(system: str, kind: str | None) -> str:
+    """The shipped model of a sign system for a file: its word (sequence) model for videos when
+    it has one, else its letter (frame) model."""
+    models = [m for m in list_shipped() if m["sign_system"] == system]
+    if not models:
+        systems = sorted({m["sign_system"] for m in list_shipped() if m["sign_system"]})
+        raise IsyaratError(f"no shipped model for sign system '{system}': use one of {', '.join(systems) or 'none'}, "
+                           "or give --model with a bundle")
+    wanted = "sequence" if kind == "video" else "frame"
+    preferred = [m for m in models if m["kind"] == wanted] or models
+    return preferred[0]["name"]
 
 
 def list_inputs(input: Path) -> list[Path]:

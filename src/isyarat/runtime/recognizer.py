@@ -42,6 +42,7 @@ def list_shipped() -> list[dict]:
     for meta_path in sorted(SHIPPED_DIR.glob(f"*/{META_FILE}")):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         found.append({"name": meta_path.parent.name, "sign_system": meta.get("sign_system"),
+                      "kind": meta.get("features", {}).get("kind"),
                       "labels": meta.get("labels", []), "metrics": meta.get("metrics", {}),
                       "path": str(meta_path.parent)})
     return found
