@@ -1,12 +1,14 @@
 """Feature code shared by training and runtime, on real ASL landmarks."""
 import numpy as np
 import pytest
+import torch
 
 from isyarat.data.layouts import load_dataset
 from isyarat.errors import IsyaratError
-from isyarat.features import FeatureConfig, fit_zscore, has_signal, make_features
+from isyarat.features import FeatureConfig, has_signal, make_features
 from isyarat.features.augment import AugmentConfig, augment
 from isyarat.features.hand import joint_angles
+from isyarat.models.standardize import Standardize
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, empty_hands
 
 
@@ -75,14 +77,21 @@ def test_sequences_are_padded_with_a_mask_or_resampled(hands):
     assert not has_signal(nohand, cfg) and not make_features(nohand, cfg).any()
 
 
-def test_zscore_uses_training_statistics(hands):
-    cfg = FeatureConfig(zscore=True)
-    raw = np.stack([make_features(lm, cfg) for lm in hands])
-    fit_zscore(cfg, raw)
-    z = np.stack([make_features(lm, cfg) for lm in hands])
-    informative = np.asarray(cfg.std) > 1e-5
-    np.testing.assert_allclose(z.mean(0)[informative], 0, atol=1e-4)
-    assert FeatureConfig.from_dict(cfg.to_dict()).mean == cfg.mean
+def test_zscore_layer_uses_training_statistics_and_keeps_the_mask(hands):
+    frames = torch.from_numpy(np.stack([make_features(lm, FeatureConfig()) for lm in hands]))
+    layer = Standardize(tuple(frames.shape[1:]))
+    layer.fit(frames)
+    z = layer(frames)
+    informative = layer.std > 1e-5
+    assert torch.allclose(z.mean(0)[informative], torch.zeros(int(informative.sum())), atol=1e-4)
+    seq_cfg = FeatureConfig(kind="sequence", frames=8)
+    seqs = torch.from_numpy(np.stack([make_features(lm, seq_cfg) for lm in hands]))  # 1 real frame of 8
+    seq_layer = Standardize(tuple(seqs.shape[1:]))
+    seq_layer.fit(seqs)
+    out = seq_layer(seqs)
+    assert torch.equal(out[..., -1], seqs[..., -1])
+    assert torch.all(out[:, 1:, :-1] == 0)  # padded frames stay zero
+    assert torch.allclose(seq_layer.mean, frames.mean(0), atol=1e-5)
 
 
 def test_augmentation_changes_points_but_keeps_shapes(hands):

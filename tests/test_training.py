@@ -203,3 +203,14 @@ def test_training_is_reproducible(asl_subset):
     second, _, _ = train_fold(prep, np.arange(len(prep.dataset)), recipe, progress=False)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_zscore_recipe_standardizes_inside_the_model(asl_subset, tmp_path):
+    """sibi-lstm z-scores its inputs: the statistics are fitted on training data and saved in the run."""
+    out = tmp_path / "sibi-lstm"
+    assert main(["train", "sibi-lstm", "--data", str(asl_subset), "--out", str(out), "--epochs", "2",
+                 "--set", "augment.copies=1", "--quiet"]) == 0
+    model, info = load_run(out)
+    standardize = model[0]
+    assert standardize.mean.abs().sum() > 0 and not torch.allclose(standardize.std, torch.ones_like(standardize.std))
+    assert info.features.zscore

@@ -75,7 +75,6 @@ def model_card(name: str, run: dict, extra: str = "") -> str:
     """Markdown card from a run's run.json."""
     recipe = run["recipe"]
     sources = [describe_source(d) for d in data_paths(run)]
-    features = {k: v for k, v in run["features"].items() if k not in ("mean", "std")}
     data_args = " ".join(f"--data <datasets>/{s['name']}" for s in sources)
     lines = [
         f"# {name}", "", recipe.get("description", "").strip(), "",
@@ -87,7 +86,7 @@ def model_card(name: str, run: dict, extra: str = "") -> str:
         f"- architecture: `{run['model']['name']}` {json.dumps(run['model'].get('params', {}))}, "
         f"{run.get('n_params', '?')} parameters",
         f"- recipe: `{recipe['name']}` (reference: {recipe.get('reference') or 'isyarat'})",
-        f"- features: {json.dumps(features)}",
+        f"- features: {json.dumps(run['features'])}",
         f"- landmark extraction: {json.dumps(recipe.get('extract') or {})}",
         f"- trained on {run.get('n_train', '?')} samples in {run.get('train_seconds', '?')} s "
         f"({run.get('epochs_run', '?')} epochs, CPU)", "",

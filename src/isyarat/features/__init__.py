@@ -1,5 +1,5 @@
 """Landmarks -> features, the same code at training and at run time."""
 from isyarat.features.config import FeatureConfig
-from isyarat.features.pipeline import fit_zscore, has_signal, make_features
+from isyarat.features.pipeline import has_signal, make_features
 
-__all__ = ["FeatureConfig", "make_features", "has_signal", "fit_zscore"]
+__all__ = ["FeatureConfig", "make_features", "has_signal"]

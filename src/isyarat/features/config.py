@@ -1,7 +1,7 @@
 """Feature settings: saved in every checkpoint and bundle, so runtime and training agree."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from isyarat.errors import IsyaratError
 
@@ -21,6 +21,8 @@ class FeatureConfig:
     mirror_left) or two (left and right slots, 42 points). normalize: wrist (wrist-centred, scaled
     by hand size, z relative to the wrist), maxabs (wrist-relative divided by the largest absolute
     value, the common MLP baseline) or none (raw MediaPipe values, as the Kolok study used).
+    zscore: standardize each feature with the training split's mean and std (a first layer of
+    the model fitted before training, so the statistics travel with the weights).
     """
 
     kind: str = "frame"
@@ -32,8 +34,6 @@ class FeatureConfig:
     frames: int = 1
     mirror_left: bool = True
     zscore: bool = False
-    mean: list[float] | None = field(default=None, repr=False)
-    std: list[float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("kind", self.kind, KINDS), ("hands", self.hands, HANDS),

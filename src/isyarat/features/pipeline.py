@@ -13,12 +13,10 @@ L_SHOULDER, R_SHOULDER = 11, 12
 def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     """Features of one sample, shaped cfg.output_shape (float32)."""
     if cfg.kind == "graph":
-        out = _graph_nodes(lm.hands[_signal_frame(lm, cfg)], cfg)
-    elif cfg.kind == "frame":
-        out = _frame_vector(lm, _signal_frame(lm, cfg), cfg)
-    else:
-        out = _sequence(lm, cfg)
-    return _apply_zscore(out, cfg)
+        return _graph_nodes(lm.hands[_signal_frame(lm, cfg)], cfg)
+    if cfg.kind == "frame":
+        return _frame_vector(lm, _signal_frame(lm, cfg), cfg)
+    return _sequence(lm, cfg)
 
 
 def has_signal(lm: Landmarks, cfg: FeatureConfig) -> bool:
@@ -133,24 +131,3 @@ def _sequence(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
             out[row, :-1] = _frame_vector(lm, int(t), cfg)
             out[row, -1] = 1.0
     return out
-
-
-def _apply_zscore(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    if not cfg.zscore or cfg.mean is None:
-        return x
-    mean, std = np.asarray(cfg.mean, np.float32), np.asarray(cfg.std, np.float32)
-    if cfg.kind == "frame":
-        return (x - mean) / std
-    values, mask = x[..., :-1], x[..., -1:]
-    return np.concatenate([(values - mean) / std * mask, mask], axis=-1).astype(np.float32)
-
-
-def fit_zscore(cfg: FeatureConfig, features: np.ndarray) -> None:
-    """Store per-feature mean/std of training features (computed without z-score) in cfg."""
-    if cfg.kind == "frame":
-        values = features.reshape(-1, features.shape[-1])
-    else:
-        flat = features.reshape(-1, features.shape[-1])
-        values = flat[flat[:, -1] > 0, :-1]
-    cfg.mean = values.mean(axis=0).astype(float).tolist()
-    cfg.std = np.maximum(values.std(axis=0), 1e-6).astype(float).tolist()

@@ -11,6 +11,7 @@ from isyarat.data.splits import validation_split
 from isyarat.evaluation.metrics import evaluate_predictions, summarize_folds
 from isyarat.evaluation.report import write_report
 from isyarat.models.registry import build_model, model_kind
+from isyarat.models.standardize import standardized
 from isyarat.training.checkpoint import save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
@@ -27,8 +28,11 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     fit_idx, val_idx = validation_split(train_idx, labels, recipe.train.val_fraction, recipe.train.seed)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
     model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
-    return fit(model, torch_dataset(prep, fit_idx, recipe, train=True),
-               torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
+    train_ds = torch_dataset(prep, fit_idx, recipe, train=True)
+    if recipe.features.zscore:
+        model = standardized(model, input_shape(recipe))
+        model[0].fit(train_ds.versions.flatten(0, 1))
+    return fit(model, train_ds, torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
 
 
 def evaluate_indices(model, prep: Prepared, test_idx: np.ndarray, recipe: Recipe) -> dict:
