@@ -1,6 +1,7 @@
 """One registry of model builders, chosen by name in a recipe."""
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from torch import nn
@@ -41,6 +42,12 @@ def model_kind(name: str) -> str:
     if name not in _KINDS:
         raise IsyaratError(f"unknown model '{name}'; known models: {', '.join(sorted(_BUILDERS))}")
     return _KINDS[name]
+
+
+def model_params(name: str) -> set[str]:
+    """The parameter names that model `name`'s builder takes besides input_shape and num_classes."""
+    model_kind(name)
+    return set(inspect.signature(_BUILDERS[name]).parameters) - {"input_shape", "num_classes"}
 
 
 def model_names() -> list[str]:

@@ -11,7 +11,8 @@ from torch import nn
 
 from isyarat.errors import IsyaratError
 from isyarat.features.config import FeatureConfig
-from isyarat.models.registry import build_model
+from isyarat.models.standardize import standardized
+from isyarat.models.registry import build_model, model_params
 
 RUN_FORMAT = "isyarat-run/1"
 WEIGHTS, INFO = "model.safetensors", "run.json"
@@ -70,7 +71,11 @@ def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
     if info.kind == "landmarks" and tuple(expected) != info.input_shape:
         raise IsyaratError(f"{run_dir}: its feature settings give inputs {expected} but the model was "
                            f"trained on {info.input_shape}; the run was edited or is corrupt")
-    model = build_model(d["model"]["name"], info.input_shape, len(info.labels), **d["model"].get("params", {}))
+    name = d["model"]["name"]
+    params = _params_for_loading(name, d["model"].get("params", {}))
+    model = build_model(name, info.input_shape, len(info.labels), **params)
+    if info.kind == "landmarks" and info.features.zscore:
+        model = standardized(model, info.input_shape)
     try:
         state = load_file(str(Path(run_dir) / WEIGHTS))
     except (SafetensorError, OSError, FileNotFoundError) as err:
@@ -82,3 +87,11 @@ def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
         raise IsyaratError(f"{run_dir}: weights do not match model '{d['model']['name']}' with its "
                            f"settings ({first}); they come from another configuration") from err
     return model.eval(), info
+
+
+def _params_for_loading(name: str, params: dict) -> dict:
+    """The saved weights replace any pretrained ones, so rebuilding reads (or downloads) none."""
+    params = {k: v for k, v in params.items() if k != "weights_path"}
+    if "pretrained" in model_params(name):
+        params["pretrained"] = False
+    return params

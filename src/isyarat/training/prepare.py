@@ -77,8 +77,9 @@ def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, w
 def input_shape(recipe: Recipe) -> tuple[int, ...]:
     if model_kind(recipe.model) == "landmarks":
         return recipe.features.output_shape
-    size = int(recipe.image.get("size", 64))
-    return (3, size, size)
+    from isyarat.training.image_data import image_transform_config
+
+    return image_transform_config(recipe).input_shape
 
 
 def torch_dataset(prep: Prepared, indices: np.ndarray, recipe: Recipe, train: bool) -> TorchDataset:
@@ -105,5 +106,5 @@ def make_splits(prep: Prepared, split: str, seed: int = 0) -> list[tuple[np.ndar
     if kind == "group":
         if not arg:
             raise IsyaratError("split group: needs a metadata column, e.g. group:signer")
-        return group_kfold(labels, groups_of(prep.dataset, arg), 5, seed)
+        return group_kfold(labels, groups_of(prep.dataset, arg, allow_missing=True), 5, seed)
     raise IsyaratError(f"unknown split '{split}'; use holdout:0.2, kfold:5 or group:<metadata column>")
