@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from isyarat.data.layouts import load_dataset
-from isyarat.data.splits import group_kfold, groups_of, holdout, kfold, leave_one_group_out, consecutive_frames_warning
+from isyarat.data.splits import (consecutive_frames_warning, group_kfold, groups_of, holdout, kfold,
+                                 leave_one_group_out, validation_split)
 from isyarat.data.table import read_table, samples_to_table, write_table
 from isyarat.errors import IsyaratError
 from isyarat.vocab import list_vocabularies, load_vocabulary
@@ -130,3 +131,12 @@ def test_cli_user_error_is_one_line_without_traceback(tmp_path):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0 and "no such file or folder" in out.stderr
+
+
+def test_validation_split_of_a_tiny_training_set():
+    """Fewer training samples than classes x 1/fraction: no stratification, still disjoint."""
+    labels = [chr(65 + i % 10) for i in range(24)]
+    train, val = validation_split(np.arange(24), labels, fraction=0.15)
+    assert len(val) == 4 and not set(train) & set(val) and len(train) + len(val) == 24
+    with pytest.raises(IsyaratError, match="too few"):
+        validation_split(np.arange(1), labels)

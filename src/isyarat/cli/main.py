@@ -86,6 +86,9 @@ def _add_extract(sub) -> None:
     p.add_argument("--border", type=float, default=0.25,
                    help="fraction of the image added around it before detection; helps tight hand "
                         "crops (default: %(default)s)")
+    p.add_argument("--fallback-border", type=float, default=1.0,
+                   help="a larger border tried again on photos where no hand was found (default: "
+                        "%(default)s; tight grey crops need it)")
     p.add_argument("--min-confidence", type=float, default=0.3, help="palm detection threshold")
     p.add_argument("--every", type=int, default=1, help="use every N-th video frame")
     _add_workers(p)
@@ -97,7 +100,8 @@ def cmd_extract(args) -> int:
     from isyarat.landmarks.extract import extract_dataset
     from isyarat.landmarks.settings import ExtractSettings
 
-    settings = ExtractSettings(mode=args.mode, border=args.border, min_detection_confidence=args.min_confidence,
+    settings = ExtractSettings(mode=args.mode, border=args.border, fallback_border=args.fallback_border,
+                               min_detection_confidence=args.min_confidence,
                                every=args.every)
     dataset = load_dataset(args.data)
     print(dataset.summary())

@@ -69,8 +69,11 @@ def validation_split(train_idx: np.ndarray, labels: Sequence[str], fraction: flo
         inner = group_kfold(sub_labels, [groups[i] for i in train_idx], max(2, int(round(1 / fraction))), seed)
         tr, va = inner[0]
     else:
-        tr, va = train_test_split(np.arange(len(train_idx)), test_size=fraction, random_state=seed,
-                                  stratify=_stratify(sub_labels))
+        if len(train_idx) < 2:
+            raise IsyaratError(f"{len(train_idx)} training sample(s) with a hand: too few to train on; add data")
+        # stratify only when the validation part can hold every class at least once
+        stratify = _stratify(sub_labels) if fraction * len(train_idx) >= len(set(sub_labels)) else None
+        tr, va = train_test_split(np.arange(len(train_idx)), test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(train_idx[tr]), np.sort(train_idx[va])
 
 

@@ -18,12 +18,13 @@ LABEL_TO_SLOT = {"Left": RIGHT, "Right": LEFT}
 DUPLICATE_DISTANCE = 0.3
 
 
-def prepare_frame(bgr: np.ndarray, settings: ExtractSettings) -> np.ndarray:
-    """The RGB image MediaPipe sees: flipped back to un-mirrored when `mirrored`, then bordered.
-    Converted before the border is added: the same pixels, on 2.25x fewer of them (border 0.25)."""
+def prepare_frame(bgr: np.ndarray, settings: ExtractSettings, border: float | None = None) -> np.ndarray:
+    """The RGB image MediaPipe sees: flipped back to un-mirrored when `mirrored`, then bordered
+    (by `border`, default the settings' one). Converted before the border is added: the same
+    pixels, on 2.25x fewer of them (border 0.25)."""
     if settings.mirrored:
         bgr = cv2.flip(bgr, 1)
-    return add_border(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), settings.border)
+    return add_border(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), settings.border if border is None else border)
 
 
 def points_array(landmark_list, with_visibility: bool = False) -> np.ndarray:
@@ -66,6 +67,7 @@ class HandsExtractor:
 
     def __init__(self, settings: ExtractSettings, video: bool = False) -> None:
         self.settings = settings
+        self._static = not video
         self._hands = mp_hands.Hands(
             static_image_mode=not video,
             max_num_hands=2,
@@ -76,11 +78,15 @@ class HandsExtractor:
     def frame(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hands = np.full((2, N_HAND_POINTS, 3), np.nan, dtype=np.float32)
         scores = np.zeros(2, dtype=np.float32)
+        border = self.settings.border
         result = self._hands.process(prepare_frame(bgr, self.settings))
+        if not result.multi_hand_landmarks and self._static and self.settings.fallback_border is not None:
+            border = self.settings.fallback_border
+            result = self._hands.process(prepare_frame(bgr, self.settings, border))
         if result.multi_hand_landmarks:
             points, labels, confidences = read_detections(result)
             for slot, found, confidence in zip(assign_slots(points, labels), points, confidences):
-                hands[slot] = remove_border(found, bgr.shape, self.settings.border)
+                hands[slot] = remove_border(found, bgr.shape, border)
                 scores[slot] = confidence
         return hands, scores
 
