@@ -28,7 +28,7 @@ from isyarat.training.prepare import prepare, torch_dataset
 from isyarat.training.recipe import load_recipe
 from isyarat.training.run import cross_validate, evaluate_indices, train_fold
 
-LETTER_MODELS = ["mlp-baseline", "sibi-lstm", "bisindo-gnn", "isyarat-letters", "isyarat-letters-1h"]
+LETTER_MODELS = ["mlp-baseline", "sibi-lstm", "bisindo-gnn", "isyarat-letters"]
 WORD_MODELS = ["kolok-lstm", "kolok-lstm3", "sibi-lstm", "isyarat-words"]
 PAPERS = {"sibi-lstm", "bisindo-gnn", "kolok-lstm", "kolok-lstm3"}
 EXPERIMENTS = {

@@ -140,3 +140,23 @@ def test_validation_split_of_a_tiny_training_set():
     assert len(val) == 4 and not set(train) & set(val) and len(train) + len(val) == 24
     with pytest.raises(IsyaratError, match="too few"):
         validation_split(np.arange(1), labels)
+
+
+def test_mirrored_landmark_sources_are_flipped_back(datasets, tmp_path):
+    """The ASL frames come from a selfie-view webcam: x is flipped back when read. Any dataset
+    can say the same in its own dataset.yaml."""
+    raw = np.load(datasets / "asl-alphabet-landmarks-graudt/raw_gestures/A/frame_0.npy").reshape(21, 3)
+    asl = load_dataset(datasets / "asl-alphabet-landmarks-graudt")
+    first = next(s for s in asl if s.path.name == "frame_0.npy" and s.label == "A").landmarks.hands[0, 1]
+    np.testing.assert_allclose(first[:, 0], 1 - raw[:, 0], atol=1e-6)
+    np.testing.assert_allclose(first[:, 1:], raw[:, 1:], atol=1e-6)
+    (tmp_path / "A").mkdir()
+    shutil.copy(datasets / "asl-alphabet-landmarks-graudt/raw_gestures/A/frame_0.npy", tmp_path / "A")
+    assert np.allclose(load_dataset(tmp_path).samples[0].landmarks.hands[0, 1], raw)
+    (tmp_path / "dataset.yaml").write_text("mirrored: true\n")
+    assert np.allclose(load_dataset(tmp_path).samples[0].landmarks.hands[0, 1, :, 0], 1 - raw[:, 0])
+    photos = tmp_path / "photos"
+    shutil.copytree(datasets / "bisindo-alphabet-binus/images/A", photos / "A")
+    (photos / "dataset.yaml").write_text("mirrored: true\n")
+    with pytest.raises(IsyaratError, match="extraction setting mirrored"):
+        load_dataset(photos)

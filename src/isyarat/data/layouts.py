@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from isyarat.data.samples import IMAGE, LANDMARKS, VIDEO, Dataset, Sample
+from isyarat.data.sources import dataset_options
 from isyarat.data.table import metadata_columns, read_table, table_landmarks
 from isyarat.errors import IsyaratError
-from isyarat.landmarks.arrays import from_flat
+from isyarat.landmarks.arrays import Landmarks, from_flat
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png"}
 VIDEO_EXT = {".mp4", ".avi", ".mov"}
@@ -52,7 +53,24 @@ def load_dataset(path: str | Path) -> Dataset:
     _attach_metadata(dataset)
     if not dataset.samples:
         raise IsyaratError(f"{root}: the dataset is empty; {LAYOUTS_HELP}")
+    if dataset_options(root).get("mirrored"):
+        _unmirror(dataset)
     return dataset
+
+
+def _unmirror(dataset: Dataset) -> None:
+    """Flip x of landmarks recorded from a mirrored (selfie-view) image back to the un-mirrored
+    image's coordinates (hand slots are kept: they name the signer's own hands)."""
+    if dataset.layout in ("images", "videos"):
+        raise IsyaratError(f"{dataset.root}: 'mirrored' applies to landmark datasets; for photos and videos "
+                           "set the extraction setting mirrored: true in the recipe instead")
+    for sample in dataset:
+        hands = sample.landmarks.hands.copy()
+        hands[..., 0] = 1.0 - hands[..., 0]
+        pose = None if sample.landmarks.pose is None else sample.landmarks.pose.copy()
+        if pose is not None:
+            pose[..., 0] = 1.0 - pose[..., 0]
+        sample.landmarks = Landmarks(hands=hands, pose=pose)
 
 
 def _subdirs(folder: Path) -> list[Path]:

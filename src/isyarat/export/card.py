@@ -3,17 +3,9 @@ well under which splits, where it falls short, and the command that rebuilds it.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-SOURCES_FILE = Path(__file__).resolve().parents[1] / "data" / "sources.yaml"
-
-
-@lru_cache(maxsize=1)
-def known_sources() -> dict[str, dict]:
-    return yaml.safe_load(SOURCES_FILE.read_text(encoding="utf-8")) or {}
+from isyarat.data.sources import dataset_options
 
 
 def describe_source(data: str) -> dict:
@@ -21,7 +13,7 @@ def describe_source(data: str) -> dict:
     name, else the first line of its LICENSE file)."""
     root = Path(data)
     folder = root if root.is_dir() or not root.suffix else root.parent
-    info = dict(known_sources().get(folder.name, {}))
+    info = dataset_options(folder)
     if "license" not in info:
         license_file = folder / "LICENSE"
         info["license"] = (license_file.read_text(errors="replace").splitlines()[0].strip()
