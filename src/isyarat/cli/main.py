@@ -289,15 +289,19 @@ def cmd_models(args) -> int:
         for name in model_names():
             print(f"{name:22s} {model_kind(name)}")
         return 0
-    from isyarat.runtime.recognizer import list_shipped
+    from isyarat.runtime.recognizer import SHIPPED_DIR, list_shipped
 
     shipped = list_shipped()
     if not shipped:
         print("no shipped models installed")
     for m in shipped:
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items() if isinstance(v, float))
-        print(f"{m['name']:18s} {m['sign_system'] or '':8s} {len(m['labels'])} classes  {metrics}")
-        print(f"{'':18s} {' '.join(m['labels'])}")
+        kind = "words/sequences" if m["kind"] == "sequence" else "letters/photos"
+        print(f"{m['name']:18s} {m['sign_system'] or '':8s} {kind:16s} {len(m['labels'])} classes: {' '.join(m['labels'])}")
+        scores = [f"held-out test accuracy {m['metrics'].get('accuracy', float('nan')):.3f}"]
+        scores += [f"{split} {p['mean']['accuracy']:.3f} ± {p['std']['accuracy']:.3f}" for split, p in m["protocols"].items()]
+        print(f"{'':18s} {'; '.join(scores)}")
+    print(f"\nmodel cards: {SHIPPED_DIR}/<name>/MODEL_CARD.md; use one with "
+          "`isyarat recognize FILE --model <name>` or `--system <sign system>`")
     return 0
 
 
