@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="recipe names (default: the papers' and isyarat's)")
     parser.add_argument("--asl-per-class", type=int, default=150)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-speed", action="store_true", help="skip the training-time / latency line "
+                        "(run it alone, with --only and no experiment, on an idle machine)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "accuracy.json")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -137,7 +139,7 @@ def main() -> None:
             best_ours, best_paper = max(ours.items(), key=lambda kv: kv[1]), max(papers.items(), key=lambda kv: kv[1])
             print(f"{key}: {best_ours[0]} {best_ours[1]:.3f} vs best paper model {best_paper[0]} "
                   f"{best_paper[1]:.3f}: {100 * (best_ours[1] - best_paper[1]):+.1f} points")
-    for name in [m for m in (args.models or LETTER_MODELS) if m.startswith("isyarat-letters")]:
+    for name in [m for m in (args.models or LETTER_MODELS) if m.startswith("isyarat-letters") and not args.no_speed]:
         s = speed(name, args.data)
         print(f"\n{name}: trained on {s['samples']} ASL samples in {s['train_seconds']:.1f} s "
               f"({s['epochs']} epochs, 2 CPU threads); inference {s['latency_ms_p50']:.3f} ms per sample (p50)")

@@ -298,6 +298,8 @@ def cmd_models(args) -> int:
         kind = "words/sequences" if m["kind"] == "sequence" else "letters/photos"
         print(f"{m['name']:18s} {m['sign_system'] or '':8s} {kind:16s} {len(m['labels'])} classes: {' '.join(m['labels'])}")
         scores = [f"held-out test accuracy {m['metrics'].get('accuracy', float('nan')):.3f}"]
+        if m["by_source"]:
+            scores[0] += " (" + ", ".join(f"{s} {a:.3f}" for s, a in m["by_source"].items()) + ")"
         scores += [f"{split} {p['mean']['accuracy']:.3f} ± {p['std']['accuracy']:.3f}" for split, p in m["protocols"].items()]
         print(f"{'':18s} {'; '.join(scores)}")
     print(f"\nmodel cards: {SHIPPED_DIR}/<name>/MODEL_CARD.md; use one with "

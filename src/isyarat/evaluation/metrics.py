@@ -4,6 +4,8 @@ A prediction of ``None`` means the recognizer gave no sign (no hand found, or be
 confidence threshold); it always counts as wrong and gets its own confusion column.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
@@ -29,7 +31,15 @@ def evaluate_predictions(
     that occur in ``y_true`` or ``y_pred``, so a class missing from a fold does not count as 0.
     """
     y_true, y_pred, has_hand = _checked(y_true, y_pred, labels, has_hand)
-    pred = _filled(y_pred)
+    with warnings.catch_warnings():
+        # sklearn guesses "regression?" when a small group has many distinct labels; they are labels.
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        return _report(y_true, _filled(y_pred), has_hand, labels, metadata)
+
+
+def _report(
+    y_true: list[str], pred: list[str], has_hand: list[bool], labels: list[str], metadata: pd.DataFrame | None
+) -> dict:
     detected = [i for i, hand in enumerate(has_hand) if hand]
     report = {
         "n_samples": len(y_true),

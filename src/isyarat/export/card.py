@@ -50,11 +50,19 @@ def _scores_section(run: dict) -> list[str]:
              f"Held-out test split (`{run.get('split')}`, {metrics.get('n_samples', '?')} samples never "
              "trained on; samples where no hand was found count as wrong in `accuracy`):", "",
              "| metric | value |", "|---|---|", *[f"| {k} | {_fmt(v)} |" for k, v in metrics.items()], ""]
+    by_source = run.get("by_source") or {}
+    if by_source:
+        lines += ["The same held-out split, per source (the combined score is weighted by each source's size):", "",
+                  "| source | samples | without a hand | accuracy |", "|---|---|---|---|"]
+        lines += [f"| `{name}` | {s['n_samples']} | {s['n_without_hand']} | {_fmt(s['accuracy'])} |"
+                  for name, s in by_source.items()]
+        lines.append("")
     protocols = run.get("protocols") or {}
     if protocols:
         lines += ["Cross-validation (mean ± std over folds). Random splits keep near-duplicate frames of one "
                   "session on both sides; group splits test on capture groups, signers or sources never "
-                  "seen in training, the number a new user should expect:", "",
+                  "seen in training, the number a new user should expect (samples without a value for the "
+                  "group column, such as another source's, stay in every training fold and are never tested):", "",
                   "| split | folds | accuracy | macro F1 |", "|---|---|---|---|"]
         for split, s in protocols.items():
             lines.append(f"| `{split}` | {s['n_folds']} | {_fmt(s['mean']['accuracy'])} ± {_fmt(s['std']['accuracy'])} "

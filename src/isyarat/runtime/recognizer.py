@@ -44,7 +44,9 @@ def list_shipped() -> list[dict]:
         found.append({"name": meta_path.parent.name, "sign_system": meta.get("sign_system"),
                       "kind": meta.get("features", {}).get("kind"),
                       "labels": meta.get("labels", []), "metrics": meta.get("metrics", {}),
-                      "protocols": meta.get("details", {}).get("protocols", {}), "path": str(meta_path.parent)})
+                      "protocols": meta.get("details", {}).get("protocols", {}),
+                      "by_source": meta.get("details", {}).get("held_out_by_source", {}),
+                      "path": str(meta_path.parent)})
     return found
 
 
