@@ -33,7 +33,7 @@ run: setup
 test: setup browser
 	$(PY) -m pytest -q
 
-# Rebuild the models shipped inside the package from the shared data (about 10 minutes on 2 cores).
+# Rebuild the models shipped inside the package from the shared data (about 20 minutes on 2 cores).
 SHIPPED := src/isyarat/shipped
 shipped: setup
 	$(VENV)/bin/isyarat train sibi-letters --data $(DATA)/sibi-alphabet-ajustiago \
@@ -44,11 +44,14 @@ shipped: setup
 	$(VENV)/bin/isyarat train bisindo-words --data $(DATA)/bisindo-words-wlbisindo --out runs/bisindo-words --quiet
 	$(VENV)/bin/isyarat export runs/bisindo-words --out $(SHIPPED)/bisindo-words
 
+# Every benchmark, one after another on an otherwise idle machine (about 2 hours on 2 cores); the
+# tables go to bench/results/*.txt, which the README quotes.
 bench: setup
-	$(PY) bench/extract.py
-	$(PY) bench/accuracy.py
-	$(PY) bench/image_vs_landmarks.py
-	$(PY) bench/realtime.py
+	mkdir -p bench/results
+	$(PY) bench/extract.py | tee bench/results/extract.txt
+	$(PY) bench/accuracy.py | tee bench/results/accuracy.txt
+	$(PY) bench/image_vs_landmarks.py | tee bench/results/image_vs_landmarks.txt
+	$(PY) bench/realtime.py --bundle $(SHIPPED)/sibi-letters | tee bench/results/realtime.txt
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

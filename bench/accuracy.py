@@ -124,13 +124,14 @@ def main() -> None:
                   f"({summary['seconds']:.0f} s)", flush=True)
 
     rows = []
-    for name, by_exp in results.items():
+    for name, by_exp in (results if args.only else {}).items():
         row = {"model": name + (" (paper)" if name in PAPERS else "")}
         for key, summary in by_exp.items():
             row[key] = fmt(summary)
         rows.append(row)
-    print("\nAccuracy (mean ± std over folds; no-hand samples count as wrong):")
-    print(comparison_table(rows, ["model", *args.only]))
+    if rows:
+        print("\nAccuracy (mean ± std over folds; no-hand samples count as wrong):")
+        print(comparison_table(rows, ["model", *args.only]))
     for key in args.only:
         scores = {n: r[key]["mean"]["accuracy"] for n, r in results.items() if key in r}
         ours = {n: s for n, s in scores.items() if n.startswith("isyarat")}

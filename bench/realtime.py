@@ -3,7 +3,8 @@ vs the rest of the pipeline; (c) the live WebSocket under N concurrent 30 fps st
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
 --bundle gives a trained letter bundle; (c) starts the real app (`isyarat serve`'s code) with
-uvicorn in its own process on 127.0.0.1 and streams real ASL landmark frames to it from this one.
+uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes: `isyarat serve --workers N`)
+and streams real ASL landmark frames to it from this one.
 Targets on 2 cores: 50 streams at 30 fps with p99 under 20 ms; project overhead under 10% of
 MediaPipe's time.
 
@@ -260,10 +261,10 @@ def start_server(code: str, port: int, log: Path) -> subprocess.Popen:
     return server
 
 
-def app_code(bundle: Path, port: int, tmp: Path) -> str:
-    """`isyarat serve`'s code path: create_app + uvicorn with its settings."""
-    return (f"from isyarat.server.app import serve; "
-            f"serve(host='127.0.0.1', port={port}, models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r})")
+def app_code(bundle: Path, port: int, tmp: Path, workers: int) -> str:
+    """`isyarat serve --workers N`'s code path: create_app + uvicorn with its settings."""
+    return (f"from isyarat.server.app import serve; serve(host='127.0.0.1', port={port}, "
+            f"models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r}, workers={workers})")
 
 
 # The floor: the same stack (FastAPI, uvicorn, JSON in and out) answering a fixed reply of the same
@@ -350,25 +351,38 @@ async def load(url: str, n_clients: int, seconds: float, messages: list[str]) ->
             "reply_ms": percentiles(replies or [0.0]), "errors": len(errors), "error_examples": errors[:3]}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time so far of a process and (children=True) its live child processes
+    (Linux): the server's worker processes are children of the process we started."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or (children and fields[1] == str(pid)):  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool) -> dict:
+def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
+                   workers: list[int]) -> dict:
     import httpx
 
     messages = frame_messages(12)
-    port = free_port()
-    server = start_server(app_code(bundle, port, tmp), port, tmp / "server.log")
-    try:
-        model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
-    except Exception:
-        server.terminate()
-        raise
-    result = {"model": model, "bundle": str(bundle), "message_bytes": len(messages[0]) + 4,
-              "runs": load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages)}
+    result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
+    for n_workers in workers:
+        print(f"isyarat serve --workers {n_workers}")
+        port = free_port()
+        server = start_server(app_code(bundle, port, tmp, n_workers), port, tmp / "server.log")
+        try:
+            model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
+        except Exception:
+            server.terminate()
+            raise
+        result["model"] = model
+        for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages):
+            result["runs"].append({"workers": n_workers, **run})
     if floor:
         print("floor: the same clients and stack answering a fixed reply, no recognition")
         port = free_port()
@@ -382,11 +396,11 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
     runs = []
     try:
         for n in clients:
-            server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid())
+            server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid(), children=False)
             run = asyncio.run(load(url, n, seconds, messages))
             answered = max(1, run["answered"])
             run["server_cpu_ms_per_frame"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
-            run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid()) - client_cpu) * 1000 / answered
+            run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid(), children=False) - client_cpu) * 1000 / answered
             run["load_average"] = os.getloadavg()[0]
             runs.append(run)
             print_load_row(run)
@@ -416,6 +430,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", nargs="+", choices=["models", "images", "websocket"], default=["models", "images", "websocket"])
     p.add_argument("--bundle", type=Path, help="a letter bundle for (b) and (c) (default: an untrained isyarat-letters)")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 10, 25, 50])
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (isyarat serve --workers)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
@@ -458,7 +473,8 @@ def main() -> None:
             print(f"(c) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s (ms; reply: the "
                   f"server's own time per message; clients and server share the {os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
-            results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor)
+            results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
+                                                  args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out}")

@@ -260,3 +260,12 @@ def test_recorder_refuses_bad_frames(client, frames, error):
 def test_recorder_path_traversal_in_the_url(client):
     assert client.get("/api/recordings/..%2F..").status_code in (400, 404)
     assert client.get("/api/recordings/a.b").status_code == 400
+
+
+def test_each_worker_process_builds_the_same_app(monkeypatch, sandbox):
+    """`isyarat serve --workers N`: every worker rebuilds the app from the settings serve() left."""
+    from isyarat.server.app import SERVE_ENV, app_from_environment
+
+    monkeypatch.setenv(SERVE_ENV, json.dumps({"models": ["bisindo-letters"], "data_dir": str(sandbox)}))
+    with TestClient(app_from_environment()) as worker:
+        assert [m["name"] for m in worker.get("/api/models").json()] == ["bisindo-letters"]

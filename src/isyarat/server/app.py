@@ -1,6 +1,8 @@
 """The web app: REST prediction endpoints, the live WebSocket, the recorder, and the two pages."""
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, Union
 
@@ -122,17 +124,34 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     return app
 
 
+SERVE_ENV = "ISYARAT_SERVE"  # how `serve --workers N` hands its settings to each worker process
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path] | None = None,
-          data_dir: Path = Path("recordings")) -> None:
-    """Run the web app (what `isyarat serve` calls); with no models, every shipped model."""
+          data_dir: Path = Path("recordings"), workers: int = 1) -> None:
+    """Run the web app (what `isyarat serve` calls); with no models, every shipped model.
+    `workers` > 1 runs that many server processes on one port (each live connection stays in
+    one process), for many viewers on a machine with several cores."""
     import uvicorn
 
-    names = list(models) if models else [m["path"] for m in list_shipped()]
-    app = create_app(names, data_dir)
+    names = [str(m) for m in models] if models else [m["path"] for m in list_shipped()]
+    app = create_app(names, data_dir)  # also checks every model loads before anything starts
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(f"isyarat: serving {', '.join(app.state.model_names)}\n"
+    print(f"isyarat: serving {', '.join(app.state.model_names)}"
+          f"{f' with {workers} worker processes' if workers > 1 else ''}\n"
           f"isyarat: open http://{shown}:{port}/ in a browser (API docs at http://{shown}:{port}/docs)", flush=True)
     # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
     # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
-    uvicorn.run(app, host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
-                log_level="info")
+    options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
+                   log_level="info")
+    if workers <= 1:
+        uvicorn.run(app, **options)
+        return
+    os.environ[SERVE_ENV] = json.dumps({"models": names, "data_dir": str(Path(data_dir).resolve())})
+    uvicorn.run("isyarat.server.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process started by `serve(workers=N)`."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    return create_app(settings["models"], Path(settings["data_dir"]))
