@@ -106,13 +106,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), default=list(EXPERIMENTS))
     parser.add_argument("--models", nargs="*", help="recipe names (default: the papers' and isyarat's)")
     parser.add_argument("--asl-per-class", type=int, default=150)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="MediaPipe extraction processes")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--no-speed", action="store_true", help="skip the training-time / latency line "
                         "(run it alone, with --only and no experiment, on an idle machine)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "accuracy.json")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     results: dict[str, dict[str, dict]] = {}
     for key in args.only:
@@ -143,7 +144,7 @@ def main() -> None:
     for name in [m for m in (args.models or LETTER_MODELS) if m.startswith("isyarat-letters") and not args.no_speed]:
         s = speed(name, args.data)
         print(f"\n{name}: trained on {s['samples']} ASL samples in {s['train_seconds']:.1f} s "
-              f"({s['epochs']} epochs, 2 CPU threads); inference {s['latency_ms_p50']:.3f} ms per sample (p50)")
+              f"({s['epochs']} epochs, {args.threads} CPU threads); inference {s['latency_ms_p50']:.3f} ms per sample (p50)")
         results.setdefault("_speed", {})[name] = s
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=float))
