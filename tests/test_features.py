@@ -40,7 +40,7 @@ def test_left_hand_is_mirrored_into_a_right_hand(hands):
     left[0, LEFT] = right.hands[0, RIGHT]
     left[0, LEFT, :, 0] = 1 - left[0, LEFT, :, 0]  # the same hand seen mirrored
     np.testing.assert_allclose(make_features(Landmarks(left), cfg), make_features(right, cfg), atol=1e-5)
-    no_mirror = FeatureConfig(mirror_left=False)
+    no_mirror = FeatureConfig(handedness="keep")
     assert not np.allclose(make_features(Landmarks(left), no_mirror), make_features(right, no_mirror))
 
 

@@ -339,11 +339,14 @@ def cmd_vocab(args) -> int:
     for name in names:
         v = load_vocabulary(name)
         print(f"{v.name}: {v.title} ({len(v.signs)} {v.kind}); dynamic: {' '.join(v.dynamic) or '-'}; "
-              f"two-handed: {' '.join(v.two_handed) or '-'}")
+              f"two-handed: {' '.join(v.two_handed) or '-'}; "
+              f"variants: {' '.join(label for s in v.signs for label in s.variant_labels) or '-'}")
         if args.name:
             print(f"  {v.description}")
             for s in v.signs:
                 print(f"  {s.name:14s} {'dynamic' if s.dynamic else 'static ':8s} {s.hands} hand(s) {s.gloss}")
+                for label, (_, how) in zip(s.variant_labels, s.variants):
+                    print(f"    variant {label:8s} {how}")
     return 0
 
 

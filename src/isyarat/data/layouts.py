@@ -23,6 +23,7 @@ from isyarat.data.sources import dataset_options
 from isyarat.data.table import metadata_columns, read_table, table_landmarks
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.arrays import Landmarks, from_flat
+from isyarat.landmarks.mirror import mirror_x
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png"}
 VIDEO_EXT = {".mp4", ".avi", ".mov"}
@@ -65,12 +66,8 @@ def _unmirror(dataset: Dataset) -> None:
         raise IsyaratError(f"{dataset.root}: 'mirrored' applies to landmark datasets; for photos and videos "
                            "set the extraction setting mirrored: true in the recipe instead")
     for sample in dataset:
-        hands = sample.landmarks.hands.copy()
-        hands[..., 0] = 1.0 - hands[..., 0]
-        pose = None if sample.landmarks.pose is None else sample.landmarks.pose.copy()
-        if pose is not None:
-            pose[..., 0] = 1.0 - pose[..., 0]
-        sample.landmarks = Landmarks(hands=hands, pose=pose)
+        lm = sample.landmarks
+        sample.landmarks = Landmarks(hands=mirror_x(lm.hands), pose=None if lm.pose is None else mirror_x(lm.pose))
 
 
 def _subdirs(folder: Path) -> list[Path]:

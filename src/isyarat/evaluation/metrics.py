@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from isyarat.errors import IsyaratError
+from isyarat.vocab.variants import has_variants, sign_of, signs_of
 
 NONE_LABEL = "(none)"
 SKIPPED_COLUMNS = {"sample", "path", "label", "frame"}
@@ -31,10 +32,25 @@ def evaluate_predictions(
     that occur in ``y_true`` or ``y_pred``, so a class missing from a fold does not count as 0.
     """
     y_true, y_pred, has_hand = _checked(y_true, y_pred, labels, has_hand)
+    if has_variants(labels):
+        return _sign_report(y_true, y_pred, labels, metadata, has_hand)
     with warnings.catch_warnings():
         # sklearn guesses "regression?" when a small group has many distinct labels; they are labels.
         warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
         return _report(y_true, _filled(y_pred), has_hand, labels, metadata)
+
+
+def _sign_report(y_true: list[str], y_pred: list[str | None], labels: list[str], metadata: pd.DataFrame | None,
+                 has_hand: list[bool]) -> dict:
+    """Variants (C, C~2) are scored as their sign; the variant-level scores and confusion sit under
+    report['variants'] so a confusion between two forms of one sign stays visible."""
+    report = evaluate_predictions([sign_of(t) for t in y_true], [p if p is None else sign_of(p) for p in y_pred],
+                                  signs_of(labels), metadata, has_hand)
+    pred = _filled(y_pred)
+    report["variants"] = {"labels": list(labels), "accuracy": _accuracy(y_true, pred),
+                          "confusion_columns": [*labels, NONE_LABEL],
+                          "confusion_matrix": _confusion(y_true, pred, labels)}
+    return report
 
 
 def _report(

@@ -8,6 +8,12 @@ from isyarat.errors import IsyaratError
 KINDS = ("frame", "sequence", "graph")
 HANDS = ("one", "two")
 NORMALIZATIONS = ("wrist", "maxabs", "none")
+# mirror: a signer and their mirror twin (a left-handed signer) get the same features: a lone left
+#   hand is mirrored into a right one, and with both hands the dominant one (the higher wrist) is
+#   put in the right slot, mirroring the frame (pose too) when it was on the left.
+# lone: only a lone left hand is mirrored (isyarat before the dominant-hand rule; old bundles).
+# keep: hands stay as signed (the SIBI LSTM study's left- and right-hand classes).
+HANDEDNESS = ("mirror", "lone", "keep")
 N_ANGLES = 19      # 15 finger joints + 4 angles between neighbouring fingers at the wrist
 N_DISTANCES = 10   # pairwise distances between the 5 fingertips
 
@@ -17,8 +23,8 @@ class FeatureConfig:
     """How landmarks become a model's input.
 
     kind: frame -> (F,), sequence -> (T, F + 1) with the frame mask last, graph -> (V, C + 1) with
-    the node mask last. hands: one (the signing hand, left hands mirrored to right when
-    mirror_left) or two (left and right slots, 42 points). normalize: wrist (wrist-centred, scaled
+    the node mask last. hands: one (the signing hand) or two (left and right slots, 42 points).
+    handedness: how a left-handed signer is read (see HANDEDNESS; mirror by default). normalize: wrist (wrist-centred, scaled
     by hand size, z relative to the wrist), maxabs (wrist-relative divided by the largest absolute
     value, the common MLP baseline) or none (raw MediaPipe values, as the Kolok study used).
     zscore: standardize each feature with the training split's mean and std (a first layer of
@@ -32,18 +38,23 @@ class FeatureConfig:
     distances: bool = False
     pose: bool = False
     frames: int = 1
-    mirror_left: bool = True
+    handedness: str = "mirror"
     zscore: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("kind", self.kind, KINDS), ("hands", self.hands, HANDS),
-                                     ("normalize", self.normalize, NORMALIZATIONS)):
+                                     ("normalize", self.normalize, NORMALIZATIONS),
+                                     ("handedness", self.handedness, HANDEDNESS)):
             if value not in allowed:
                 raise IsyaratError(f"features.{name} is '{value}'; use one of {', '.join(allowed)}")
         if self.kind != "sequence" and self.frames != 1:
             raise IsyaratError("features.frames > 1 needs features.kind: sequence")
         if self.kind == "graph" and (self.angles or self.distances or self.pose):
             raise IsyaratError("graph features are the keypoints only: turn off angles, distances and pose")
+
+    @property
+    def mirrors_left(self) -> bool:
+        return self.handedness != "keep"
 
     @property
     def n_points(self) -> int:
@@ -72,6 +83,11 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureConfig":
+        data = dict(data)
+        if "mirror_left" in data:  # saved before the handedness setting existed
+            if "handedness" in data:
+                raise IsyaratError("features: give handedness (mirror, lone or keep), not mirror_left")
+            data["handedness"] = "lone" if data.pop("mirror_left") else "keep"
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

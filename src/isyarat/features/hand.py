@@ -51,10 +51,3 @@ def tip_distances(hand: np.ndarray) -> np.ndarray:
     """10 pairwise fingertip distances in hand-size units."""
     tips = hand[TIPS]
     return (lengths(tips[_TIP_I] - tips[_TIP_J]) / hand_size(hand)).astype(np.float32)
-
-
-def mirror_x(points: np.ndarray) -> np.ndarray:
-    """Mirror normalized image coordinates left-right (x -> 1 - x)."""
-    out = points.copy()
-    out[..., 0] = 1.0 - out[..., 0]
-    return out

@@ -4,19 +4,40 @@ from __future__ import annotations
 import numpy as np
 
 from isyarat.features.config import FeatureConfig
-from isyarat.features.hand import hand_size, joint_angles, mirror_x, normalize_points, tip_distances
+from isyarat.features.hand import WRIST, hand_size, joint_angles, normalize_points, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks
+from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
 
 L_SHOULDER, R_SHOULDER = 11, 12
 
 
 def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     """Features of one sample, shaped cfg.output_shape (float32)."""
+    if cfg.kind == "sequence":
+        return _sequence(dominant_right(lm, cfg), cfg)
+    t = _signal_frame(lm, cfg)
+    frame = dominant_right(Landmarks(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1]), cfg)
     if cfg.kind == "graph":
-        return _graph_nodes(lm.hands[_signal_frame(lm, cfg)], cfg)
-    if cfg.kind == "frame":
-        return _frame_vector(lm, _signal_frame(lm, cfg), cfg)
-    return _sequence(lm, cfg)
+        return _graph_nodes(frame.hands[0], cfg)
+    return _frame_vector(frame, 0, cfg)
+
+
+def dominant_right(lm: Landmarks, cfg: FeatureConfig) -> Landmarks:
+    """With handedness 'mirror', the sample as a right-handed signer would show it.
+
+    Where both hands show, the dominant hand is the one whose wrist is higher in the image (it acts
+    on or above the other in most two-handed letters; measured in bench/handedness.py): when that
+    is the signer's left, the whole sample is mirrored. The rule reads only what a mirror keeps
+    (heights), so a signer and their mirror twin end up with the same landmarks. Frames with one
+    hand are left to arrange_hands, which mirrors a lone left hand."""
+    if cfg.handedness != "mirror":
+        return lm
+    both = lm.hand_present().all(axis=1)
+    if not both.any():
+        return lm
+    wrists_y = lm.hands[both][:, :, WRIST, 1]  # (frames with both hands, 2)
+    left_higher = float(np.mean(wrists_y[:, RIGHT] - wrists_y[:, LEFT])) > 0
+    return mirror_landmarks(lm) if left_higher else lm
 
 
 def has_signal(lm: Landmarks, cfg: FeatureConfig) -> bool:
@@ -48,13 +69,13 @@ def arrange_hands(hands: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np
     if cfg.hands == "one":
         side = _signing_side(hands, present)
         hand = hands[side]
-        if side == LEFT and cfg.mirror_left and present[LEFT]:
+        if side == LEFT and cfg.mirrors_left and present[LEFT]:
             hand = mirror_x(hand)
         ref = hand
         points, present = hand, present[side:side + 1]
     else:
-        if cfg.mirror_left and present[LEFT] and not present[RIGHT]:
-            hands = mirror_x(hands[::-1])
+        if cfg.mirrors_left and present[LEFT] and not present[RIGHT]:
+            hands = mirror_hands(hands)
             present = present[::-1]
         ref = hands[RIGHT] if present[RIGHT] else hands[LEFT]
         points = hands.reshape(42, 3)

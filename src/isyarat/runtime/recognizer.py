@@ -156,8 +156,9 @@ class Recognizer:
         seen = [u.prediction for u in updates if u.prediction.probabilities]
         if not seen:
             return no_hand()
-        mean = np.mean([[p.probabilities[k] for k in self.labels] for p in seen], axis=0)
-        return to_prediction(mean, self.labels, self.threshold)
+        names = list(seen[0].probabilities)  # the signs (variants already summed per frame)
+        mean = np.mean([[p.probabilities[k] for k in names] for p in seen], axis=0)
+        return to_prediction(mean, names, self.threshold)
 
     def stream(self, **decoder_settings: int) -> RecognizerStream:
         """A live stream; `decoder_settings` go to FingerspellingDecoder (min_hold_frames, ...)."""

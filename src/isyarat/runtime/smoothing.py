@@ -6,20 +6,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from isyarat.vocab.variants import has_variants, sign_of, sign_probabilities
+
 
 @dataclass
 class Prediction:
-    """One prediction. `label` is None for "no sign": no hand, or no label above the threshold."""
+    """One prediction. `label` is None for "no sign": no hand, or no label above the threshold.
+
+    With variants (classes like 'C~2', see isyarat.vocab.variants) `label`, `confidence` and
+    `probabilities` are per sign (variants summed) and `variant` names the most likely variant."""
 
     label: str | None
     confidence: float
     probabilities: dict[str, float] = field(default_factory=dict)
     has_hand: bool = True
+    variant: str | None = None
 
     def to_dict(self) -> dict:
         # Written out: dataclasses.asdict deep-copies every probability (~90 us a frame).
-        return {"label": self.label, "confidence": self.confidence, "probabilities": dict(self.probabilities),
-                "has_hand": self.has_hand}
+        out = {"label": self.label, "confidence": self.confidence, "probabilities": dict(self.probabilities),
+               "has_hand": self.has_hand}
+        if self.variant is not None:
+            out["variant"] = self.variant
+        return out
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         return sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:k]
@@ -30,11 +39,25 @@ def no_hand() -> Prediction:
 
 
 def to_prediction(probs: np.ndarray, labels: list[str], threshold: float) -> Prediction:
-    """The best label of `probs`, or None when its probability is below `threshold`."""
+    """The best label of `probs`, or None when its probability is below `threshold`; with variants,
+    the best sign (its variants' probabilities summed) and its most likely variant."""
+    if has_variants(labels):
+        return _sign_prediction(probs, labels, threshold)
     best = int(np.argmax(probs))
     confidence = float(probs[best])
     label = labels[best] if confidence >= threshold else None
     return Prediction(label, confidence, dict(zip(labels, map(float, probs))), has_hand=True)
+
+
+def _sign_prediction(probs: np.ndarray, labels: list[str], threshold: float) -> Prediction:
+    summed, signs = sign_probabilities(probs, labels)
+    best = int(np.argmax(summed))
+    confidence = float(summed[best])
+    variants = [i for i, label in enumerate(labels) if sign_of(label) == signs[best]]
+    variant = labels[max(variants, key=lambda i: probs[i])]
+    label = signs[best] if confidence >= threshold else None
+    return Prediction(label, confidence, dict(zip(signs, map(float, summed))), has_hand=True,
+                      variant=variant if label is not None else None)
 
 
 class ProbabilitySmoother:

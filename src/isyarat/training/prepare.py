@@ -1,7 +1,7 @@
 """From a dataset and a recipe to model inputs: landmark extraction when needed, targets, torch datasets."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +11,12 @@ from isyarat.data.samples import LANDMARKS, Dataset
 from isyarat.data.splits import group_kfold, groups_of, holdout, kfold, warn_if_mixed
 from isyarat.errors import IsyaratError
 from isyarat.features import has_signal
+from isyarat.features.hand import hand_size
+from isyarat.landmarks.arrays import LEFT, RIGHT
 from isyarat.models.registry import model_kind
 from isyarat.training.landmark_data import LandmarkFeatureDataset
 from isyarat.training.recipe import Recipe
+from isyarat.vocab.variants import SEPARATOR, sign_of
 
 
 @dataclass
@@ -60,6 +63,8 @@ def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, w
     if kind == "image" and dataset.kind != "image":
         raise IsyaratError(f"model '{recipe.model}' reads images but {dataset.root} holds {dataset.kind} samples")
     dataset, summary = with_landmarks(dataset, recipe, workers, cache_dir, progress)
+    if recipe.hand_classes:
+        dataset = by_signing_hand(dataset)
     labels = labels or dataset.labels
     unknown = sorted(set(dataset.labels) - set(labels))
     if unknown:
@@ -72,6 +77,28 @@ def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, w
     else:
         usable = np.ones(len(dataset), bool)
     return Prepared(dataset, labels, targets, usable, summary)
+
+
+def by_signing_hand(dataset: Dataset) -> Dataset:
+    """Relabel every sample as a variant of its sign named by the hand that signs it (A -> A~kiri or
+    A~kanan: the larger hand in view, over the sample's frames), as the SIBI LSTM study's 52 classes."""
+    if dataset.kind != LANDMARKS and not any(s.landmarks is not None for s in dataset):
+        raise IsyaratError("hand_classes needs landmarks: use a landmark recipe")
+    relabelled = dataset.subset(range(len(dataset)))
+    relabelled.samples = [replace(s, label=f"{sign_of(s.label)}{SEPARATOR}{HAND_NAMES[_signing_hand(s.landmarks)]}")
+                          for s in dataset]
+    return relabelled
+
+
+HAND_NAMES = {LEFT: "kiri", RIGHT: "kanan"}
+
+
+def _signing_hand(lm) -> int:
+    if lm is None or not lm.has_hand():
+        return RIGHT
+    sizes = [np.nanmean([hand_size(h) for h in lm.hands[:, side] if not np.isnan(h).any()] or [0.0])
+             for side in (LEFT, RIGHT)]
+    return LEFT if sizes[LEFT] > sizes[RIGHT] else RIGHT
 
 
 def input_shape(recipe: Recipe) -> tuple[int, ...]:

@@ -51,6 +51,7 @@ class Recipe:
     compare: list[str] = field(default_factory=list)  # more splits to cross-validate and report beside it
     max_per_class: int | None = None                  # training data: at most N per label and source
     exclude_labels: list[str] = field(default_factory=list)
+    hand_classes: bool = False  # each sign signed with the left and the right hand as its own class (A~kiri, A~kanan)
 
     def __post_init__(self) -> None:
         if isinstance(self.compare, str):

@@ -7,16 +7,25 @@ from pathlib import Path
 import yaml
 
 from isyarat.errors import IsyaratError
+from isyarat.vocab.variants import SEPARATOR
 
 DATA_DIR = Path(__file__).parent / "data"
 
 
 @dataclass(frozen=True)
 class Sign:
+    """One sign. `variants` maps a variant id to how that form differs: a dataset labels a sample
+    of that form `<name>~<id>` (e.g. C~2), a model learns it as its own class and reports the sign."""
+
     name: str
     dynamic: bool = False
     hands: int = 1
     gloss: str = ""
+    variants: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def variant_labels(self) -> list[str]:
+        return [f"{self.name}{SEPARATOR}{vid}" for vid, _ in self.variants]
 
 
 @dataclass(frozen=True)
@@ -38,12 +47,27 @@ class Vocabulary:
         raise IsyaratError(f"'{name}' is not a sign of {self.name}; its signs: {', '.join(self.labels)}")
 
     @property
+    def variant_labels(self) -> list[str]:
+        """Every class a model of this vocabulary may learn: the signs and their variants."""
+        return [label for s in self.signs for label in (s.name, *s.variant_labels)]
+
+    @property
     def dynamic(self) -> list[str]:
         return [s.name for s in self.signs if s.dynamic]
 
     @property
     def two_handed(self) -> list[str]:
         return [s.name for s in self.signs if s.hands == 2]
+
+
+def _sign(raw: dict) -> Sign:
+    variants = raw.get("variants") or {}
+    if not isinstance(variants, dict):
+        raise TypeError(f"variants of {raw.get('name')} must map a variant id to its description")
+    bad = [str(v) for v in variants if not str(v) or SEPARATOR in str(v) or "/" in str(v)]
+    if bad:
+        raise TypeError(f"variant ids of {raw.get('name')} must be short names without '{SEPARATOR}' or '/': {bad}")
+    return Sign(**{**raw, "variants": tuple((str(k), str(v)) for k, v in variants.items())})
 
 
 def list_vocabularies() -> list[str]:
@@ -60,7 +84,7 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
                            "or the path of a YAML file like those in isyarat/vocab/data/")
     raw = yaml.safe_load(path.read_text())
     try:
-        signs = tuple(Sign(**s) for s in raw["signs"])
+        signs = tuple(_sign(s) for s in raw["signs"])
         return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), kind=raw.get("kind", "words"),
                           signs=signs, description=raw.get("description", ""))
     except (KeyError, TypeError) as err:
