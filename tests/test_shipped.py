@@ -76,3 +76,27 @@ def test_recognize_picks_the_shipped_model_by_sign_system(datasets, capsys):
     image_line, video_line = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert image_line["kind"] == "image" and image_line["label"] in load_bundle(resolve_bundle("bisindo-letters")).labels
     assert video_line["kind"] == "video" and video_line["label"] in load_bundle(resolve_bundle("bisindo-words")).labels
+
+
+def test_mirrored_held_out_two_handed_letters_read_the_same(datasets):
+    """A left-handed signer: held-out photos of two-handed BISINDO letters, flipped as pixels and
+    read by MediaPipe again, give the letter of the photo as recorded."""
+    import cv2
+
+    from isyarat.landmarks.media import read_image
+
+    recognizer = Recognizer.load("bisindo-letters")
+    two_handed = set(load_vocabulary("bisindo").two_handed)
+    photos = [h for h in held_out("bisindo-letters", IMAGE_SUFFIXES, 60) if h["label"] in two_handed]
+    read = []
+    for sample in photos:
+        image = read_image(datasets / sample["path"])
+        original, twin = recognizer.predict_image(image), recognizer.predict_image(cv2.flip(image, 1))
+        if original.has_hand and twin.has_hand:
+            read.append((sample["label"], original.label, twin.label))
+        if len(read) == HANDFUL:
+            break
+    print(read)
+    assert len(read) == HANDFUL
+    assert sum(label == twin for label, _, twin in read) >= HANDFUL - 2
+    assert sum(original == twin for _, original, twin in read) >= HANDFUL - 1

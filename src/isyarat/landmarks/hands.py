@@ -61,6 +61,11 @@ def assign_slots(points: list[np.ndarray], labels: list[str]) -> list[int]:
     return [LABEL_TO_SLOT[label] for label in labels]
 
 
+def _mediapipe_hands(video: bool, complexity: int, confidence: float):
+    return mp_hands.Hands(static_image_mode=not video, max_num_hands=2, model_complexity=complexity,
+                          min_detection_confidence=confidence)
+
+
 class HandsExtractor:
     """Up to two hands per frame as ((2, 21, 3) landmarks, NaN where absent; (2,) handedness
     scores, 0 where absent). `video=True` tracks hands across consecutive frames."""
@@ -68,12 +73,16 @@ class HandsExtractor:
     def __init__(self, settings: ExtractSettings, video: bool = False) -> None:
         self.settings = settings
         self._static = not video
-        self._hands = mp_hands.Hands(
-            static_image_mode=not video,
-            max_num_hands=2,
-            model_complexity=settings.model_complexity,
-            min_detection_confidence=settings.min_detection_confidence,
-        )
+        self._hands = _mediapipe_hands(video, settings.model_complexity, settings.min_detection_confidence)
+        self._retries: list | None = None
+
+    def _retry_models(self) -> list:
+        """The low-confidence retries of still images (built on first use: most photos never need them)."""
+        if self._retries is None:
+            confidence = self.settings.fallback_confidence
+            self._retries = [] if confidence is None or not self._static else [
+                _mediapipe_hands(False, complexity, confidence) for complexity in (self.settings.model_complexity, 0)]
+        return self._retries
 
     def frame(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hands = np.full((2, N_HAND_POINTS, 3), np.nan, dtype=np.float32)
@@ -82,7 +91,12 @@ class HandsExtractor:
         result = self._hands.process(prepare_frame(bgr, self.settings))
         if not result.multi_hand_landmarks and self._static and self.settings.fallback_border is not None:
             border = self.settings.fallback_border
-            result = self._hands.process(prepare_frame(bgr, self.settings, border))
+            padded = prepare_frame(bgr, self.settings, border)
+            result = self._hands.process(padded)
+            for retry in self._retry_models() if not result.multi_hand_landmarks else []:
+                result = retry.process(padded)
+                if result.multi_hand_landmarks:
+                    break
         if result.multi_hand_landmarks:
             points, labels, confidences = read_detections(result)
             for slot, found, confidence in zip(assign_slots(points, labels), points, confidences):
@@ -95,7 +109,8 @@ class HandsExtractor:
         self._hands.reset()
 
     def close(self) -> None:
-        self._hands.close()
+        for model in [self._hands, *(self._retries or [])]:
+            model.close()
 
     def __enter__(self) -> "HandsExtractor":
         return self

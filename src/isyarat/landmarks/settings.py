@@ -15,7 +15,10 @@ class ExtractSettings:
     flipped back and landmarks come out in un-mirrored coordinates. `every` and `max_frames` pick
     which video frames are read. `fallback_border`: a larger border tried again on a still image
     where no hand was found (measured on the grey 250 px SIBI webcam crops: 31% of them with a 25%
-    border, 83% with a 100% one, while on full photos the larger border finds slightly fewer)."""
+    border, 83% with a 100% one, while on full photos the larger border finds slightly fewer).
+    `fallback_confidence`: where that finds nothing either, two more tries at the fallback border
+    with this lower detection confidence, with the full and then the light hand model (on 80 grey
+    crops of SIBI's crop-2022 group: 84% found before, 94% with 0.1; bench/detection.py)."""
 
     mode: str = "hands"
     border: float = 0.0
@@ -25,6 +28,7 @@ class ExtractSettings:
     mirrored: bool = False
     every: int = 1
     max_frames: int | None = None
+    fallback_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -36,10 +40,15 @@ class ExtractSettings:
         for value in (self.border, self.fallback_border):
             if value is not None and not 0.0 <= value <= 2.0:
                 raise IsyaratError(f"border={value} is out of range: use a fraction between 0 and 2 (e.g. 0.25)")
-        if not 0.0 <= self.min_detection_confidence <= 1.0:
-            raise IsyaratError("min_detection_confidence must be between 0 and 1")
+        if self.fallback_confidence is not None and self.fallback_border is None:
+            raise IsyaratError("fallback_confidence needs a fallback_border (the border of the retries), e.g. 1.0")
+        if not 0.0 <= self.min_detection_confidence <= 1.0 or not 0.0 <= (self.fallback_confidence or 0.0) <= 1.0:
+            raise IsyaratError("min_detection_confidence and fallback_confidence must be between 0 and 1")
         if self.every < 1 or (self.max_frames is not None and self.max_frames < 1):
             raise IsyaratError("every and max_frames must be at least 1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["fallback_confidence"] is None:  # the cache keys of settings made before it existed stay valid
+            del data["fallback_confidence"]
+        return data
