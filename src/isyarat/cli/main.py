@@ -259,9 +259,14 @@ def cmd_webcam(args) -> int:
 def _add_serve(sub) -> None:
     p = _cmd(sub, "serve", "the web app: live camera page, REST API and recorder",
              "Serve the web app. The page runs MediaPipe in the browser and sends only landmarks\n"
-             "to the server (video never leaves the device). OpenAPI docs at /docs.", cmd_serve)
+             "to the server (video never leaves the device). The API's OpenAPI schema is at\n"
+             "/openapi.json. Requests must name this machine in their Host header (localhost,\n"
+             "127.0.0.1, the --host address, or with --host 0.0.0.0 this machine's names).", cmd_serve)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="TCP port, 1-65535 (default: %(default)s)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests addressed to NAME (a host name or address this machine is "
+                        "reached by, e.g. behind a proxy)")
     p.add_argument("--model", action="append", help="models to offer (default: every shipped model)")
     p.add_argument("--data-dir", type=Path, default=Path("recordings"),
                    help="where the recorder page saves samples (default: %(default)s)")
@@ -275,7 +280,8 @@ def cmd_serve(args) -> int:
 
     if args.workers < 1:
         raise IsyaratError(f"--workers must be 1 or more, got {args.workers}")
-    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir, workers=args.workers)
+    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir, workers=args.workers,
+          allow_hosts=args.allow_host)
     return 0
 
 
