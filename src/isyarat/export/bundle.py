@@ -20,6 +20,7 @@ from torch import nn
 
 from isyarat.errors import IsyaratError
 
+ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
 REQUIRED_KEYS = ("name", "sign_system", "labels", "input_shape", "features", "model", "metrics", "created")
 

@@ -45,7 +45,7 @@ def image_size(data: bytes, name: str) -> tuple[int, int]:
     except Exception:  # Pillow raises many types for bytes that are not an image
         raise IsyaratError(f"{name}: not a readable image: send a JPEG or PNG photo") from None
     if fmt not in IMAGE_FORMATS:
-        raise IsyaratError(f"{name}: {fmt} images are not read: send a JPEG, PNG, WebP or BMP photo")
+        raise IsyaratError(f"{name}: not a readable image ({fmt} is not read): send a JPEG, PNG, WebP or BMP photo")
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageTooLarge(f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
                             f"{MAX_IMAGE_PIXELS // 1_000_000} MP limit: send a smaller photo")
