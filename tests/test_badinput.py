@@ -322,3 +322,266 @@ def test_recordings_are_written_whole_and_leave_no_partial_files(client, sandbox
     folder = sandbox / "recordings" / "whole" / "Halo"
     assert sorted(p.name for p in folder.iterdir()) == ["0.npy", "1.npy", "2.npy"]
     assert all(np.load(p).shape == (5, 126) for p in folder.iterdir())
+
+
+# ==== the CLI ====================================================================================
+# Every case: exit code 2 and one line "isyarat <verb>: error: ..." naming the value and the fix.
+
+from isyarat.cli.main import main  # noqa: E402
+from isyarat.data.samples import LANDMARKS, Sample  # noqa: E402
+from isyarat.data.table import samples_to_table  # noqa: E402
+from isyarat.landmarks.arrays import from_flat  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
+GOOD_RECIPE = CORPUS / "recipes" / "no-name.yaml"
+
+
+def run_cli(capsys, *argv) -> str:
+    """Run `isyarat argv...`; assert a clean refusal and return its one line."""
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and "Warning" not in line and not line.startswith("  ")]
+    assert code == 2, f"exit {code}: {err}"
+    assert "Traceback" not in err and len(lines) == 1 and ": error: " in lines[0], err
+    return lines[0]
+
+
+def asl_samples(datasets: Path, letters: str = "ABC", per_letter: int = 6) -> list[Sample]:
+    samples = []
+    for letter in letters:
+        for path in sorted((datasets / ASL / letter).glob("*.npy"))[:per_letter]:
+            samples.append(Sample(letter, path, LANDMARKS, landmarks=from_flat(np.load(path))))
+    return samples
+
+
+@pytest.fixture(scope="module")
+def table(datasets, tmp_path_factory) -> Path:
+    """A small landmark table of real ASL hands: 3 letters x 6 samples."""
+    path = tmp_path_factory.mktemp("table") / "asl.csv"
+    samples_to_table(asl_samples(datasets)).to_csv(path, index=False)
+    return path
+
+
+def damaged_table(table: Path, tmp_path: Path, row: int, column: str, value) -> Path:
+    import pandas as pd
+
+    frame = pd.read_csv(table)
+    frame[column] = frame[column].astype(object)
+    frame.loc[row, column] = value
+    out = tmp_path / f"damaged-{column}.csv"
+    frame.to_csv(out, index=False)
+    return out
+
+
+RECIPE_ERRORS = {
+    "split-int": "recipe.split is 5; it must be text",
+    "split-holdout-two": "holdout:2",
+    "max-per-class-lots": "max_per_class is 'lots'",
+    "batch-size-float": "train.batch_size is 2.5",
+    "patience-soon": "train.patience is 'soon'",
+    "lr-fast": "train.lr is 'fast'; it must be a number",
+    "epochs-zero": "train.epochs is 0",
+    "val-fraction-big": "train.val_fraction is 1.5",
+    "train-list": "train is [1, 2]",
+    "list": "a recipe is a YAML mapping",
+    "scalar": "a recipe is a YAML mapping",
+    "no-model": "needs 'model'",
+    "unknown-model": "model 'not_a_model' is not in the registry",
+    "model-number": "recipe.model is 5",
+    "unknown-key": "learning_rate",
+    "features-frames-many": "features.frames is 'many'",
+    "features-kind-bad": "features.kind is 'movie'",
+    "augment-copies-text": "augment.copies is 'lots'",
+    "extract-border-big": "border=9",
+    "extract-border-text": "extract.border is 'wide'",
+    "params-dropout-text": "model_params.dropout is 'half'",
+    "params-unknown": "takes no layers",
+    "compare-bad": "kfold:1",
+    "name-list": "recipe.name is ['a', 'b']",
+    "extends-loop": "loops back",
+    "broken-yaml": "not valid YAML",
+    "optimizer-bad": "fastest",
+}
+
+
+@pytest.mark.parametrize("name", list(RECIPE_ERRORS))
+def test_bad_recipes_are_refused_at_load(capsys, monkeypatch, table, tmp_path, name):
+    monkeypatch.chdir(ROOT)
+    recipe = CORPUS / "recipes" / f"{name}.yaml"
+    line = run_cli(capsys, "train", recipe, "--data", table, "--out", tmp_path / "run", "--quiet")
+    assert RECIPE_ERRORS[name] in line, line
+    assert not (tmp_path / "run").exists(), "refused before any work"
+
+
+def test_binary_and_missing_recipes(capsys, table, tmp_path):
+    binary = corpus.write(tmp_path / "binary.yaml", corpus.binary_junk())
+    assert "not a text file" in run_cli(capsys, "train", binary, "--data", table, "--out", tmp_path / "r")
+    assert "no recipe" in run_cli(capsys, "train", tmp_path / "missing.yaml", "--data", table, "--out", tmp_path / "r")
+
+
+def test_a_recipe_without_a_name_takes_its_file_name():
+    from isyarat.training.recipe import load_recipe
+
+    assert load_recipe(GOOD_RECIPE).name == "no-name"
+
+
+TRAIN_ARGS = {
+    "--set train=5": (["--set", "train=5"], "train is 5"),
+    "--set train.lr=fast": (["--set", "train.lr=fast"], "train.lr is 'fast'"),
+    "--set batch_size": (["--set", "train.batch_size=2.5"], "train.batch_size is 2.5"),
+    "--set unknown": (["--set", "train.speed=3"], "unknown setting(s) speed"),
+    "--set no value": (["--set", "train.lr"], "use KEY=VALUE"),
+    "--set bad yaml": (["--set", "train.lr=[0.1"], "not valid YAML"),
+    "--set val_fraction=1.5": (["--set", "train.val_fraction=1.5"], "train.val_fraction is 1.5"),
+    "--split holdout:abc": (["--split", "holdout:abc"], "split 'holdout:abc'"),
+    "--split holdout:2": (["--split", "holdout:2"], "split 'holdout:2'"),
+    "--split holdout:0": (["--split", "holdout:0"], "split 'holdout:0'"),
+    "--split kfold:1": (["--split", "kfold:1"], "split 'kfold:1'"),
+    "--split kfold:x": (["--split", "kfold:x"], "split 'kfold:x'"),
+    "--split group:": (["--split", "group:"], "split 'group:'"),
+    "--split random": (["--split", "random"], "split 'random'"),
+    "--compare kfold:0": (["--compare", "kfold:0"], "split 'kfold:0'"),
+    "--epochs 0": (["--epochs", "0"], "train.epochs is 0"),
+    "--epochs -3": (["--epochs", "-3"], "train.epochs is -3"),
+    "--max-per-class 0": (["--max-per-class", "0"], "max_per_class is 0"),
+    "--workers 0": (["--workers", "0"], "--workers 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(TRAIN_ARGS))
+def test_bad_train_arguments(capsys, table, tmp_path, case):
+    extra, expected = TRAIN_ARGS[case]
+    line = run_cli(capsys, "train", GOOD_RECIPE, "--data", table, "--out", tmp_path / "run", "--quiet", *extra)
+    assert expected in line, line
+
+
+def test_out_and_cache_that_are_files(capsys, table, tmp_path):
+    a_file = corpus.write(tmp_path / "taken", b"x")
+    train = ["train", GOOD_RECIPE, "--data", table, "--quiet"]
+    assert "is a file, not a folder" in run_cli(capsys, *train, "--out", a_file)
+    assert "is a file, not a folder" in run_cli(capsys, *train, "--out", a_file / "run")
+    assert "--cache" in run_cli(capsys, *train, "--out", tmp_path / "run", "--cache", a_file)
+    extract = ["extract", table]
+    assert "is a folder" in run_cli(capsys, *extract, "--out", tmp_path)
+    assert "must end in .parquet or .csv" in run_cli(capsys, *extract, "--out", tmp_path / "x.txt")
+    assert "--cache" in run_cli(capsys, *extract, "--out", tmp_path / "x.csv", "--cache", a_file)
+    assert "--out" in run_cli(capsys, "evaluate", "--model", "sibi-letters", "--data", table, "--out", a_file)
+
+
+@pytest.mark.parametrize("row, column, value, expected", [
+    (4, "right_x3", "abc", "row 5 (line 6), column right_x3 holds 'abc'"),
+    (7, "right_y0", "inf", "row 8 (line 9), column right_y0 is inf"),
+    (2, "right_z20", "-1e300", "row 3 (line 4), column right_z20 is -1e+300"),
+    (9, "label", "", "row 10 (line 11) has no label"),
+    (0, "label", "nan", "row 1 (line 2) has no label"),
+])
+def test_bad_table_cells_are_refused_naming_the_row(capsys, table, tmp_path, row, column, value, expected):
+    bad = damaged_table(table, tmp_path, row, column, value)
+    line = run_cli(capsys, "train", GOOD_RECIPE, "--data", bad, "--out", tmp_path / "run", "--quiet")
+    assert expected in line and str(bad) in line, line
+
+
+def test_a_tiny_dataset_is_refused_with_the_fix(capsys, datasets, tmp_path):
+    tiny = tmp_path / "tiny.csv"
+    samples_to_table(asl_samples(datasets, "AB", 2)).to_csv(tiny, index=False)
+    line = run_cli(capsys, "train", GOOD_RECIPE, "--data", tiny, "--out", tmp_path / "run", "--quiet")
+    assert "4 samples of 2 classes are too few" in line and "kfold:2" in line
+
+
+def test_unreadable_npy_files_are_skipped_not_fatal(datasets, tmp_path):
+    from isyarat.data.layouts import load_dataset
+
+    root = tmp_path / "mine"
+    for letter in "AB":
+        for path in sorted((datasets / ASL / letter).glob("*.npy"))[:3]:
+            corpus.write(root / letter / path.name, path.read_bytes())
+    corpus.write(root / "A" / "crashed.npy", b"")                       # kill -9 during a write
+    corpus.write(root / "B" / "cut.npy", (root / "B" / "frame_0.npy").read_bytes()[:90])
+    corpus.write(root / "B" / "junk.npy", corpus.binary_junk())
+    with pytest.warns(UserWarning, match="skipped 3 unreadable sample"):
+        dataset = load_dataset(root)
+    assert len(dataset) == 6 and dataset.labels == ["A", "B"]
+
+
+def test_sequence_frames_of_mixed_sizes(capsys, datasets, tmp_path):
+    from isyarat.data.layouts import load_dataset
+
+    frame = np.load(sorted((datasets / ASL / "A").glob("*.npy"))[0]).reshape(-1)
+
+    def sequences(root: Path, layout: dict[str, list[int]]) -> Path:
+        for label, sizes in layout.items():
+            for i, size in enumerate(sizes):
+                (root / label / "take1").mkdir(parents=True, exist_ok=True)
+                np.save(root / label / "take1" / f"{i}.npy", np.resize(frame, size).astype(np.float32))
+        return root
+
+    root = sequences(tmp_path / "some", {"Halo": [63, 63], "Dua": [63, 126]})
+    with pytest.warns(UserWarning, match="different numbers of values"):
+        assert [s.label for s in load_dataset(root)] == ["Halo"]
+    root = sequences(tmp_path / "all", {"Halo": [126, 63], "Dua": [63, 126]})
+    assert "empty" in run_cli(capsys, "train", GOOD_RECIPE, "--data", root, "--out", tmp_path / "r", "--quiet")
+
+
+def test_binary_metadata_csv(capsys, datasets, tmp_path):
+    root = tmp_path / "withmeta"
+    for letter in "AB":
+        for path in sorted((datasets / ASL / letter).glob("*.npy"))[:3]:
+            corpus.write(root / letter / path.name, path.read_bytes())
+    corpus.write(root / "metadata.csv", corpus.binary_junk())
+    line = run_cli(capsys, "train", GOOD_RECIPE, "--data", root, "--out", tmp_path / "r", "--quiet")
+    assert "metadata.csv: not a readable CSV" in line
+
+
+def test_truncated_run_json_and_oversized_bundle(capsys, tmp_path):
+    run = tmp_path / "run"
+    corpus.write(run / "run.json", '{"format": 1, "name": "x", "labels": ["A", "B"')
+    assert "corrupt run file" in run_cli(capsys, "export", run, "--out", tmp_path / "bundle")
+    corpus.write(tmp_path / "list" / "run.json", "[1, 2]")
+    assert "corrupt run file" in run_cli(capsys, "export", tmp_path / "list", "--out", tmp_path / "bundle")
+    shipped = Path(Recognizer.load("sibi-letters").bundle.path)
+    bundle = tmp_path / "huge"
+    bundle.mkdir()
+    (bundle / "model.onnx").write_bytes((shipped / "model.onnx").read_bytes())
+    meta = json.loads((shipped / "bundle.json").read_text())
+    meta["input_shape"] = [1_000_000, 1_000_000]
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    photo = corpus.write(tmp_path / "p.png", corpus.png_bomb(64, 64))
+    assert "claims more than" in run_cli(capsys, "recognize", photo, "--model", bundle)
+    meta["input_shape"] = [1e6, 1e6]
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    assert "positive integers" in run_cli(capsys, "recognize", photo, "--model", bundle)
+
+
+def test_binary_vocabulary_and_other_faces(capsys, tmp_path, datasets):
+    vocab = corpus.write(tmp_path / "mine.yaml", corpus.binary_junk())
+    assert "not a YAML text file" in run_cli(capsys, "vocab", vocab)
+    corpus.write(tmp_path / "list.yaml", "- a\n- b\n")
+    assert "a vocabulary is a YAML mapping" in run_cli(capsys, "vocab", tmp_path / "list.yaml")
+    a_file = corpus.write(tmp_path / "recordings", b"x")
+    assert "1 to 65535" in run_cli(capsys, "serve", "--port", "99999")
+    assert "1 to 65535" in run_cli(capsys, "serve", "--port", "0")
+    assert "is a file, not a folder" in run_cli(capsys, "serve", "--data-dir", a_file)
+    photo = sorted((datasets / PHOTO).glob("*.jpg"))[0]
+    assert "needs a video" in run_cli(capsys, "recognize", photo, "--model", "bisindo-words")
+    assert "between 0 and 1" in run_cli(capsys, "recognize", photo, "--threshold", "5")
+    bomb = corpus.write(tmp_path / "bomb.png", corpus.png_bomb(8000, 8000))
+    assert "megapixels" in run_cli(capsys, "recognize", bomb)
+    playlist = corpus.write(tmp_path / "clip.mp4", corpus.hls_playlist(str(datasets / VIDEO)))
+    assert "not an MP4, MOV, AVI or WebM video" in run_cli(capsys, "recognize", playlist)
+
+
+# ==== training: no NaN weights ==================================================================
+
+def test_a_nan_loss_stops_training_with_an_error():
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from isyarat.training.loop import fit
+    from isyarat.training.recipe import TrainConfig
+
+    x = torch.full((16, 4), 3e38)
+    data = TensorDataset(x, torch.arange(16) % 2)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+    with pytest.raises(IsyaratError, match="training diverged.*lower train.lr"):
+        fit(model, data, None, TrainConfig(epochs=3, batch_size=8), progress=False)

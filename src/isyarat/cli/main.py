@@ -146,12 +146,14 @@ def _add_train(sub) -> None:
 def cmd_train(args) -> int:
     import yaml
 
-    from isyarat.training.recipe import load_recipe
+    from isyarat.training.recipe import load_recipe, parse_split
     from isyarat.training.run import train_recipe
 
     validate.out_folder(args.out)
     validate.cache_folder(args.cache)
     validate.at_least(args.workers, 1, "--workers")
+    for split in args.compare:
+        parse_split(split)
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -17,10 +17,10 @@ def out_folder(path: Path, flag: str = "--out") -> Path:
 
 def out_file(path: Path, suffixes: tuple[str, ...], flag: str = "--out") -> Path:
     """A file to write: with one of `suffixes`, not an existing folder, its parent not a file."""
-    if path.suffix.lower() not in suffixes:
-        raise IsyaratError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise IsyaratError(f"{flag} {path}: is a folder; give a file path ending in {' or '.join(suffixes)}")
+    if path.suffix.lower() not in suffixes:
+        raise IsyaratError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}")
     out_folder(path.parent, flag)
     return path
 

@@ -23,10 +23,11 @@ def holdout(labels: Sequence[str], test_size: float = 0.3, seed: int = 0,
         folds = max(2, int(round(1 / test_size)))
         return next(iter(group_kfold(labels, groups, folds, seed)))
     n_classes, n_test = len(set(labels)), math.ceil(test_size * len(labels))
-    if len(labels) - n_test < n_classes or n_test < 1:
-        raise IsyaratError(f"{len(labels)} samples of {n_classes} classes are too few for a {test_size:g} hold-out "
-                           "(the training part needs one sample of each class): add samples, or use kfold:2")
-    stratify = _stratify(labels) if n_test >= n_classes else None
+    if n_test < n_classes or len(labels) - n_test < 2 * n_classes:
+        raise IsyaratError(f"{len(labels)} samples of {n_classes} classes are too few for holdout:{test_size:g} "
+                           f"(a test part of {n_test} cannot hold every class and leave 2 of each to train on): "
+                           "add samples, or use kfold:2")
+    stratify = _stratify(labels)
     train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)
 
