@@ -48,7 +48,13 @@ def load_dataset(path: str | Path) -> Dataset:
         return _read_table_dataset(root)
     label_dirs = _find_label_dirs(root)
     layout = _detect_layout(root, label_dirs)
-    samples = _read_folder(label_dirs, layout)
+    samples, skipped = _read_folder(label_dirs, layout)
+    if skipped and not samples:
+        raise IsyaratError(f"{root}: no readable sample; {skipped[0]}"
+                           f"{f' (and {len(skipped) - 1} more)' if len(skipped) > 1 else ''}")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable sample(s): {'; '.join(skipped[:3])}"
+                      f"{'; ...' if len(skipped) > 3 else ''}")
     dataset = Dataset(root=root, layout=layout, samples=samples)
     _attach_metadata(dataset)
     if not dataset.samples:
@@ -115,9 +121,9 @@ def _detect_layout(root: Path, label_dirs: list[Path]) -> str:
     raise IsyaratError(f"{root}: mixes {' and '.join(found)} in its label folders; keep one kind per dataset")
 
 
-def _read_folder(label_dirs: list[Path], layout: str) -> list[Sample]:
-    """The samples of every label folder; an unreadable .npy (zero bytes after a crash, damaged,
-    frames of mixed sizes) is reported in one warning and skipped, the rest is read."""
+def _read_folder(label_dirs: list[Path], layout: str) -> tuple[list[Sample], list[str]]:
+    """The samples of every label folder, and why each unreadable .npy (zero bytes after a crash,
+    damaged, frames of mixed sizes) was skipped: one bad file does not refuse the vocabulary."""
     samples: list[Sample] = []
     skipped: list[str] = []
     for d in label_dirs:
@@ -142,10 +148,7 @@ def _read_folder(label_dirs: list[Path], layout: str) -> list[Sample]:
                 skipped.append(str(err))
                 continue
             samples.append(Sample(d.name, f, kind, landmarks=lm))
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable sample(s): {'; '.join(skipped[:3])}"
-                      f"{'; ...' if len(skipped) > 3 else ''}")
-    return samples
+    return samples, skipped
 
 
 def _sequence_landmarks(seq: Path, frames: list[Path]) -> Landmarks:
