@@ -16,33 +16,13 @@ function onHands(slots) {
   if (recording.frames.length >= recording.target) save(recording);
 }
 
-// One id per take: a request retried after a network error saves the take once.
-const newSampleId = () => `take-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-
-async function post(payload, tries = 3) {
-  for (let i = 1; ; i++) {
-    try {
-      return await fetch("/api/recordings", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(payload),
-      });
-    } catch (error) {
-      if (i >= tries) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500 * i));
-    }
-  }
-}
-
 async function save(sample) {
   recording = null;
-  let response;
-  try {
-    response = await post({ vocabulary: sample.vocabulary, label: sample.label, frames: sample.frames,
-                            sample_id: newSampleId() });
-  } catch (error) {
-    return showError(`saving failed: the server did not answer (${error.message})`);
-  }
+  const response = await fetch("/api/recordings", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ vocabulary: sample.vocabulary, label: sample.label, frames: sample.frames }),
+  });
   const body = await response.json();
   if (!response.ok) return showError(body.detail || `saving failed (${response.status})`);
   $("progress").textContent = `saved ${body.saved} (${body.frames} frames)`;
