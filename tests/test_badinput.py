@@ -531,6 +531,9 @@ def test_binary_metadata_csv(capsys, datasets, tmp_path):
     corpus.write(root / "metadata.csv", corpus.binary_junk())
     line = run_cli(capsys, "train", GOOD_RECIPE, "--data", root, "--out", tmp_path / "r", "--quiet")
     assert "metadata.csv: not a readable CSV" in line
+    corpus.write(root / "metadata.csv", "path,label,signer\nA/frame_0.npy,A,s1\nB/frame_0.npy,,s2\n")
+    line = run_cli(capsys, "train", GOOD_RECIPE, "--data", root, "--out", tmp_path / "r", "--quiet")
+    assert "metadata.csv: line 3 has no label" in line
 
 
 def test_truncated_run_json_and_oversized_bundle(capsys, tmp_path):

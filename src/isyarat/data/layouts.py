@@ -195,6 +195,9 @@ def _attach_metadata(dataset: Dataset) -> None:
                            "fix it (columns path,label,...) or remove it") from None
     if not {"path", "label"} <= set(meta.columns):
         raise IsyaratError(f"{meta_path}: needs the columns path,label (then any condition columns)")
+    blank = [i for i, label in enumerate(meta["label"]) if not str(label).strip() or str(label) in ("nan", "NaN")]
+    if blank:
+        raise IsyaratError(f"{meta_path}: line {blank[0] + 2} has no label; fill it in or remove the row")
     rows = {str(Path(p)): r for p, r in zip(meta["path"], meta.to_dict("records"))}
     if len(rows) < len(meta):
         warnings.warn(f"{meta_path}: {len(meta) - len(rows)} paths are listed twice; the last row of each is used")
