@@ -588,3 +588,16 @@ def test_a_nan_loss_stops_training_with_an_error():
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
     with pytest.raises(IsyaratError, match="training diverged.*lower train.lr"):
         fit(model, data, None, TrainConfig(epochs=3, batch_size=8), progress=False)
+
+
+@pytest.mark.parametrize("body", [
+    '{"vocabulary": "v", "label": "A", "frames": ' + "[" * 50_000 + "]" * 50_000 + "}",
+    '{"vocabulary": "v", "label": "A", "frames": [[null, [[1e999, 0, 0]]]]}',
+    '{"vocabulary": "\\ud800", "label": "A", "frames": [[null, null]]}',
+    '{"vocabulary": "v", "label": "A", "frames": [[null, null]], "sample_id": "\\ud800abcdefgh"}',
+    '{"vocabulary": "v", "label": "A", "frames": "lots"}',
+    '[1, 2, 3]',
+], ids=["nested", "inf", "surrogate-vocabulary", "surrogate-id", "frames-text", "list"])
+def test_bad_recording_bodies_get_a_4xx(client, body):
+    response = client.post("/api/recordings", content=body, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500 and response.json()["detail"], response.text
