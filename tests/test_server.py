@@ -14,9 +14,12 @@ from isyarat.data.layouts import load_dataset
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.app import create_app
 from isyarat.server.batching import BatchedModel
+from isyarat.server.guards import LOCAL_HOSTS
 from test_runtime import WORD_VIDEO, asl_frames, build_letter_bundle
 
 PHOTO = "bisindo-alphabet-binus/images/B"
+# the app answers only requests addressed to this machine; TestClient calls itself "testserver"
+TEST_HOSTS = [*LOCAL_HOSTS, "testserver"]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,8 @@ def sandbox(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(letters, sandbox) -> TestClient:
-    return TestClient(create_app({"letters": letters}, data_dir=sandbox / "recordings", max_upload_bytes=200_000))
+    return TestClient(create_app({"letters": letters}, data_dir=sandbox / "recordings", max_upload_bytes=200_000,
+                                 allowed_hosts=TEST_HOSTS))
 
 
 def hand_slots(hands: np.ndarray) -> list:
@@ -60,7 +64,8 @@ def test_pages_and_health(client):
 
 
 def test_missing_browser_tracker_is_explained(letters, tmp_path):
-    app = TestClient(create_app([letters], data_dir=tmp_path, hands_dir=tmp_path / "not-installed"))
+    app = TestClient(create_app([letters], data_dir=tmp_path, hands_dir=tmp_path / "not-installed",
+                                allowed_hosts=TEST_HOSTS))
     health = app.get("/api/health").json()
     assert not health["browser_hands"] and "npm install" in health["message"]
     missing = app.get("/vendor/hands/hands.js")
@@ -227,7 +232,7 @@ def test_recordings_are_saved_as_an_npy_dataset(client, datasets, sandbox):
     assert np.isnan(sample[:, :63]).all() and np.isfinite(sample[:8, 63:]).all() and np.isnan(sample[8:]).all()
     summary = client.get("/api/recordings/my signs").json()
     assert summary["counts"] == {"Ca-1_x": 2, "Dua": 1} and "isyarat train" in summary["train_command"]
-    assert str(root) in summary["train_command"]
+    assert "recordings/my signs" in summary["train_command"] and str(sandbox) not in summary["train_command"]
     assert [v["vocabulary"] for v in client.get("/api/recordings").json()["vocabularies"]] == ["my signs"]
     dataset = load_dataset(root)
     assert dataset.layout == "npy" and len(dataset) == 3 and dataset.labels == ["Ca-1_x", "Dua"]
@@ -267,5 +272,5 @@ def test_each_worker_process_builds_the_same_app(monkeypatch, sandbox):
     from isyarat.server.app import SERVE_ENV, app_from_environment
 
     monkeypatch.setenv(SERVE_ENV, json.dumps({"models": ["bisindo-letters"], "data_dir": str(sandbox)}))
-    with TestClient(app_from_environment()) as worker:
+    with TestClient(app_from_environment(), base_url="http://localhost") as worker:
         assert [m["name"] for m in worker.get("/api/models").json()] == ["bisindo-letters"]

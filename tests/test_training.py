@@ -72,8 +72,8 @@ def test_every_shipped_recipe_loads_and_builds_its_model():
 
 @pytest.mark.parametrize("raw, message", [
     ({"name": "x"}, "needs 'model'"),
-    ({"name": "x", "model": "mlp", "colour": "red"}, "unknown keys"),
-    ({"name": "x", "model": "mlp", "split": "random"}, "bad split"),
+    ({"name": "x", "model": "mlp", "colour": "red"}, "unknown setting\\(s\\) colour"),
+    ({"name": "x", "model": "mlp", "split": "random"}, "split .random. is not usable"),
     ({"name": "x", "model": "mlp", "train": {"optimizer": "adagrad"}}, "optimizer"),
     ({"name": "x", "model": "mlp", "features": {"kind": "video"}}, "features.kind"),
     ({"name": "x", "model": "mlp", "augment": {"rotate_deg": -5}}, "augment"),

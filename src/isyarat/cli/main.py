@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from isyarat.cli import validate
 from isyarat.errors import IsyaratError
 
 DESCRIPTION = """\
@@ -100,6 +101,9 @@ def cmd_extract(args) -> int:
     from isyarat.landmarks.extract import extract_dataset
     from isyarat.landmarks.settings import ExtractSettings
 
+    validate.out_file(args.out, (".parquet", ".csv"))
+    validate.cache_folder(args.cache)
+    validate.at_least(args.workers, 1, "--workers")
     settings = ExtractSettings(mode=args.mode, border=args.border, fallback_border=args.fallback_border,
                                min_detection_confidence=args.min_confidence,
                                every=args.every)
@@ -142,20 +146,28 @@ def _add_train(sub) -> None:
 def cmd_train(args) -> int:
     import yaml
 
-    from isyarat.training.recipe import load_recipe
+    from isyarat.training.recipe import load_recipe, parse_split
     from isyarat.training.run import train_recipe
 
+    validate.out_folder(args.out)
+    validate.cache_folder(args.cache)
+    validate.at_least(args.workers, 1, "--workers")
+    for split in args.compare:
+        parse_split(split)
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             raise IsyaratError(f"--set {item}: use KEY=VALUE, e.g. train.lr=0.0005")
-        overrides[key] = yaml.safe_load(value)
-    if args.split:
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise IsyaratError(f"--set {item}: the value is not valid YAML; quote text, e.g. {key}='...'") from None
+    if args.split is not None:
         overrides["split"] = args.split
-    if args.epochs:
+    if args.epochs is not None:
         overrides["train.epochs"] = args.epochs
-    if args.max_per_class:
+    if args.max_per_class is not None:
         overrides["max_per_class"] = args.max_per_class
     recipe = load_recipe(args.recipe, overrides)
     recipe.compare = [*recipe.compare, *args.compare]
@@ -188,6 +200,8 @@ def _add_evaluate(sub) -> None:
 def cmd_evaluate(args) -> int:
     from isyarat.evaluation.evaluate import evaluate_model
 
+    validate.out_folder(args.out)
+    validate.cache_folder(args.cache)
     report = evaluate_model(args.model, args.data, args.out, workers=args.workers, cache_dir=args.cache,
                             progress=not args.quiet)
     print(f"accuracy {report['accuracy']:.3f} (hand found: {report['accuracy_detected'] or 0:.3f}), "
@@ -214,6 +228,10 @@ def _add_export(sub) -> None:
 def cmd_export(args) -> int:
     from isyarat.export.from_run import export_run
 
+    if args.out.suffix.lower() == ".zip":
+        validate.out_file(args.out, (".zip",))
+    else:
+        validate.out_folder(args.out)
     out = export_run(args.run, args.out, name=args.name)
     print(f"wrote {out}")
     return 0
@@ -235,6 +253,9 @@ def _add_recognize(sub) -> None:
 
 def cmd_recognize(args) -> int:
     from isyarat.runtime.cli_recognize import recognize_paths
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise IsyaratError(f"--threshold {args.threshold}: a confidence between 0 and 1, e.g. 0.5")
 
     return recognize_paths(args.input, args.model, args.threshold, as_json=args.json, system=args.system)
 
@@ -259,9 +280,14 @@ def cmd_webcam(args) -> int:
 def _add_serve(sub) -> None:
     p = _cmd(sub, "serve", "the web app: live camera page, REST API and recorder",
              "Serve the web app. The page runs MediaPipe in the browser and sends only landmarks\n"
-             "to the server (video never leaves the device). OpenAPI docs at /docs.", cmd_serve)
+             "to the server (video never leaves the device). The API's OpenAPI schema is at\n"
+             "/openapi.json. Requests must name this machine in their Host header (localhost,\n"
+             "127.0.0.1, the --host address, or with --host 0.0.0.0 this machine's names).", cmd_serve)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="TCP port, 1-65535 (default: %(default)s)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests addressed to NAME (a host name or address this machine is "
+                        "reached by, e.g. behind a proxy)")
     p.add_argument("--model", action="append", help="models to offer (default: every shipped model)")
     p.add_argument("--data-dir", type=Path, default=Path("recordings"),
                    help="where the recorder page saves samples (default: %(default)s)")
@@ -273,9 +299,14 @@ def _add_serve(sub) -> None:
 def cmd_serve(args) -> int:
     from isyarat.server.app import serve
 
+    from isyarat.server.guards import check_data_dir, check_port
+
     if args.workers < 1:
         raise IsyaratError(f"--workers must be 1 or more, got {args.workers}")
-    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir, workers=args.workers)
+    check_port(args.port)
+    check_data_dir(args.data_dir)
+    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir, workers=args.workers,
+          allow_hosts=args.allow_host)
     return 0
 
 
@@ -365,6 +396,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a path the system refused: missing, a folder, no permission, disk full
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"isyarat {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug, not the user's input: still one line, the traceback on request
+        if os.environ.get("ISYARAT_DEBUG"):
+            raise
+        print(f"isyarat {args.command}: internal error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+              f" (please report it; ISYARAT_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

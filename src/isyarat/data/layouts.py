@@ -49,7 +49,13 @@ def load_dataset(path: str | Path) -> Dataset:
         return _read_table_dataset(root)
     label_dirs = _find_label_dirs(root)
     layout = _detect_layout(root, label_dirs)
-    samples = _read_folder(label_dirs, layout)
+    samples, skipped = _read_folder(label_dirs, layout)
+    if skipped and not samples:
+        raise IsyaratError(f"{root}: no readable sample; {skipped[0]}"
+                           f"{f' (and {len(skipped) - 1} more)' if len(skipped) > 1 else ''}")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable sample(s): {'; '.join(skipped[:3])}"
+                      f"{'; ...' if len(skipped) > 3 else ''}")
     dataset = Dataset(root=root, layout=layout, samples=samples)
     _attach_metadata(dataset)
     if not dataset.samples:
@@ -112,45 +118,83 @@ def _detect_layout(root: Path, label_dirs: list[Path]) -> str:
     raise IsyaratError(f"{root}: mixes {' and '.join(found)} in its label folders; keep one kind per dataset")
 
 
-def _read_folder(label_dirs: list[Path], layout: str) -> list[Sample]:
+def _read_folder(label_dirs: list[Path], layout: str) -> tuple[list[Sample], list[str]]:
+    """The samples of every label folder, and why each unreadable .npy (zero bytes after a crash,
+    damaged, frames of mixed sizes) was skipped: one bad file does not refuse the vocabulary."""
     samples: list[Sample] = []
+    skipped: list[str] = []
     for d in label_dirs:
         if layout == "sequences":
             for seq in sorted(_subdirs(d), key=natural_key):
-                frames = sorted(seq.glob("*.npy"), key=natural_key)
+                frames = sorted((f for f in seq.glob("*.npy") if not f.name.startswith(".")), key=natural_key)
                 if frames:
-                    lm = from_flat(np.stack([_load_npy(f).reshape(-1) for f in frames]))
+                    try:
+                        lm = _sequence_landmarks(seq, frames)
+                    except IsyaratError as err:
+                        skipped.append(str(err))
+                        continue
                     samples.append(Sample(d.name, seq, LANDMARKS, landmarks=lm))
             continue
         ext = {"images": IMAGE_EXT, "videos": VIDEO_EXT, "npy": {".npy"}}[layout]
         kind = {"images": IMAGE, "videos": VIDEO, "npy": LANDMARKS}[layout]
-        for f in sorted((p for p in d.iterdir() if p.suffix.lower() in ext), key=natural_key):
-            lm = _npy_landmarks(f) if kind == LANDMARKS else None
+        for f in sorted((p for p in d.iterdir() if p.suffix.lower() in ext and not p.name.startswith(".")),
+                        key=natural_key):
+            try:
+                lm = _npy_landmarks(f) if kind == LANDMARKS else None
+            except IsyaratError as err:
+                skipped.append(str(err))
+                continue
             samples.append(Sample(d.name, f, kind, landmarks=lm))
-    return samples
+    return samples, skipped
+
+
+def _sequence_landmarks(seq: Path, frames: list[Path]) -> Landmarks:
+    arrays = [_load_npy(f).reshape(-1) for f in frames]
+    sizes = sorted({a.size for a in arrays})
+    if len(sizes) > 1:
+        raise IsyaratError(f"{seq}: its frames hold different numbers of values ({', '.join(map(str, sizes))}); "
+                           "every frame of a sequence needs the same size")
+    try:
+        return from_flat(np.stack(arrays))
+    except ValueError as err:
+        raise IsyaratError(f"{seq}: {err}") from None
 
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise IsyaratError(f"{path}: unreadable .npy file ({err}); remove or re-save it") from err
+        why = "empty file" if path.stat().st_size == 0 else str(err).splitlines()[0][:80]
+        raise IsyaratError(f"{path}: unreadable .npy file ({why}); remove or re-save it") from None
+    if not np.issubdtype(array.dtype, np.number):
+        raise IsyaratError(f"{path}: holds {array.dtype} values, not numbers; remove or re-save it")
+    with np.errstate(invalid="ignore"):
+        if np.isinf(array).any():
+            raise IsyaratError(f"{path}: holds infinite values; remove or re-save it (NaN marks a missing hand)")
+    return array
 
 
 def _npy_landmarks(path: Path):
     try:
         return from_flat(_load_npy(path))
-    except ValueError as err:
-        raise IsyaratError(f"{path}: {err}") from err
+    except (ValueError, TypeError) as err:
+        raise IsyaratError(f"{path}: {err}") from None
 
 
 def _attach_metadata(dataset: Dataset) -> None:
     meta_path = dataset.root / "metadata.csv"
     if not meta_path.is_file():
         return
-    meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False)
+    try:
+        meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise IsyaratError(f"{meta_path}: not a readable CSV text file ({str(err).splitlines()[0][:80]}); "
+                           "fix it (columns path,label,...) or remove it") from None
     if not {"path", "label"} <= set(meta.columns):
         raise IsyaratError(f"{meta_path}: needs the columns path,label (then any condition columns)")
+    blank = [i for i, label in enumerate(meta["label"]) if not str(label).strip() or str(label) in ("nan", "NaN")]
+    if blank:
+        raise IsyaratError(f"{meta_path}: line {blank[0] + 2} has no label; fill it in or remove the row")
     rows = {str(Path(p)): r for p, r in zip(meta["path"], meta.to_dict("records"))}
     if len(rows) < len(meta):
         warnings.warn(f"{meta_path}: {len(meta) - len(rows)} paths are listed twice; the last row of each is used")

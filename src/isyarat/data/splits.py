@@ -1,6 +1,7 @@
 """Deterministic splits: stratified hold-out and K-fold, and group-aware splits by any metadata column."""
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -21,12 +22,20 @@ def holdout(labels: Sequence[str], test_size: float = 0.3, seed: int = 0,
     if groups is not None:
         folds = max(2, int(round(1 / test_size)))
         return next(iter(group_kfold(labels, groups, folds, seed)))
-    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=_stratify(labels))
+    n_classes, n_test = len(set(labels)), math.ceil(test_size * len(labels))
+    if n_test < n_classes or len(labels) - n_test < 2 * n_classes:
+        raise IsyaratError(f"{len(labels)} samples of {n_classes} classes are too few for holdout:{test_size:g} "
+                           f"(a test part of {n_test} cannot hold every class and leave 2 of each to train on): "
+                           "add samples, or use kfold:2")
+    stratify = _stratify(labels)
+    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)
 
 
 def kfold(labels: Sequence[str], k: int = 5, seed: int = 0) -> list[Split]:
     """Stratified K-fold over samples."""
+    if k < 2:
+        raise IsyaratError(f"kfold:{k} needs at least 2 folds, e.g. kfold:5")
     _check_min_per_class(labels, k)
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in skf.split(np.zeros(len(labels)), labels)]

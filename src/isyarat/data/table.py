@@ -64,6 +64,40 @@ def read_table(path: Path) -> pd.DataFrame:
     if missing:
         raise IsyaratError(f"{path}: not a landmark table, missing columns {missing[:4]}...; expected "
                            "label, [sample, frame, metadata...], left_x0..left_z20, right_x0..right_z20")
+    return check_table(table, path)
+
+
+def row_name(table: pd.DataFrame, position: int, path: Path) -> str:
+    """How a person finds a row: its data row number, and its line in a CSV file (after the header)."""
+    line = f" (line {position + 2})" if path.suffix == ".csv" else ""
+    return f"row {position + 1}{line}"
+
+
+def check_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Refuse what would train a broken model: a missing label, text in a landmark column, an
+    infinite coordinate. Empty cells (NaN) in landmark columns are kept: they mean "no hand"."""
+    labels = table["label"]
+    blank = labels.isna() | labels.astype(str).str.strip().isin(["", "nan", "NaN", "None"])
+    if blank.any():
+        at = int(np.flatnonzero(blank.to_numpy())[0])
+        raise IsyaratError(f"{path}: {row_name(table, at, path)} has no label ({labels.iloc[at]!r}); every row "
+                           f"needs one: fill it in or remove the row ({int(blank.sum())} such rows)")
+    columns = [c for c in HAND_COLUMNS + POSE_COLUMNS if c in table.columns]
+    numeric = table[columns].apply(pd.to_numeric, errors="coerce")
+    text = numeric.isna().to_numpy() & table[columns].notna().to_numpy()
+    if text.any():
+        at, col = (int(i[0]) for i in np.nonzero(text))
+        raise IsyaratError(f"{path}: {row_name(table, at, path)}, column {columns[col]} holds "
+                           f"{table[columns[col]].iloc[at]!r}, not a number; fix or remove that row")
+    values = numeric.to_numpy(np.float64)
+    infinite = np.isinf(values) | (np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max)
+    if infinite.any():
+        at, col = (int(i[0]) for i in np.nonzero(infinite))
+        raise IsyaratError(f"{path}: {row_name(table, at, path)}, column {columns[col]} is {values[at, col]}, not a "
+                           "finite coordinate; fix or remove that row (leave a cell empty for a missing hand)")
+    table = table.copy()
+    table[columns] = numeric
+    table["label"] = labels.astype(str)
     return table
 
 

@@ -20,7 +20,9 @@ from torch import nn
 
 from isyarat.errors import IsyaratError
 
+ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
+MAX_INPUT_VALUES = 10_000_000  # a sample's input: 3x1000x1000 images fit, a claim of 1e12 does not
 REQUIRED_KEYS = ("name", "sign_system", "labels", "input_shape", "features", "model", "metrics", "created")
 
 
@@ -163,6 +165,9 @@ def _parse_meta(path: Path, raw: bytes) -> dict:
         raise _not_a_bundle(path, f"{META_FILE} 'labels' must be a non-empty list of strings")
     if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
         raise _not_a_bundle(path, f"{META_FILE} 'input_shape' must be a list of positive integers")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_INPUT_VALUES:
+        raise _not_a_bundle(path, f"{META_FILE} 'input_shape' {shape} claims more than {MAX_INPUT_VALUES:,} "
+                                  "input values per sample")
     if not isinstance(meta["features"], dict) or not isinstance(meta["model"], dict):
         raise _not_a_bundle(path, f"{META_FILE} 'features' and 'model' must be JSON objects")
     return meta

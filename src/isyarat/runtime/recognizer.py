@@ -130,6 +130,10 @@ class Recognizer:
         """A photo (path, or a BGR array as OpenCV reads it), un-mirrored."""
         from isyarat.landmarks.media import read_image
 
+        if self.is_sequence:  # one frame cannot show a moving sign: its answer would be a guess
+            where = f"{image}: " if isinstance(image, (str, Path)) else ""
+            raise IsyaratError(f"{where}model '{self.name}' recognizes moving signs (words) and needs a video, "
+                               "not a photo: give a video, or a letter model for photos")
         bgr = read_image(Path(image)) if isinstance(image, (str, Path)) else image
         with self._lock:
             if self._image_extractor is None:

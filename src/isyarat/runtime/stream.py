@@ -77,11 +77,15 @@ class RecognizerStream:
         frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
         needs_model = frame_has_hand or self.recognizer.is_sequence
         x = self.recognizer.features(self._window_landmarks()) if needs_model else None
+        if x is not None and not np.isfinite(x).all():  # extreme points: no usable input, so "no sign"
+            x = None
         return PendingFrame(hands, pose, frame_has_hand, x)
 
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
+        if probs is not None and not np.isfinite(probs).all():
+            probs = None
         prediction = self._predict(frame.has_hand, probs)
         added = self.decoder.push(prediction.label, frame.has_hand)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)

@@ -9,14 +9,16 @@ from typing import Callable, Mapping, Sequence, Union
 from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from isyarat.errors import IsyaratError
 from isyarat.runtime.recognizer import Recognizer, list_shipped
 from isyarat.server.batching import BatchedModel
 from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
 from isyarat.server.recorder import recorder_router
-from isyarat.server.uploads import RequestSizeLimit, decode_image, video_file
+from isyarat.server.guards import (LOCAL_HOSTS, allowed_hosts, announce, check_data_dir, check_port,
+                                   photo_for_sequence_model)
+from isyarat.server.uploads import RequestSizeLimit, UploadQueue, decode_image, video_file
 
 STATIC = Path(__file__).parent / "static"
 HANDS_PACKAGE = Path("node_modules") / "@mediapipe" / "hands"
@@ -53,16 +55,26 @@ def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource]) -> di
 
 
 def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_dir: Path,
-               max_upload_bytes: int = 10_000_000, hands_dir: Path | None = None) -> FastAPI:
+               max_upload_bytes: int = 10_000_000, hands_dir: Path | None = None,
+               allowed_hosts: Sequence[str] = LOCAL_HOSTS, uploads: UploadQueue | None = None) -> FastAPI:
     """The app serving `models`; recordings go under `data_dir`. `hands_dir` is the npm
-    @mediapipe/hands folder for the page (found automatically when None)."""
+    @mediapipe/hands folder for the page (found automatically when None). Requests whose Host
+    header is not in `allowed_hosts` are refused (a web page of another site cannot reach the
+    server through DNS rebinding); uploads run on `uploads`' own threads."""
+    check_data_dir(Path(data_dir))
     recognizers = load_models(models)
+    uploads = uploads or UploadQueue()
     batched = {name: BatchedModel(r.bundle.model) for name, r in recognizers.items()}
     hands_dir = hands_dir if hands_dir is not None else find_browser_hands()
     has_hands = hands_dir is not None and (hands_dir / "hands.js").is_file()
-    app = FastAPI(title="isyarat", description="Indonesian sign language recognition")
+    # no /docs or /redoc: their pages load scripts from a CDN, and the server runs offline;
+    # the API's schema is at /openapi.json
+    app = FastAPI(title="isyarat", description="Indonesian sign language recognition",
+                  docs_url=None, redoc_url=None)
     app.state.model_names = list(recognizers)
+    app.state.uploads = uploads
     app.add_middleware(RequestSizeLimit, max_bytes=max_upload_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.include_router(recorder_router(Path(data_dir)))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if has_hands:
@@ -88,7 +100,7 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
         return FileResponse(STATIC / "recorder.html")
 
     @app.get("/api/health")
-    def health() -> dict:
+    async def health() -> dict:  # on the event loop: never queued behind uploads
         return {"status": "ok", "models": list(recognizers), "browser_hands": has_hands,
                 "message": None if has_hands else HANDS_MISSING, "max_upload_bytes": max_upload_bytes,
                 "max_message_bytes": MAX_MESSAGE_BYTES}
@@ -101,16 +113,22 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     @app.post("/api/predict/image")
     async def predict_image(file: UploadFile = File(...), model: str | None = None) -> dict:
         recognizer = pick(model)
-        image = decode_image(await file.read(), file.filename or "")
-        prediction = await run_in_threadpool(recognizer.predict_image, image)
+        if recognizer.is_sequence:
+            raise HTTPException(415, photo_for_sequence_model(name=model or recognizer.name))
+        data, name = await file.read(), file.filename or ""
+        prediction = await uploads.run(lambda: recognizer.predict_image(decode_image(data, name)))
         return {"model": recognizer.name, **prediction.to_dict()}
 
     @app.post("/api/predict/video")
     async def predict_video(file: UploadFile = File(...), model: str | None = None) -> dict:
         recognizer = pick(model)
-        data = await file.read()
-        with video_file(data, file.filename or "") as path:
-            result = await run_in_threadpool(recognizer.predict_video, path, MAX_VIDEO_FRAMES)
+        data, name = await file.read(), file.filename or ""
+
+        def predict():
+            with video_file(data, name) as path:
+                return recognizer.predict_video(path, MAX_VIDEO_FRAMES)
+
+        result = await uploads.run(predict)
         return {"model": recognizer.name, **result.to_dict()}
 
     @app.websocket("/ws/{model}")
@@ -128,18 +146,19 @@ SERVE_ENV = "ISYARAT_SERVE"  # how `serve --workers N` hands its settings to eac
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path] | None = None,
-          data_dir: Path = Path("recordings"), workers: int = 1) -> None:
+          data_dir: Path = Path("recordings"), workers: int = 1, allow_hosts: Sequence[str] = ()) -> None:
     """Run the web app (what `isyarat serve` calls); with no models, every shipped model.
     `workers` > 1 runs that many server processes on one port (each live connection stays in
     one process), for many viewers on a machine with several cores."""
     import uvicorn
 
+    check_port(port)
     names = [str(m) for m in models] if models else [m["path"] for m in list_shipped()]
-    app = create_app(names, data_dir)  # also checks every model loads before anything starts
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    hosts = allowed_hosts(host, allow_hosts)
+    app = create_app(names, data_dir, allowed_hosts=hosts)  # also checks every model loads before anything starts
     print(f"isyarat: serving {', '.join(app.state.model_names)}"
           f"{f' with {workers} worker processes' if workers > 1 else ''}\n"
-          f"isyarat: open http://{shown}:{port}/ in a browser (API docs at http://{shown}:{port}/docs)", flush=True)
+          f"isyarat: {announce(host, port)} (API schema at /openapi.json)", flush=True)
     # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
     # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
     options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
@@ -147,11 +166,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path
     if workers <= 1:
         uvicorn.run(app, **options)
         return
-    os.environ[SERVE_ENV] = json.dumps({"models": names, "data_dir": str(Path(data_dir).resolve())})
+    os.environ[SERVE_ENV] = json.dumps({"models": names, "data_dir": str(Path(data_dir).resolve()),
+                                        "allowed_hosts": hosts})
     uvicorn.run("isyarat.server.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 def app_from_environment() -> FastAPI:
     """The app of one worker process started by `serve(workers=N)`."""
     settings = json.loads(os.environ[SERVE_ENV])
-    return create_app(settings["models"], Path(settings["data_dir"]))
+    return create_app(settings["models"], Path(settings["data_dir"]),
+                      allowed_hosts=settings.get("allowed_hosts", LOCAL_HOSTS))

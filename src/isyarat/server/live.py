@@ -7,10 +7,14 @@ image's normalized coordinates, or null when absent, and POSE is 33 [x, y, z, vi
 {"reset": true} clears the spelled text.
 Server -> client: {"label", "confidence", "probabilities", "has_hand", "text", "added",
 "latency_ms", "id"}, or {"error": "..."} for a bad message (the connection stays open).
+Coordinates beyond +-MAX_COORDINATE are refused; a hand whose points all coincide (all zero, say)
+counts as absent ("no sign"). Every reply is strict JSON: never NaN or Infinity.
 """
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 
 import numpy as np
@@ -22,6 +26,9 @@ from isyarat.server.batching import BatchedModel
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
+MAX_COORDINATE = 100.0  # normalized image coordinates: a hand partly out of view is a little outside 0..1
+MAX_ID_CHARS = 128
+log = logging.getLogger("isyarat.live")
 
 
 class BadMessage(ValueError):
@@ -30,12 +37,21 @@ class BadMessage(ValueError):
 
 def parse_points(value, n_points: int, n_values: int, what: str) -> np.ndarray:
     try:
-        points = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
+        with np.errstate(all="ignore"):
+            points = np.asarray(value, dtype=np.float32)
+    except Exception:  # TypeError, ValueError, OverflowError (a 400-digit integer) ...
         raise BadMessage(f"{what} must be {n_points} lists of {n_values} numbers") from None
     if points.shape != (n_points, n_values) or not np.isfinite(points).all():
         raise BadMessage(f"{what} must be {n_points} lists of {n_values} finite numbers, got shape {points.shape}")
+    if np.abs(points).max() > MAX_COORDINATE:
+        raise BadMessage(f"{what} has a coordinate beyond +-{MAX_COORDINATE:g}: send normalized image "
+                         "coordinates (0 to 1 across the image)")
     return points
+
+
+def degenerate(points: np.ndarray) -> bool:
+    """A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize."""
+    return float(np.ptp(points[:, :2], axis=0).max()) < 1e-6
 
 
 def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -46,7 +62,9 @@ def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
     hands = np.full((2, 21, 3), np.nan, dtype=np.float32)
     for i, (slot, name) in enumerate(zip(slots, ("left", "right"))):
         if slot is not None:
-            hands[i] = parse_points(slot, 21, 3, f"the {name} hand")
+            points = parse_points(slot, 21, 3, f"the {name} hand")
+            if not degenerate(points):
+                hands[i] = points
     pose = message.get("pose")
     return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
 
@@ -60,9 +78,38 @@ def decode(text: str | None) -> dict:
         message = json.loads(text)
     except json.JSONDecodeError as err:
         raise BadMessage(f"not valid JSON ({err.msg})") from None
+    except (RecursionError, ValueError):  # nested too deeply; an integer of thousands of digits
+        raise BadMessage("not usable JSON (nested too deeply or a number too long): send one frame per message") from None
     if not isinstance(message, dict):
         raise BadMessage('send a JSON object like {"hands": [null, [[x, y, z], ...]]}')
+    check_id(message.get("id"))
     return message
+
+
+def check_id(value) -> None:
+    """The echoed `id`: null, a finite number, or a short string of valid Unicode (no lone surrogates)."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value) or abs(value) > 2 ** 53:
+            raise BadMessage('"id" must be a finite number below 2^53, or a short string')
+        return
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        try:
+            value.encode("utf-8")
+            return
+        except UnicodeEncodeError:
+            raise BadMessage('"id" holds invalid Unicode (a lone surrogate): send a valid string') from None
+    raise BadMessage(f'"id" must be a number or a string of at most {MAX_ID_CHARS} characters')
+
+
+def to_json(reply: dict) -> str:
+    """The reply as strict JSON; a value that is not finite (it should never happen) becomes an error reply."""
+    try:
+        return json.dumps(reply, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, TypeError):
+        log.warning("a reply held a non-finite value: %r", reply)
+        return json.dumps({"error": "no usable prediction for this frame", "id": reply.get("id")})
 
 
 async def live_session(websocket: WebSocket, recognizer: Recognizer, model: BatchedModel | None = None) -> None:
@@ -75,11 +122,20 @@ async def live_session(websocket: WebSocket, recognizer: Recognizer, model: Batc
             raw = await websocket.receive()
             if raw["type"] == "websocket.disconnect":
                 return
-            await websocket.send_json(await reply(stream, raw.get("text"), model))
+            await websocket.send_text(to_json(await safe_reply(stream, raw.get("text"), model)))
     except WebSocketDisconnect:
         return
     finally:
         stream.close()
+
+
+async def safe_reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:
+    """reply(), with any unexpected failure turned into an error reply: the connection stays usable."""
+    try:
+        return await reply(stream, text, model)
+    except Exception:
+        log.exception("live frame failed")
+        return {"error": "the server could not use this frame; the connection stays open"}
 
 
 async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:

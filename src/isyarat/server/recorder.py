@@ -6,7 +6,9 @@ the ".npy folder" layout with data_dir/<vocabulary> as the dataset.
 """
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from pydantic import BaseModel
 from isyarat.server.live import BadMessage, parse_frame
 
 NAME = re.compile(r"[A-Za-z0-9_\- ]{1,64}")
+SAMPLE_ID = re.compile(r"[A-Za-z0-9_\-]{8,64}")
 MAX_FRAMES = 600
 
 
@@ -23,6 +26,7 @@ class Recording(BaseModel):
     vocabulary: str
     label: str
     frames: list
+    sample_id: str | None = None  # the client's id for this take: a retried request saves it once
 
 
 def check_name(value: str, what: str) -> str:
@@ -54,18 +58,62 @@ def frames_array(frames: list) -> np.ndarray:
     return hands.reshape(len(frames), 126)
 
 
-def save_sample(folder: Path, array: np.ndarray) -> Path:
-    """Write the next free <n>.npy, never overwriting a sample (exclusive create)."""
+def write_durably(path: Path, array: np.ndarray) -> Path:
+    """Save `array` as `path` all at once: written to a temporary file beside it, flushed to disk,
+    then linked into place, which fails (FileExistsError) rather than overwrite a sample. A crash
+    at any moment leaves either no file or the whole one, never a truncated .npy."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.save(out, array)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    sync_folder(path.parent)
+    return path
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the folder entry of a new file, so the file survives a power cut too."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_sample(folder: Path, array: np.ndarray, sample_id: str | None = None) -> tuple[Path, bool]:
+    """Write the sample as <sample_id>.npy, or the next free <n>.npy without an id, never
+    overwriting one. Returns the path and whether it was new (False: a retry of a saved id)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if sample_id is not None:
+        path = folder / f"{sample_id}.npy"
+        if path.exists():
+            return path, False
+        try:
+            return write_durably(path, array), True
+        except FileExistsError:  # the same retry, racing itself
+            return path, False
     n = len(list(folder.glob("*.npy")))
     while True:
-        path = folder / f"{n}.npy"
         try:
-            with open(path, "xb") as out:
-                np.save(out, array)
-            return path
+            return write_durably(folder / f"{n}.npy", array), True
         except FileExistsError:
             n += 1
+
+
+def check_sample_id(value: str | None) -> str | None:
+    if value is not None and not SAMPLE_ID.fullmatch(value):
+        raise HTTPException(400, f"sample_id {value!r} must be 8 to 64 letters, digits, '-' or '_' "
+                                 "(a random id the page makes for each take)")
+    return value
 
 
 def label_counts(folder: Path) -> dict[str, int]:
@@ -85,17 +133,18 @@ def recorder_router(data_dir: Path) -> APIRouter:
     def add_recording(recording: Recording) -> dict:
         vocabulary = check_name(recording.vocabulary, "vocabulary")
         label = check_name(recording.label, "label")
+        sample_id = check_sample_id(recording.sample_id)
         array = frames_array(recording.frames)
         folder = safe_folder(data_dir, vocabulary, label)
-        path = save_sample(folder, array)
-        return {"saved": str(path.relative_to(data_dir.resolve())), "frames": len(array),
+        path, new = save_sample(folder, array, sample_id)
+        return {"saved": str(path.relative_to(data_dir.resolve())), "frames": len(array), "duplicate": not new,
                 **vocabulary_summary(data_dir, vocabulary)}
 
     @router.get("/api/recordings")
     def list_vocabularies() -> dict:
         root = data_dir.resolve()
         names = [d.name for d in sorted(root.iterdir()) if d.is_dir()] if root.is_dir() else []
-        return {"data_dir": str(root), "vocabularies": [vocabulary_summary(data_dir, n) for n in names]}
+        return {"data_dir": shown_root(data_dir), "vocabularies": [vocabulary_summary(data_dir, n) for n in names]}
 
     @router.get("/api/recordings/{vocabulary}")
     def show_vocabulary(vocabulary: str) -> dict:
@@ -104,7 +153,13 @@ def recorder_router(data_dir: Path) -> APIRouter:
     return router
 
 
+def shown_root(data_dir: Path) -> str:
+    """The recordings folder as a page may see it: its name only, never where it sits on disk."""
+    return data_dir.resolve().name
+
+
 def vocabulary_summary(data_dir: Path, vocabulary: str) -> dict:
     folder = safe_folder(data_dir, vocabulary)
-    return {"vocabulary": vocabulary, "path": str(folder), "counts": label_counts(folder),
-            "train_command": train_command(folder)}
+    shown = Path(shown_root(data_dir)) / folder.name
+    return {"vocabulary": vocabulary, "path": str(shown), "counts": label_counts(folder),
+            "train_command": train_command(shown)}

@@ -1,16 +1,19 @@
 """Uploaded files: a request-size limit enforced before parsing, and decoding of images and videos."""
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 from fastapi import HTTPException
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".webm", ".mkv"}
+from isyarat.errors import IsyaratError
+from isyarat.landmarks import media
 
 
 class RequestSizeLimit:
@@ -60,23 +63,67 @@ class RequestSizeLimit:
 
 
 def decode_image(data: bytes, filename: str) -> np.ndarray:
-    """Bytes of a JPEG/PNG/... -> BGR array; anything else is a 415."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if image is None:
-        raise HTTPException(415, f"{filename or 'the upload'} is not an image: send a JPEG or PNG photo")
-    return image
+    """Bytes of a JPEG/PNG/WebP/BMP -> BGR array; a pixel count over the limit (read from the
+    header, before decoding) is a 413, anything that is not such an image a 415."""
+    try:
+        return media.decode_image(data, filename or "the upload")
+    except media.ImageTooLarge as err:
+        raise HTTPException(413, str(err)) from None
+    except IsyaratError as err:
+        raise HTTPException(415, f"{err}".replace(": not a readable image", " is not an image", 1)) from None
 
 
 @contextmanager
 def video_file(data: bytes, filename: str) -> Iterator[Path]:
-    """The upload written to a temporary file that OpenCV can open; anything else is a 415."""
-    suffix = Path(filename or "").suffix.lower()
+    """The upload written to a temporary file named after the container its first bytes show
+    (MP4/MOV, AVI, WebM; never a playlist or anything naming other files or URLs); else a 415."""
+    name = filename or "the upload"
+    container = media.video_container(data[:12])
+    if container is None:
+        raise HTTPException(415, f"{name} is not a readable video: send an MP4, MOV, AVI or WebM file "
+                                 "(playlists and links are not read)")
+    suffix = {"MP4/MOV": ".mp4", "AVI": ".avi", "WebM": ".webm"}[container]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix if suffix in VIDEO_SUFFIXES else '.mp4'}"
+        path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        capture = cv2.VideoCapture(str(path))
-        ok = capture.isOpened() and capture.read()[0]
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        try:
+            ok = capture.isOpened() and capture.read()[0]
+        except cv2.error:
+            ok = False
         capture.release()
         if not ok:
-            raise HTTPException(415, f"{filename or 'the upload'} is not a readable video: send an MP4, AVI or MOV")
+            raise HTTPException(415, f"{name} is not a readable video: send an MP4, MOV, AVI or WebM file")
         yield path
+
+
+class UploadQueue:
+    """Photo and video uploads run on threads of their own, a few at a time, with a bounded
+    queue: decoding and MediaPipe never hold up /api/health or the live WebSockets, and a flood
+    of uploads gets 429 + Retry-After instead of memory and latency for everyone."""
+
+    def __init__(self, workers: int = 1, max_waiting: int = 8, retry_after_s: int = 2) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="isyarat-upload")
+        self.capacity = workers + max_waiting
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0
+
+    async def run(self, function: Callable, *args):
+        """function(*args) on an upload thread; IsyaratError and decoder errors become 415."""
+        if self.in_flight >= self.capacity:
+            raise HTTPException(429, f"the server is busy with {self.in_flight} uploads: try again in "
+                                     f"{self.retry_after_s} s", headers={"Retry-After": str(self.retry_after_s)})
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, function, *args)
+        except HTTPException:
+            raise
+        except media.ImageTooLarge as err:
+            raise HTTPException(413, str(err)) from None
+        except (IsyaratError, cv2.error) as err:
+            raise HTTPException(415, f"cannot read the upload: {err}".splitlines()[0]) from None
+        finally:
+            self.in_flight -= 1
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)

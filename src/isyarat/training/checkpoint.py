@@ -55,9 +55,11 @@ def read_info(run_dir: Path) -> RunInfo:
     if not path.is_file():
         raise IsyaratError(f"{run_dir}: not a training run (no {INFO}); train one with `isyarat train`")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise IsyaratError(f"{path}: corrupt run file ({err}); train the model again") from err
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise IsyaratError(f"{path}: corrupt run file ({err}); train the model again") from None
+    if not isinstance(data, dict):
+        raise IsyaratError(f"{path}: corrupt run file (not a JSON object); train the model again")
     if data.get("format") != RUN_FORMAT:
         raise IsyaratError(f"{path}: format {data.get('format')!r}, this isyarat reads {RUN_FORMAT}")
     return RunInfo(data)

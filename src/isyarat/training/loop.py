@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from isyarat.errors import IsyaratError
 from isyarat.training.landmark_data import LandmarkFeatureDataset
 from isyarat.training.recipe import TrainConfig
 
@@ -59,9 +61,12 @@ def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainC
         if val_loader is not None:
             row["val_loss"], row["val_acc"] = _run_epoch(model, val_loader, loss_fn, device)
         history.append(row)
+        if not math.isfinite(train_loss):
+            raise IsyaratError(f"training diverged: the loss is {train_loss} at epoch {epoch + 1}; lower train.lr "
+                               f"(now {cfg.lr}) or check the data for extreme values")
         monitored = row.get("val_loss", train_loss)
         bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
-        if monitored < best_loss - 1e-4:
+        if math.isfinite(monitored) and monitored < best_loss - 1e-4:  # never keep NaN weights
             best_loss, best_state, stale = monitored, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1

@@ -9,6 +9,7 @@ import yaml
 from isyarat.errors import IsyaratError
 from isyarat.features.augment import AugmentConfig
 from isyarat.features.config import FeatureConfig
+from isyarat.training.schema import build, shown
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -30,8 +31,36 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise IsyaratError(f"train.optimizer '{self.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
-        if not 0 < self.lr < 1 or self.batch_size < 1 or self.epochs < 1:
-            raise IsyaratError("train: lr must be in (0, 1), batch_size and epochs at least 1")
+        for name, ok, rule in (
+                ("lr", 0 < self.lr < 1, "between 0 and 1, e.g. 0.001"),
+                ("lr_decay", 0 < self.lr_decay <= 1, "in (0, 1]; 1 keeps the rate constant"),
+                ("weight_decay", self.weight_decay >= 0, "0 or more"),
+                ("batch_size", self.batch_size >= 1, "at least 1, e.g. 32"),
+                ("epochs", self.epochs >= 1, "at least 1, e.g. 100"),
+                ("patience", self.patience >= 1, "at least 1 epoch, e.g. 15"),
+                ("val_fraction", 0 < self.val_fraction <= 0.5, "a fraction in (0, 0.5], e.g. 0.15"),
+                ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1), e.g. 0.1"),
+                ("seed", self.seed >= 0, "0 or more")):
+            if not ok:
+                raise IsyaratError(f"train.{name} is {getattr(self, name)}; it must be {rule}")
+
+
+def parse_split(split: str) -> tuple[str, str]:
+    """'holdout:F' (0 < F < 1), 'kfold:K' (K >= 2) or 'group:COLUMN' -> (kind, argument); IsyaratError else."""
+    usage = "use holdout:0.2 (a test fraction between 0 and 1), kfold:5 (2 or more folds) or group:<metadata column>"
+    if not isinstance(split, str):
+        raise IsyaratError(f"split {shown(split)} is not a split; {usage}")
+    kind, _, arg = split.partition(":")
+    try:
+        if kind == "holdout" and 0 < float(arg or 0.2) < 1:
+            return kind, arg or "0.2"
+        if kind == "kfold" and int(arg or 5) >= 2:
+            return kind, arg or "5"
+    except ValueError:
+        pass
+    if kind == "group" and arg.strip():
+        return kind, arg
+    raise IsyaratError(f"split '{split}' is not usable; {usage}")
 
 
 @dataclass
@@ -57,12 +86,9 @@ class Recipe:
         if isinstance(self.compare, str):
             self.compare = [self.compare]
         for split in [self.split, *self.compare]:
-            kind, _, arg = split.partition(":")
-            if kind not in ("holdout", "kfold", "group") or (kind == "group" and not arg):
-                raise IsyaratError(f"recipe {self.name}: bad split '{split}'; use holdout:0.2, kfold:5 or "
-                                   "group:<metadata column>")
+            parse_split(split)
         if self.max_per_class is not None and self.max_per_class < 1:
-            raise IsyaratError(f"recipe {self.name}: max_per_class must be at least 1")
+            raise IsyaratError(f"max_per_class is {self.max_per_class}; it must be at least 1 (or left out)")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -84,19 +110,34 @@ def recipe_path(name_or_path: str | Path) -> Path:
     raise IsyaratError(f"no recipe '{name_or_path}': give a YAML file or one of: {', '.join(list_recipes())}")
 
 
+def read_yaml(path: Path) -> object:
+    """A YAML file's content; IsyaratError when it is not readable text or not YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise IsyaratError(f"{path}: not a text file (binary content); a recipe is a YAML text file") from None
+    except yaml.YAMLError as err:
+        raise IsyaratError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except OSError as err:
+        raise IsyaratError(f"{path}: cannot read it ({err.strerror})") from None
+
+
 def read_raw(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> dict:
     """A recipe file as a dict; `extends: <recipe>` starts from that recipe, whose sections the
     file overrides key by key (so the shipped models reuse the benchmark's best recipe)."""
     path = recipe_path(name_or_path)
     if path in seen:
         raise IsyaratError(f"{path}: 'extends' loops back to itself")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise IsyaratError(f"{path}: not valid YAML ({err})") from err
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise IsyaratError(f"{path}: a recipe is a YAML mapping (model: ..., train: {{...}}), not a "
+                           f"{type(raw).__name__}")
+    raw.setdefault("name", path.stem)
     base = raw.pop("extends", None)
     if base is None:
         return raw
+    if not isinstance(base, str):
+        raise IsyaratError(f"{path}: extends is {shown(base)}; it must be a recipe name or YAML path")
     merged = read_raw(base, (*seen, path))
     merged.pop("name", None)
     for key, value in raw.items():
@@ -108,31 +149,62 @@ def read_raw(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> dict:
 
 
 def load_recipe(name_or_path: str | Path, overrides: dict | None = None) -> Recipe:
+    """A recipe by name or path, with `overrides` ({"train.lr": 0.01, "split": "kfold:5"}) applied,
+    checked in full (types, ranges, splits, extraction settings) before any work starts."""
     path = recipe_path(name_or_path)
     raw = read_raw(path)
     for key, value in (overrides or {}).items():
         section, _, name = key.partition(".")
         if name:
+            if not isinstance(raw.get(section, {}), dict):
+                raise IsyaratError(f"--set {key}: '{section}' is not a section of settings in {path.name}")
             raw.setdefault(section, {})[name] = value
         else:
             raw[key] = value
-    return recipe_from_dict(raw, source=str(path))
+    try:
+        return recipe_from_dict(raw, source=str(path))
+    except IsyaratError as err:
+        raise IsyaratError(f"{path.name}: {err}") from None
 
 
 def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
-    known = {f.name for f in fields(Recipe)}
-    unknown = set(raw) - known - {"params"}
-    if unknown:
-        raise IsyaratError(f"{source}: unknown keys {sorted(unknown)}; a recipe has {sorted(known)}")
-    if "model" not in raw:
-        raise IsyaratError(f"{source}: a recipe needs 'model' (a registry name, see `isyarat models --registry`)")
+    """A Recipe from a parsed YAML mapping: every section built through its typed dataclass."""
+    from isyarat.landmarks.settings import ExtractSettings
+
+    if not isinstance(raw, dict):
+        raise IsyaratError(f"{source}: a recipe is a mapping of settings, not {shown(raw)}")
     data = dict(raw)
-    try:
-        data["features"] = FeatureConfig.from_dict(raw.get("features") or {})
-        data["augment"] = AugmentConfig(**raw["augment"]) if raw.get("augment") else None
-        data["train"] = TrainConfig(**(raw.get("train") or {}))
-    except TypeError as err:
-        raise IsyaratError(f"{source}: {err}") from err
     if "params" in data:
         data["model_params"] = data.pop("params")
-    return Recipe(**data)
+    data.setdefault("name", Path(source).stem)
+    if "model" not in data:
+        raise IsyaratError("a recipe needs 'model' (a registry name, see `isyarat models --registry`)")
+    data["features"] = build(FeatureConfig, data.get("features"), "features")
+    data["augment"] = build(AugmentConfig, data["augment"], "augment") if data.get("augment") else None
+    data["train"] = build(TrainConfig, data.get("train"), "train")
+    recipe = build(Recipe, data, "recipe", skip=("features", "augment", "train"))
+    build(ExtractSettings, recipe.extract, "extract")  # refused now, not after the extraction started
+    check_model(recipe.model, recipe.model_params)
+    return recipe
+
+
+def check_model(name: str, params: dict) -> None:
+    """The model is in the registry and its params are ones its builder takes, of the type of
+    their defaults."""
+    import inspect
+
+    from isyarat.models.registry import _BUILDERS, model_names
+    from isyarat.training.schema import check_value
+
+    if name not in model_names():
+        raise IsyaratError(f"model '{name}' is not in the registry; use one of {', '.join(model_names())}")
+    signature = inspect.signature(_BUILDERS[name]).parameters
+    takes = {k: p for k, p in signature.items() if k not in ("input_shape", "num_classes")}
+    unknown = sorted(str(k) for k in params if k not in takes)
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in takes.values()):
+        raise IsyaratError(f"model_params: {name} takes no {', '.join(unknown)}; it takes {', '.join(takes) or 'none'}")
+    for key, value in params.items():
+        default = takes[key].default if key in takes else None
+        if type(default) in (bool, int, float, str) and not (type(default) is float and isinstance(value, int)
+                                                            and not isinstance(value, bool)):
+            check_value(value, type(default), f"model_params.{key}")

@@ -82,10 +82,17 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
     if not path.is_file():
         raise IsyaratError(f"no vocabulary '{name_or_path}': use one of {', '.join(list_vocabularies())} "
                            "or the path of a YAML file like those in isyarat/vocab/data/")
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise IsyaratError(f"{path}: not a YAML text file ({str(err).splitlines()[0][:80]}); "
+                           "see isyarat/vocab/data/sibi.yaml for the format") from None
+    if not isinstance(raw, dict):
+        raise IsyaratError(f"{path}: a vocabulary is a YAML mapping with name and signs; "
+                           "see isyarat/vocab/data/sibi.yaml")
     try:
         signs = tuple(_sign(s) for s in raw["signs"])
         return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), kind=raw.get("kind", "words"),
                           signs=signs, description=raw.get("description", ""))
-    except (KeyError, TypeError) as err:
-        raise IsyaratError(f"{path}: not a vocabulary file ({err}); see isyarat/vocab/data/sibi.yaml") from err
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise IsyaratError(f"{path}: not a vocabulary file ({err}); see isyarat/vocab/data/sibi.yaml") from None
