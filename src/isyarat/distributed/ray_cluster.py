@@ -69,7 +69,8 @@ def ray_session(target: RayTarget) -> Iterator[object]:
         if target.address:
             ray.init(address=target.address, **options)
         else:
-            ray.init(num_cpus=target.num_cpus, object_store_memory=LOCAL_OBJECT_STORE, **options)
+            # "local": a new instance, even when RAY_ADDRESS or an earlier `ray start` points elsewhere
+            ray.init(address=LOCAL, num_cpus=target.num_cpus, object_store_memory=LOCAL_OBJECT_STORE, **options)
     except Exception as err:  # ConnectionError, RuntimeError, auth errors: all mean "no cluster there"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise IsyaratError(f"cannot start or reach {target.describe()} ({first}); check the address, that "
