@@ -2,36 +2,35 @@
 failures recorded, dead workers retried, two Ray nodes on this machine, and a sweep as Ray tasks.
 
 One local Ray (2 CPUs) serves the module; the two-node cluster (`ray start --head` plus a second
-`ray start --address`, each with 1 CPU, in a private temp dir) starts in the background at the
-start of the module and is stopped, by the process groups this module started, at its end."""
+`ray start --address`, each with 1 CPU, in a private temp dir: distributed/local_cluster.py)
+starts in the background at the start of the module and is stopped, by the process groups it
+started, at its end."""
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from isyarat.cli.main import main
 from isyarat.data.layouts import load_dataset
 from isyarat.data.samples import Dataset
 from isyarat.data.table import samples_to_table, shard_files, write_samples
+from isyarat.distributed.local_cluster import LocalCluster
 from isyarat.distributed.ray_cluster import RayTarget
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.cache import LandmarkCache
 from isyarat.landmarks.extract import _plan, extract_dataset
 from isyarat.landmarks.settings import ExtractSettings
+from isyarat.training.prepare import make_splits, prepare
+from isyarat.training.recipe import load_recipe
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install ray==2.60.0)")
 
@@ -40,86 +39,25 @@ N_PHOTOS = 10
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def env_with_src(**extra) -> dict:
-    """This checkout's isyarat importable in every process Ray starts, and quiet, private Ray."""
+def env_with_src() -> dict:
+    """This checkout's isyarat importable in every process the cluster's nodes start."""
     path = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **extra}
-    env.pop("RAY_ADDRESS", None)
-    return env
-
-
-class TwoNodes:
-    """`ray start --head` + `ray start --address` (1 CPU each) in a private temp dir, token-protected,
-    started in a thread; stop() ends exactly the process groups it started."""
-
-    def __init__(self) -> None:
-        self.temp = Path(tempfile.mkdtemp(prefix="isy-ray-"))  # short: Ray's socket paths have a limit
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.env = env_with_src(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
-        self.procs: list[subprocess.Popen] = []
-        self.error: str | None = None
-        self.thread = threading.Thread(target=self._start, daemon=True)
-        self.thread.start()
-
-    def _node(self, *args: str) -> None:
-        cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", *args, "--num-cpus=1", "--block",
-               f"--temp-dir={self.temp}", "--object-store-memory=80000000", "--disable-usage-stats"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
-                                start_new_session=True)
-        self.procs.append(proc)
-        lines = []
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            if "Ray runtime started" in line:
-                threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain, never block it
-                return
-        raise RuntimeError("\n".join(lines[-5:]) or f"ray start exited with {proc.wait()}")
-
-    def _start(self) -> None:
-        try:
-            self._node("--head", f"--port={self.port}", "--include-dashboard=false")
-            self._node(f"--address={self.address}")
-        except Exception as err:  # reported by ready(); the test then skips with the reason
-            self.error = str(err)
-
-    def ready(self, timeout: float = 240) -> None:
-        self.thread.join(timeout)
-        if self.thread.is_alive() or self.error:
-            pytest.skip(f"Ray cannot start a two-node cluster here: {self.error or 'timed out'}")
-
-    def stop(self) -> None:
-        self.thread.join(60)
-        for proc in reversed(self.procs):  # worker node first
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever the node left in its own process group
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(self.temp, ignore_errors=True)
-
-    def leftovers(self) -> list[int]:
-        alive = []
-        for proc in self.procs:
-            try:
-                os.killpg(proc.pid, 0)
-                alive.append(proc.pid)
-            except ProcessLookupError:
-                pass
-        return alive
+    return {**os.environ, "PYTHONPATH": path}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def two_nodes():
-    cluster = TwoNodes()  # starts now, in the background, while the local-Ray tests run
+    """Starts now, in the background, while the local-Ray tests run; stopped at the module's end."""
+    cluster = LocalCluster(nodes=2, cpus=1, env=env_with_src()).start_in_background()
     yield cluster
     cluster.stop()
+
+
+def ready(cluster: LocalCluster) -> LocalCluster:
+    try:
+        return cluster.wait()
+    except IsyaratError as err:
+        pytest.skip(f"Ray cannot start a two-node cluster here: {err}")
 
 
 @pytest.fixture(scope="module")
@@ -258,8 +196,9 @@ def test_bad_ray_addresses_are_refused_in_one_line(value):
 
 
 def test_sweep_as_ray_tasks_gives_a_table_and_run_folders(local_ray, datasets, tmp_path):
-    """One tiny recipe, 2 folds, 1 seed, on the real ASL landmark frames; then the same sweep in
-    this process: the same folds, the same scores within noise, and a rerun reads the runs back."""
+    """One tiny recipe, 2 folds, 1 seed, on the real ASL landmark frames: a table, a run folder per
+    fold tested on exactly that fold of make_splits (as `isyarat train` splits), and a rerun that
+    reads the runs back instead of training them again."""
     data = tmp_path / "asl4"
     for letter in ("A", "B", "L", "V"):
         files = sorted((datasets / "asl-alphabet-landmarks-graudt" / "raw_gestures" / letter).glob("*.npy"))
@@ -267,34 +206,31 @@ def test_sweep_as_ray_tasks_gives_a_table_and_run_folders(local_ray, datasets, t
         for f in files[::len(files) // 20][:20]:
             shutil.copy(f, data / letter / f.name)
     args = ["sweep", "mlp-baseline", "--data", str(data), "--protocol", "kfold:2", "--seeds", "1",
-            "--epochs", "20", "--set", "train.lr=0.01", "--quiet"]
-    assert main([*args, "--out", str(tmp_path / "ray"), "--ray"]) == 0
-    sweep = json.loads((tmp_path / "ray" / "sweep.json").read_text())
+            "--epochs", "30", "--set", "train.lr=0.01", "--out", str(tmp_path / "sweep"), "--quiet", "--ray"]
+    assert main(args) == 0
+    sweep = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     (row,) = sweep["rows"]
     assert (row["recipe"], row["protocol"], row["n_runs"], row["n_failed"]) == ("mlp-baseline", "kfold:2", 2, 0)
     assert row["mean"]["accuracy"] > 0.5  # four letters: chance is 0.25
-    assert "| mlp-baseline | kfold:2 | 2/2 |" in (tmp_path / "ray" / "sweep.md").read_text()
-    for fold in (0, 1):
-        run = tmp_path / "ray" / "runs" / "mlp-baseline" / "kfold-2" / "seed0" / f"fold{fold}"
+    assert "| mlp-baseline | kfold:2 | 2/2 |" in (tmp_path / "sweep" / "sweep.md").read_text()
+
+    recipe = load_recipe("mlp-baseline", {"train.epochs": 30, "train.lr": 0.01})
+    prep = prepare(load_dataset(data), recipe, progress=False)
+    for fold, (_, test_idx) in enumerate(make_splits(prep, "kfold:2", seed=0)):
+        run = tmp_path / "sweep" / "runs" / "mlp-baseline" / "kfold-2" / "seed0" / f"fold{fold}"
         assert {"run.json", "model.safetensors", "report.json", "curves.png"} <= {p.name for p in run.iterdir()}
+        info = json.loads((run / "run.json").read_text())
+        assert info["test_samples"] == [prep.dataset.samples[i].id for i in test_idx]
+        assert sweep["runs"][fold]["accuracy"] == info["metrics"]["accuracy"]
 
-    assert main([*args, "--out", str(tmp_path / "here"), "--workers", "1"]) == 0
-    here = json.loads((tmp_path / "here" / "sweep.json").read_text())
-    ray_runs, here_runs = sweep["runs"], here["runs"]
-    assert [r["n_samples"] for r in ray_runs] == [r["n_samples"] for r in here_runs]
-    for a, b in zip(ray_runs, here_runs):
-        test_a = json.loads((tmp_path / "ray" / "runs" / a["run"] / "run.json").read_text())["test_samples"]
-        test_b = json.loads((tmp_path / "here" / "runs" / b["run"] / "run.json").read_text())["test_samples"]
-        assert test_a == test_b and abs(a["accuracy"] - b["accuracy"]) <= 0.1
-
-    assert main([*args, "--out", str(tmp_path / "ray"), "--ray"]) == 0  # nothing left to train
-    assert json.loads((tmp_path / "ray" / "sweep.json").read_text())["resumed_runs"] == 2
+    assert main(args) == 0  # nothing left to train
+    assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["resumed_runs"] == 2
 
 
 def test_two_nodes_on_one_machine_extract_the_same_landmarks(two_nodes, photos, pooled, tmp_path):
     """`isyarat extract --ray HOST:PORT` from another process, to a head and a worker node of 1 CPU
     each: both nodes get files, the sharded table equals the process pool's landmarks."""
-    two_nodes.ready()
+    ready(two_nodes)
     out = tmp_path / "table"
     proc = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", str(photos), "--out", str(out),
                            "--cache", str(tmp_path / "cache"), "--ray", two_nodes.address],
@@ -309,9 +245,9 @@ def test_two_nodes_on_one_machine_extract_the_same_landmarks(two_nodes, photos, 
 
 def test_the_two_nodes_stop_with_the_module(two_nodes):
     """Run last: stopping the cluster ends every process it started (checked by process group)."""
-    two_nodes.ready()
+    ready(two_nodes)
     two_nodes.stop()
     deadline = time.time() + 20
-    while two_nodes.leftovers() and time.time() < deadline:
+    while two_nodes.alive_groups() and time.time() < deadline:
         time.sleep(0.5)
-    assert two_nodes.leftovers() == []
+    assert two_nodes.alive_groups() == []
