@@ -22,6 +22,7 @@ from pathlib import Path
 from isyarat.data.layouts import load_dataset
 from isyarat.distributed.local_cluster import LocalCluster
 from isyarat.distributed.ray_cluster import RayTarget, ray_session
+from isyarat.errors import IsyaratError
 from isyarat.landmarks.extract import extract_dataset
 from isyarat.landmarks.settings import ExtractSettings
 
@@ -55,8 +56,11 @@ def rows(dataset, settings, name: str, cpus: int, startup: float, **backend) -> 
 
 def ray_rows(dataset, settings, name: str, target: RayTarget, cpus: int) -> None:
     start = time.perf_counter()
-    with ray_session(target):  # started (or connected) once: the rows time the extraction itself
-        rows(dataset, settings, name, cpus, time.perf_counter() - start, ray=target)
+    try:
+        with ray_session(target):  # started (or connected) once: the rows time the extraction itself
+            rows(dataset, settings, name, cpus, time.perf_counter() - start, ray=target)
+    except IsyaratError as err:  # Ray gives up starting a node after 30 s on an overloaded machine
+        print(f"{name:<22}  did not run: {err}", flush=True)
 
 
 def main() -> None:
@@ -70,7 +74,7 @@ def main() -> None:
         ray_rows(dataset, settings, "Ray, head + worker node", RayTarget(args.node), 2)
         return
     print(f"{len(dataset)} {dataset.kind} samples from {args.data}, settings {settings.to_dict()}, "
-          f"{os.cpu_count()} CPUs on this machine")
+          f"{os.cpu_count()} CPUs on this machine, load average {os.getloadavg()[0]:.1f} at the start")
     print(HEADER)
     for workers in [w for w in args.workers if w > 0]:
         rows(dataset, settings, f"process pool", workers, 0.0, workers=workers)
@@ -79,11 +83,17 @@ def main() -> None:
         ray_rows(dataset, settings, "Ray, local", RayTarget(None, cpus), cpus)
     if "nodes" in args.ray:
         start = time.perf_counter()
-        with LocalCluster(nodes=2, cpus=1) as cluster:
+        cluster = LocalCluster(nodes=2, cpus=1)
+        try:
+            cluster.start().wait()
             print(f"(two-node cluster started in {time.perf_counter() - start:.1f} s)", flush=True)
             cmd = [sys.executable, __file__, "--data", str(args.data), "--border", str(args.border),
                    "--node", cluster.address] + (["--limit", str(args.limit)] if args.limit else [])
             subprocess.run(cmd, env=cluster.env, check=True)
+        except IsyaratError as err:
+            print(f"{'Ray, head + worker node':<22}  did not run: {err}", flush=True)
+        finally:
+            cluster.stop()
 
 
 if __name__ == "__main__":

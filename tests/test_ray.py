@@ -64,12 +64,16 @@ def ready(cluster: LocalCluster) -> LocalCluster:
 def local_ray():
     """One local Ray for the module (2 CPUs, no dashboard, a small object store)."""
     temp = tempfile.mkdtemp(prefix="isy-lr-")
-    try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80_000_000,
-                 _temp_dir=temp, log_to_driver=False, configure_logging=False)
-    except Exception as err:
-        shutil.rmtree(temp, ignore_errors=True)
-        pytest.skip(f"Ray cannot start here: {err}")
+    for attempt in (1, 2):  # Ray gives a node 30 s to register: a very busy machine can miss that once
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80_000_000,
+                     _temp_dir=temp, log_to_driver=False, configure_logging=False)
+            break
+        except Exception as err:
+            ray.shutdown()
+            if attempt == 2:
+                shutil.rmtree(temp, ignore_errors=True)
+                pytest.skip(f"Ray cannot start here: {err}")
     yield RayTarget(None, 2)
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
@@ -193,6 +197,20 @@ def test_bad_ray_addresses_are_refused_in_one_line(value):
         RayTarget.parse(value)
     assert RayTarget.parse("10.0.0.5:6379").address == "10.0.0.5:6379"
     assert RayTarget.parse("local", 3) == RayTarget(None, 3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--protocol", "foo:3"], "--protocol foo:3: use kfold:K"),
+    (["--protocol", "kfold:1"], "--protocol kfold:1: use kfold:K"),
+    (["--seeds", "0"], "--seeds and --workers must be 1 or more"),
+    (["--epochs", "0"], "--epochs must be 1 or more"),
+    (["--ray", "nowhere"], "--ray nowhere: not a Ray address"),
+])
+def test_sweep_refuses_bad_arguments_in_one_line(extra, message, datasets, tmp_path, capsys):
+    data = datasets / "asl-alphabet-landmarks-graudt"
+    assert main(["sweep", "mlp-baseline", "--data", str(data), "--out", str(tmp_path / "s"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and not (tmp_path / "s").exists()
 
 
 def test_sweep_as_ray_tasks_gives_a_table_and_run_folders(local_ray, datasets, tmp_path):

@@ -269,8 +269,8 @@ def _sweep_overrides(args) -> dict:
 
 def cmd_sweep(args) -> int:
     from isyarat.data.combine import load_datasets
-    from isyarat.training.recipe import load_recipe, recipe_from_dict
-    from isyarat.training.sweep import run_sweep
+    from isyarat.training.recipe import load_recipe
+    from isyarat.training.sweep import check_protocol, run_sweep
     from isyarat.training.sweep_table import format_sweep, summarize_sweep, write_sweep
 
     if args.seeds < 1 or args.workers < 1:
@@ -278,9 +278,7 @@ def cmd_sweep(args) -> int:
     ray = _ray_target(args)
     overrides = _sweep_overrides(args)
     recipes = [load_recipe(name, overrides) for name in args.recipes]
-    protocols = args.protocol or ["kfold:5"]
-    for split in protocols:  # validated as a recipe's own split is
-        recipe_from_dict({**recipes[0].to_dict(), "split": split}, source=f"--protocol {split}")
+    protocols = [check_protocol(split) for split in args.protocol or ["kfold:5"]]
     dataset = load_datasets([Path(d) for d in args.data])
     print(dataset.summary())
     seeds = list(range(args.seeds))

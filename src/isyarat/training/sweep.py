@@ -75,6 +75,20 @@ class SweepResult:
     resumed: int = 0
 
 
+def check_protocol(split: str) -> str:
+    """kfold:K (K >= 2), holdout:F (0 < F < 1) or group:<column>; a one-line error otherwise."""
+    kind, _, arg = split.partition(":")
+    try:
+        ok = (kind == "kfold" and int(arg) >= 2) or (kind == "holdout" and 0 < float(arg) < 1) or \
+            (kind == "group" and bool(arg))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise IsyaratError(f"--protocol {split}: use kfold:K (K at least 2), holdout:F (0 < F < 1) or "
+                           "group:<metadata column>, e.g. kfold:5")
+    return split
+
+
 def plan_runs(recipes: list[Recipe], preps: dict[str, Prepared], protocols: list[str],
               seeds: list[int]) -> list[SweepRun]:
     """Every recipe x protocol x seed x fold; the seed shuffles the folds and seeds the training,
@@ -201,7 +215,11 @@ def run_sweep(recipes: list[Recipe], dataset: Dataset, protocols: list[str], see
         raise IsyaratError(f"recipes named twice in the sweep: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
     if not seeds or not protocols:
         raise IsyaratError("a sweep needs at least one protocol and one seed")
+    for split in protocols:
+        check_protocol(split)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise IsyaratError(f"--out {out_dir} is a file: give a folder for sweep.md, sweep.json and runs/")
     data = data or [str(dataset.root)]
     if ray is None:
         return _sweep(recipes, dataset, protocols, seeds, out_dir, workers, None, cache_dir, progress, data)
