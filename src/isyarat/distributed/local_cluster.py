@@ -115,7 +115,11 @@ class LocalCluster:
         return alive
 
     def __enter__(self) -> "LocalCluster":
-        return self.start().wait()
+        try:
+            return self.start().wait()
+        except BaseException:
+            self.stop()  # a node that did start must not outlive the failed cluster
+            raise
 
     def __exit__(self, *exc) -> None:
         self.stop()

@@ -88,9 +88,9 @@ def cluster_cpus(ray) -> int:
 
 
 def cluster_line(ray) -> str:
-    """'Ray: 2 nodes, 8 CPUs' for the progress line, so a user sees where the work goes."""
+    """'2 nodes, 8 CPUs' for the progress line, so a user sees where the work goes."""
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    return f"Ray: {len(nodes)} node{'s' if len(nodes) != 1 else ''}, {cluster_cpus(ray)} CPUs"
+    return f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}, {cluster_cpus(ray)} CPUs"
 
 
 def node_counts(nodes: list[str]) -> str:
