@@ -49,6 +49,7 @@ shipped: setup
 bench: setup
 	mkdir -p bench/results
 	$(PY) bench/extract.py | tee bench/results/extract.txt
+	$(PY) bench/extract.py --limit 100 --workers 2 --ray local nodes | tee bench/results/extract-ray.txt
 	$(PY) bench/accuracy.py | tee bench/results/accuracy.txt
 	$(PY) bench/image_vs_landmarks.py | tee bench/results/image_vs_landmarks.txt
 	$(PY) bench/realtime.py --bundle $(SHIPPED)/sibi-letters | tee bench/results/realtime.txt

@@ -7,11 +7,18 @@ Every model sees the same folds (seeded); early stopping uses part of each train
 
     python bench/accuracy.py                  # everything (about an hour on 2 cores)
     python bench/accuracy.py --only sibi-group --models isyarat-letters bisindo-gnn
+    python bench/accuracy.py --sweep              # models x folds as parallel runs (--workers processes)
+    python bench/accuracy.py --sweep 10.0.0.5:6379   # ... as tasks on a Ray cluster (--sweep local: a local Ray)
+
+With --sweep the cross-validated experiments go through `isyarat sweep`'s runner
+(training/sweep.py: the same folds, seed 0, the same training code, one task per model x fold);
+asl-to-sibi trains once and runs as before.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -21,12 +28,15 @@ import torch
 
 from isyarat.data.combine import balanced_subset, load_datasets
 from isyarat.data.layouts import load_dataset
+from isyarat.distributed.ray_cluster import RayTarget
 from isyarat.evaluation.markdown import comparison_table
 from isyarat.evaluation.metrics import summarize_folds
 from isyarat.training.loop import predict_proba
 from isyarat.training.prepare import prepare, torch_dataset
 from isyarat.training.recipe import load_recipe
 from isyarat.training.run import cross_validate, evaluate_indices, train_fold
+from isyarat.training.sweep import run_sweep
+from isyarat.training.sweep_table import summarize_sweep
 
 LETTER_MODELS = ["mlp-baseline", "sibi-lstm", "bisindo-gnn", "isyarat-letters"]
 WORD_MODELS = ["kolok-lstm", "kolok-lstm3", "sibi-lstm", "isyarat-words"]
@@ -59,6 +69,30 @@ def run_experiment(key: str, recipe_name: str, data_root: Path, workers: int, as
     summary["seconds"] = time.perf_counter() - start
     summary["detection_rate"] = float(test.usable.mean())
     return summary
+
+
+def sweep_experiment(key: str, models: list[str], data_root: Path, workers: int, asl_per_class: int,
+                     where: str) -> dict[str, dict]:
+    """Every model x fold of a cross-validated experiment as one sweep (seed 0, as run_experiment)."""
+    _, folder, split = EXPERIMENTS[key]
+    recipes = [load_recipe(name) for name in models]
+    if key.startswith("words") and any(r.features.kind != "sequence" for r in recipes):
+        raise SystemExit(f"{key} needs sequence recipes")
+    start = time.perf_counter()
+    dataset = load_datasets([data_root / name for name in folder.split("+")])
+    if "+" in folder:
+        dataset = balanced_subset(dataset, asl_per_class)
+    ray = None if where == "pool" else RayTarget.parse(where, workers)
+    with tempfile.TemporaryDirectory() as out:
+        result = run_sweep(recipes, dataset, [split], [0], Path(out), workers=workers, ray=ray, progress=False)
+    seconds = time.perf_counter() - start
+    summaries = {}
+    for row in summarize_sweep(result):
+        if "mean" not in row:
+            raise SystemExit(f"{key} {row['recipe']}: every run failed: {row['failures'][0]['error']}")
+        summaries[row["recipe"]] = {"n_folds": row["n_runs"] - row["n_failed"], "mean": row["mean"],
+                                    "std": row["std"], "seconds": seconds, "failures": row["failures"]}
+    return summaries
 
 
 def cross_dataset(recipe, data_root: Path, test, per_class: int) -> dict:
@@ -106,7 +140,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), default=list(EXPERIMENTS))
     parser.add_argument("--models", nargs="*", help="recipe names (default: the papers' and isyarat's)")
     parser.add_argument("--asl-per-class", type=int, default=150)
-    parser.add_argument("--workers", type=int, default=2, help="MediaPipe extraction processes")
+    parser.add_argument("--workers", type=int, default=2, help="MediaPipe extraction processes (and sweep runs)")
+    parser.add_argument("--sweep", nargs="?", const="pool", metavar="RAY", default=None,
+                        help="run the cross-validated experiments through the sweep runner: alone on --workers "
+                             "processes, 'local' on a local Ray, HOST:PORT on a Ray cluster")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--no-speed", action="store_true", help="skip the training-time / latency line "
                         "(run it alone, with --only and no experiment, on an idle machine)")
@@ -118,6 +155,13 @@ def main() -> None:
     results: dict[str, dict[str, dict]] = {}
     for key in args.only:
         models = args.models or (WORD_MODELS if key.startswith("words") else LETTER_MODELS)
+        if args.sweep and EXPERIMENTS[key][2] != "cross":
+            for name, summary in sweep_experiment(key, models, args.data, args.workers, args.asl_per_class,
+                                                  args.sweep).items():
+                results.setdefault(name, {})[key] = summary
+                print(f"{key:12s} {name:18s} accuracy {fmt(summary)}  macro-F1 {summary['mean']['macro_f1']:.3f}  "
+                      f"(sweep of {len(models)} models: {summary['seconds']:.0f} s)", flush=True)
+            continue
         for name in models:
             summary = run_experiment(key, name, args.data, args.workers, args.asl_per_class)
             results.setdefault(name, {})[key] = summary

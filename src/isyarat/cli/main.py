@@ -32,6 +32,8 @@ examples:
   isyarat evaluate --model runs/gnn --data out/binus.parquet --out runs/gnn/eval
   isyarat export runs/gnn --out bundles/gnn
   isyarat recipes                                        the shipped training recipes
+  isyarat sweep mlp-baseline bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus \
+          --protocol kfold:5 --seeds 3 --out runs/sweep     recipes x folds x seeds, one table
 
 dataset layouts (detected automatically):
   <label>/*.jpg|png, <label>/*.mp4|avi|mov, <label>/*.npy, <label>/<sequence>/<frame>.npy,
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_extract, _add_train, _add_evaluate, _add_export, _add_recognize, _add_webcam,
-                _add_serve, _add_models, _add_recipes, _add_vocab):
+                _add_serve, _add_models, _add_recipes, _add_vocab, _add_sweep):
         add(sub)
     return parser
 
@@ -64,12 +66,29 @@ def _cmd(sub, name: str, help_text: str, description: str, handler) -> argparse.
     return p
 
 
-def _add_workers(p: argparse.ArgumentParser) -> None:
+def _add_workers(p: argparse.ArgumentParser, ray_what: str = "extract the landmarks as Ray tasks") -> None:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="processes for landmark extraction (default: %(default)s)")
     p.add_argument("--cache", type=Path, default=None,
                    help="landmark cache folder (default: $ISYARAT_CACHE or ~/.cache/isyarat/landmarks)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_ray(p, ray_what)
+
+
+def _add_ray(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help=f"{what}: on the Ray cluster at ADDRESS (HOST:PORT of the head node, "
+                        "ray://HOST:10001 or auto), or alone for a local Ray with --workers CPUs; "
+                        "put it after the positional arguments (see docs/SCALING.md)")
+
+
+def _ray_target(args):
+    """The RayTarget of --ray, or None without it (validated before any work starts)."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from isyarat.distributed.ray_cluster import RayTarget
+
+    return RayTarget.parse(args.ray, args.workers)
 
 
 # ---- extract -------------------------------------------------------------------------------
@@ -81,7 +100,9 @@ def _add_extract(sub) -> None:
              "Unreadable files and frames without a hand are listed in the summary, never fatal.",
              cmd_extract)
     p.add_argument("data", help="dataset folder (images or videos)")
-    p.add_argument("--out", type=Path, required=True, help="table to write: .parquet or .csv")
+    p.add_argument("--out", type=Path, required=True,
+                   help="table to write: .parquet or .csv, or a folder (no suffix) of Parquet shards for "
+                        "large datasets; every command reads the folder as one table")
     p.add_argument("--mode", choices=["hands", "holistic"], default="hands",
                    help="hands: 2 x 21 points; holistic: pose 33 x 4 + hands (258 values/frame)")
     p.add_argument("--border", type=float, default=0.25,
@@ -97,7 +118,7 @@ def _add_extract(sub) -> None:
 
 def cmd_extract(args) -> int:
     from isyarat.data.layouts import load_dataset
-    from isyarat.data.table import samples_to_table, write_table
+    from isyarat.data.table import write_samples
     from isyarat.landmarks.extract import extract_dataset
     from isyarat.landmarks.settings import ExtractSettings
 
@@ -107,11 +128,12 @@ def cmd_extract(args) -> int:
     settings = ExtractSettings(mode=args.mode, border=args.border, fallback_border=args.fallback_border,
                                min_detection_confidence=args.min_confidence,
                                every=args.every)
+    ray = _ray_target(args)
     dataset = load_dataset(args.data)
     print(dataset.summary())
     result = extract_dataset(dataset, settings, workers=args.workers, cache_dir=args.cache,
-                             progress=not args.quiet)
-    table = write_table(samples_to_table(result.dataset.samples), args.out)
+                             progress=not args.quiet, ray=ray)
+    table = write_samples(result.dataset.samples, args.out)
     summary_path = args.out.with_suffix(".summary.json")
     summary_path.write_text(json.dumps(result.summary.to_dict(), indent=1))
     print(result.summary.format())
@@ -172,7 +194,7 @@ def cmd_train(args) -> int:
     recipe = load_recipe(args.recipe, overrides)
     recipe.compare = [*recipe.compare, *args.compare]
     run = train_recipe(recipe, [Path(d) for d in args.data], args.out, workers=args.workers, cache_dir=args.cache,
-                       progress=not args.quiet)
+                       progress=not args.quiet, ray=_ray_target(args))
     info = json.loads((run / "run.json").read_text())
     m = info["metrics"]
     print(f"trained {recipe.model} in {info['train_seconds']:.1f} s ({info['epochs_run']} epochs); test split: "
@@ -203,7 +225,7 @@ def cmd_evaluate(args) -> int:
     validate.out_folder(args.out)
     validate.cache_folder(args.cache)
     report = evaluate_model(args.model, args.data, args.out, workers=args.workers, cache_dir=args.cache,
-                            progress=not args.quiet)
+                            progress=not args.quiet, ray=_ray_target(args))
     print(f"accuracy {report['accuracy']:.3f} (hand found: {report['accuracy_detected'] or 0:.3f}), "
           f"macro F1 {report['macro_f1']:.3f}, {report['n_samples']} samples, "
           f"{report['n_without_hand']} without a hand")
@@ -211,6 +233,79 @@ def cmd_evaluate(args) -> int:
         parts = ", ".join(f"{g} {v['accuracy']:.3f}" for g, v in groups.items())
         print(f"  by {column}: {parts}")
     print(f"wrote {args.out}/report.md, report.json, confusion_matrix.png")
+    return 0
+
+
+# ---- sweep ---------------------------------------------------------------------------------
+def _add_sweep(sub) -> None:
+    p = _cmd(sub, "sweep", "recipes x protocols x seeds x folds, one table (local processes or Ray)",
+             "Train and test every RECIPE on every fold of every --protocol, once per seed, each run as\n"
+             "one task: on --workers local processes, or on a Ray cluster with --ray. Writes sweep.md and\n"
+             "sweep.json (mean ± std over folds and seeds per recipe and protocol) and every run's folder\n"
+             "(runs/<recipe>/<protocol>/seed<S>/fold<K>/, as `isyarat train` writes them). Runs already\n"
+             "complete in OUT are read back, not trained again: run the same command again to resume.\n\n"
+             "example:\n"
+             "  isyarat sweep mlp-baseline bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus \\\n"
+             "      --protocol kfold:5 --seeds 3 --out runs/sweep --ray 10.0.0.5:6379",
+             cmd_sweep)
+    p.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe names or YAML paths")
+    p.add_argument("--data", required=True, action="append",
+                   help="dataset folder or landmark table; repeat to combine sources")
+    p.add_argument("--out", type=Path, required=True, help="folder for sweep.md, sweep.json and runs/")
+    p.add_argument("--protocol", action="append", default=None, metavar="SPLIT",
+                   help="kfold:K, holdout:F or group:<column>; repeat for several (default: kfold:5)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="seeds 0..N-1: each shuffles the folds and seeds the training (default: %(default)s)")
+    p.add_argument("--epochs", type=int, help="override train.epochs of every recipe")
+    p.add_argument("--max-per-class", type=int, help="use at most N samples of each label from each source")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of every recipe, e.g. --set train.lr=0.0005 (YAML value)")
+    _add_workers(p, ray_what="run the landmark extraction and the training runs as Ray tasks")
+
+
+def _sweep_overrides(args) -> dict:
+    import yaml
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise IsyaratError(f"--set {item}: use KEY=VALUE, e.g. train.lr=0.0005")
+        overrides[key] = yaml.safe_load(value)
+    for name, key, value in (("--epochs", "train.epochs", args.epochs),
+                             ("--max-per-class", "max_per_class", args.max_per_class)):
+        if value is not None:
+            if value < 1:
+                raise IsyaratError(f"{name} must be 1 or more, got {value}")
+            overrides[key] = value
+    return overrides
+
+
+def cmd_sweep(args) -> int:
+    from isyarat.data.combine import load_datasets
+    from isyarat.training.recipe import load_recipe
+    from isyarat.training.sweep import check_protocol, run_sweep
+    from isyarat.training.sweep_table import format_sweep, summarize_sweep, write_sweep
+
+    if args.seeds < 1 or args.workers < 1:
+        raise IsyaratError(f"--seeds and --workers must be 1 or more, got {args.seeds} and {args.workers}")
+    ray = _ray_target(args)
+    overrides = _sweep_overrides(args)
+    recipes = [load_recipe(name, overrides) for name in args.recipes]
+    protocols = [check_protocol(split) for split in args.protocol or ["kfold:5"]]
+    dataset = load_datasets([Path(d) for d in args.data])
+    print(dataset.summary())
+    seeds = list(range(args.seeds))
+    result = run_sweep(recipes, dataset, protocols, seeds, args.out, workers=args.workers, ray=ray,
+                       cache_dir=args.cache, progress=not args.quiet, data=list(args.data))
+    rows = summarize_sweep(result)
+    about = {"recipes": " ".join(args.recipes), "data": " + ".join(args.data), "protocols": " ".join(protocols),
+             "seeds": " ".join(map(str, seeds)), "runs": len(result.runs),
+             "executed on": ray.describe() if ray else f"{args.workers} local process(es)"}
+    md, js = write_sweep(result, rows, args.out, about)
+    print(format_sweep(rows))
+    print(f"wrote {md}, {js} and {sum(r is not None for r in result.reports)} run folders under "
+          f"{args.out}/runs/ ({result.resumed} read back from an earlier sweep)")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 1. image folder     <label>/*.jpg|jpeg|png
 2. video folder     <label>/*.mp4|avi|mov
-3. landmark table   a .csv or .parquet file in the canonical schema
+3. landmark table   a .csv or .parquet file in the canonical schema, or a folder of
+                    .parquet shards of one (written by `isyarat extract --out FOLDER`)
 4. .npy folder      <label>/*.npy (63 or 126 values, or a (T, F) array)
 5. sequence folder  <label>/<sequence>/<frame>.npy
 The label folders may sit directly in the dataset root or in one sub-folder of it
@@ -20,7 +21,7 @@ import pandas as pd
 
 from isyarat.data.samples import IMAGE, LANDMARKS, VIDEO, Dataset, Sample
 from isyarat.data.sources import dataset_options
-from isyarat.data.table import metadata_columns, read_table, table_landmarks
+from isyarat.data.table import metadata_columns, read_table, shard_files, table_landmarks
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.arrays import Landmarks, from_flat
 from isyarat.landmarks.mirror import mirror_x
@@ -30,7 +31,7 @@ VIDEO_EXT = {".mp4", ".avi", ".mov"}
 TABLE_EXT = {".csv", ".parquet"}
 LAYOUTS_HELP = ("expected one of: <label>/*.jpg|png (images), <label>/*.mp4|avi|mov (videos), "
                 "<label>/*.npy (landmarks), <label>/<sequence>/<frame>.npy (sequences), "
-                "or a .csv/.parquet landmark table")
+                "or a .csv/.parquet landmark table (or a folder of .parquet shards)")
 
 
 def natural_key(path: Path) -> list:
@@ -46,6 +47,8 @@ def load_dataset(path: str | Path) -> Dataset:
     if root.is_file():
         if root.suffix.lower() not in TABLE_EXT:
             raise IsyaratError(f"{root}: unknown dataset file; {LAYOUTS_HELP}")
+        return _read_table_dataset(root)
+    if shard_files(root) and not _subdirs(root):
         return _read_table_dataset(root)
     label_dirs = _find_label_dirs(root)
     layout = _detect_layout(root, label_dirs)

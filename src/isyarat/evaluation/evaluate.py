@@ -54,10 +54,10 @@ def _onnx_proba(model, ds) -> np.ndarray:
 
 
 def evaluate_model(ref: str | Path, data: str | Path, out_dir: Path | None = None, workers: int = 1,
-                   cache_dir: Path | None = None, progress: bool = True) -> dict:
+                   cache_dir: Path | None = None, progress: bool = True, ray=None) -> dict:
     loaded = load_for_evaluation(ref)
     prep = prepare(load_dataset(data), loaded.recipe, labels=loaded.labels, workers=workers,
-                   cache_dir=cache_dir, progress=progress)
+                   cache_dir=cache_dir, progress=progress, ray=ray)
     idx = np.flatnonzero(prep.usable)
     probs = loaded.predict(torch_dataset(prep, idx, loaded.recipe, train=False)) if len(idx) else None
     predicted = dict(zip(idx.tolist(), probs.argmax(1).tolist())) if probs is not None else {}

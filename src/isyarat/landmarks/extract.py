@@ -1,4 +1,5 @@
-"""Landmarks for every sample of a dataset: cached on disk, spread over worker processes."""
+"""Landmarks for every sample of a dataset: cached on disk, spread over worker processes
+(or over a Ray cluster: landmarks/ray_backend.py runs the same per-file worker as Ray tasks)."""
 from __future__ import annotations
 
 import multiprocessing
@@ -12,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from isyarat.data.samples import IMAGE, LANDMARKS, VIDEO, Dataset, Sample
+from isyarat.distributed.ray_cluster import RayTarget
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.cache import LandmarkCache
@@ -46,9 +48,10 @@ _Outcome = tuple[int, Landmarks | None, str | None]
 
 
 class _Worker:
-    """Extracts files one by one, building each extractor (still images / video) once."""
+    """Extracts files one by one, building each extractor (still images / video) once. Without a
+    cache (Ray workers, maybe on other machines) the caller stores the results."""
 
-    def __init__(self, settings: ExtractSettings, cache: LandmarkCache) -> None:
+    def __init__(self, settings: ExtractSettings, cache: LandmarkCache | None) -> None:
         self.settings = settings
         self.cache = cache
         self.extractors: dict[bool, Extractor] = {}
@@ -81,7 +84,8 @@ class _Worker:
         except Exception as e:  # a decoder or MediaPipe error on one odd file must not stop the run
             self.close()
             return task.index, None, f"{task.path}: {type(e).__name__}: {e}"
-        self.cache.put(task.key, found)
+        if self.cache is not None:
+            self.cache.put(task.key, found)
         return task.index, found, None
 
     def close(self) -> None:
@@ -148,17 +152,30 @@ def _plan(samples: list[Sample], settings: ExtractSettings,
     return ready, failed, tasks
 
 
+def _batches(tasks: list[_Task], settings: ExtractSettings, cache: LandmarkCache, workers: int,
+             ray: RayTarget | None, progress: bool) -> Iterator[list[_Outcome]]:
+    """The backend: Ray tasks when asked (and there is work), else worker processes or this one."""
+    if ray is not None and tasks:
+        from isyarat.landmarks.ray_backend import in_ray
+
+        return in_ray(tasks, settings, cache, ray, progress=progress)
+    if workers > 1 and len(tasks) > 1:
+        return _in_pool(tasks, settings, cache, workers)
+    return _in_process(tasks, settings, cache)
+
+
 def extract_dataset(dataset: Dataset, settings: ExtractSettings, workers: int = 1,
-                    cache_dir: Path | None = None, progress: bool = True) -> ExtractionResult:
+                    cache_dir: Path | None = None, progress: bool = True,
+                    ray: RayTarget | None = None) -> ExtractionResult:
     """Landmarks for every image and video sample (landmark samples pass through unchanged).
     Unreadable files are listed in the summary and left out; files read without a hand are
-    kept with NaN landmarks. `cache_dir` defaults to $ISYARAT_CACHE or ~/.cache/isyarat/landmarks."""
+    kept with NaN landmarks. `cache_dir` defaults to $ISYARAT_CACHE or ~/.cache/isyarat/landmarks.
+    With `ray`, the files missing from the cache are extracted as Ray tasks (same results)."""
     start = time.perf_counter()
     cache = LandmarkCache(cache_dir)
     ready, failed, tasks = _plan(dataset.samples, settings, cache)
     hits = sum(1 for s in ready if dataset.samples[s].kind != LANDMARKS)
-    batches = _in_pool(tasks, settings, cache, workers) if workers > 1 and len(tasks) > 1 \
-        else _in_process(tasks, settings, cache)
+    batches = _batches(tasks, settings, cache, workers, ray, progress)
     with tqdm(total=len(tasks), desc=f"landmarks ({settings.mode})", unit="file", disable=not progress) as bar:
         for batch in batches:
             for index, found, reason in batch:

@@ -42,27 +42,28 @@ def extract_settings(recipe: Recipe):
 
 
 def with_landmarks(dataset: Dataset, recipe: Recipe, workers: int = 1, cache_dir: Path | None = None,
-                   progress: bool = True) -> tuple[Dataset, dict | None]:
-    """Run MediaPipe over image/video samples (cached); landmark datasets pass through."""
+                   progress: bool = True, ray=None) -> tuple[Dataset, dict | None]:
+    """Run MediaPipe over image/video samples (cached; as Ray tasks with `ray`, a RayTarget);
+    landmark datasets pass through."""
     if dataset.kind == LANDMARKS or not needs_landmarks(recipe):
         return dataset, None
     from isyarat.landmarks.extract import extract_dataset
 
     result = extract_dataset(dataset, extract_settings(recipe), workers=workers, cache_dir=cache_dir,
-                             progress=progress)
+                             progress=progress, ray=ray)
     if progress:
         print(result.summary.format())
     return result.dataset, result.summary.to_dict()
 
 
 def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, workers: int = 1,
-            cache_dir: Path | None = None, progress: bool = True) -> Prepared:
+            cache_dir: Path | None = None, progress: bool = True, ray=None) -> Prepared:
     if recipe.exclude_labels:
         dataset = dataset.subset([i for i, s in enumerate(dataset) if s.label not in recipe.exclude_labels])
     kind = model_kind(recipe.model)
     if kind == "image" and dataset.kind != "image":
         raise IsyaratError(f"model '{recipe.model}' reads images but {dataset.root} holds {dataset.kind} samples")
-    dataset, summary = with_landmarks(dataset, recipe, workers, cache_dir, progress)
+    dataset, summary = with_landmarks(dataset, recipe, workers, cache_dir, progress, ray)
     if recipe.hand_classes:
         dataset = by_signing_hand(dataset)
     labels = labels or dataset.labels

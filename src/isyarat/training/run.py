@@ -66,7 +66,7 @@ def protocol_summaries(prep: Prepared, recipe: Recipe, n_splits: int, progress: 
 
 
 def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers: int = 1,
-                 cache_dir: Path | None = None, progress: bool = True) -> Path:
+                 cache_dir: Path | None = None, progress: bool = True, ray=None) -> Path:
     """Train on the recipe's split of `data` (one dataset or several, combined), test on the
     held-out part, cross-validate the recipe's `compare` splits, write everything to out_dir."""
     out_dir = Path(out_dir)
@@ -74,7 +74,7 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
     dataset = load_datasets(paths)
     if recipe.max_per_class:
         dataset = balanced_subset(dataset, recipe.max_per_class)
-    prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress)
+    prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress, ray=ray)
     splits = make_splits(prep, recipe.split, recipe.train.seed)
     train_idx, test_idx = splits[0]
     model, history, seconds = train_fold(prep, train_idx, recipe, progress)

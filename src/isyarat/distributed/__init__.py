@@ -1,0 +1,1 @@
+"""Running isyarat's two expensive jobs (landmark extraction, training sweeps) on a Ray cluster."""
