@@ -132,13 +132,15 @@ def test_train_writes_an_image_run_that_evaluate_reports_on(cnn_run, small, cach
 
 
 def test_reloaded_run_predicts_what_the_trained_model_predicted(lite_run, small, datasets, cache, tmp_path):
-    """evaluate (reloaded weights) on the run's own test photos gives its training-time test report."""
+    """evaluate (reloaded weights, exported to ONNX, run by the Recognizer) on the run's own test
+    photos gives its training-time test report when no confidence threshold applies (training
+    reports the best class)."""
     trained = json.loads((lite_run / "report.json").read_text())
     test_paths = {Path(p).relative_to(small).as_posix()
                   for p in json.loads((lite_run / "run.json").read_text())["test_samples"]}
     rows = [r for r in metadata_rows(datasets) if r["path"] in test_paths]
     test_only = small_sibi(datasets, tmp_path / "test-only", rows)
-    again = evaluate_model(lite_run, test_only, cache_dir=cache, progress=False)
+    again = evaluate_model(lite_run, test_only, cache_dir=cache, progress=False, threshold=0.0)
     assert again["n_samples"] == trained["n_samples"] == 12
     assert again["confusion_matrix"] == trained["confusion_matrix"]
     predicted = np.array(trained["confusion_matrix"]).sum(axis=0)

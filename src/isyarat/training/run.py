@@ -8,7 +8,7 @@ import numpy as np
 
 from isyarat.data.combine import balanced_subset, load_datasets, source_relative
 from isyarat.data.splits import validation_split
-from isyarat.evaluation.metrics import evaluate_predictions, summarize_folds
+from isyarat.evaluation.metrics import score_probabilities, summarize_folds
 from isyarat.evaluation.report import write_report
 from isyarat.models.registry import build_model, model_kind
 from isyarat.models.standardize import standardized
@@ -36,15 +36,14 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
 
 
 def evaluate_indices(model, prep: Prepared, test_idx: np.ndarray, recipe: Recipe) -> dict:
-    """Report on test_idx; samples the model cannot be given (no hand found) count as wrong."""
+    """Report on test_idx (the best class of each sample, no threshold); samples the model cannot
+    be given (no hand found) count as wrong."""
     usable = test_idx[prep.usable[test_idx]]
-    probs = predict_proba(model, torch_dataset(prep, usable, recipe, train=False))
-    predicted = dict(zip(usable.tolist(), probs.argmax(1).tolist())) if len(usable) else {}
+    probs = predict_proba(model, torch_dataset(prep, usable, recipe, train=False)) if len(usable) else []
+    by_index = dict(zip(usable.tolist(), probs))
     y_true = [prep.labels[prep.targets[i]] for i in test_idx]
-    y_pred = [prep.labels[predicted[i]] if i in predicted else None for i in test_idx]
     meta = prep.dataset.subset(test_idx).metadata_frame()
-    return evaluate_predictions(y_true, y_pred, prep.labels, metadata=meta,
-                                has_hand=[bool(prep.usable[i]) for i in test_idx])
+    return score_probabilities(y_true, [by_index.get(int(i)) for i in test_idx], prep.labels, metadata=meta)
 
 
 def cross_validate(prep: Prepared, recipe: Recipe, split: str, progress: bool = True) -> dict:
