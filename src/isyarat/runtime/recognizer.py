@@ -145,8 +145,10 @@ class Recognizer:
         from isyarat.images import read_image
 
         if isinstance(image, (str, Path)):
-            rgb = read_image(image)  # upright by its EXIF orientation, as training read it
-            bgr = np.ascontiguousarray(np.asarray(rgb)[..., ::-1]) if self.input.crops_hands else None
+            from isyarat.landmarks import media
+
+            rgb = read_image(image)  # the pixels as training read them (PIL, upright by EXIF)
+            bgr = media.read_image(Path(image)) if self.input.crops_hands else None  # as extraction reads it
         else:
             bgr, rgb = image, Image.fromarray(np.ascontiguousarray(image[..., ::-1]))
         hands = self._detect_still(bgr)[0] if self.input.crops_hands else None
