@@ -12,7 +12,7 @@ from isyarat.evaluation.metrics import score_probabilities, summarize_folds
 from isyarat.evaluation.report import write_report
 from isyarat.models.registry import build_model, model_kind
 from isyarat.models.standardize import standardized
-from isyarat.training.checkpoint import save_run
+from isyarat.training.checkpoint import init_weights, save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
@@ -28,10 +28,14 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     fit_idx, val_idx = validation_split(train_idx, labels, recipe.train.val_fraction, recipe.train.seed)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
     model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
+    init = init_weights(model, recipe.init_from) if recipe.init_from else None
+    if init and progress:
+        print(f"init_from {init['from']}: {init['loaded']} tensors loaded, skipped {init['skipped'] or 'none'}")
     train_ds = torch_dataset(prep, fit_idx, recipe, train=True)
-    if recipe.features.zscore:
+    if recipe.features.zscore and model_kind(recipe.model) == "landmarks":
         model = standardized(model, input_shape(recipe))
         model[0].fit(train_ds.versions.flatten(0, 1))
+    model.init_report = init  # what init_from loaded, for run.json
     return fit(model, train_ds, torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
 
 
@@ -96,6 +100,7 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
                       "label": prep.dataset.samples[i].label} for i in test_idx],
         "train_seconds": round(seconds, 2), "epochs_run": len(history), "history": history,
         "n_params": sum(p.numel() for p in model.parameters()),
+        "init_from": getattr(model, "init_report", None),
         "metrics": {k: report[k] for k in HEADLINE},
         "protocols": {split: {"n_folds": s["n_folds"], "mean": s["mean"], "std": s["std"]}
                       for split, s in protocols.items()},
