@@ -49,9 +49,9 @@ def evaluate_model(ref: str | Path, data: str | Path | Dataset, out_dir: Path | 
     `out_dir` when given. Returns the report."""
     from isyarat.runtime.recognizer import Recognizer
 
-    dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    with as_bundle(ref) as bundle_path:
+    with as_bundle(ref) as bundle_path:  # a broken model is reported before any data is read
         recognizer = Recognizer.load(bundle_path, threshold=threshold)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
     try:
         report = evaluate_recognizer(recognizer, dataset, workers=workers, cache_dir=cache_dir, progress=progress)
     finally:
