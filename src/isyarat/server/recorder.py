@@ -7,6 +7,7 @@ the ".npy folder" layout with data_dir/<vocabulary> as the dataset.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,8 @@ def label_counts(folder: Path) -> dict[str, int]:
 
 
 def train_command(folder: Path) -> str:
-    return f'isyarat train word_lstm --data "{folder}"'
+    """The command that trains a word model on the recorded signs (a shipped recipe, a run folder)."""
+    return shlex.join(["isyarat", "train", "isyarat-words", "--data", str(folder), "--out", f"runs/{folder.name}"])
 
 
 def recorder_router(data_dir: Path) -> APIRouter:
