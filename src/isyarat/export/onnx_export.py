@@ -14,7 +14,8 @@ from isyarat.errors import IsyaratError
 
 OPSET = 17
 # GridSample and AffineGrid (the Spatial Transformer's sampler) exist in ONNX from opset 20 on;
-# models that need them are exported at 20 (onnxruntime 1.31 runs it), the others stay at 17.
+# a module that needs a newer opset says so (`onnx_opset = 20`), and its model is exported at 20
+# (onnxruntime 1.31 runs it); the others stay at 17, with 20 tried when 17 lacks an operator.
 NEWER_OPSET = 20
 
 
@@ -69,13 +70,16 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: Path) -> i
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
+    opset = max([OPSET, *(getattr(m, "onnx_opset", OPSET) for m in model.modules())])
     try:
         target = exportable(model).eval()
         try:
-            _export(target, input_shape, path, OPSET)
-            return OPSET
+            _export(target, input_shape, path, opset)
+            return opset
         except torch.onnx.errors.UnsupportedOperatorError:
-            _export(target, input_shape, path, NEWER_OPSET)
+            if opset >= NEWER_OPSET:
+                raise
+            _export(target, input_shape, path, NEWER_OPSET)  # an operator ONNX gained later
             return NEWER_OPSET
     except IsyaratError:
         raise
