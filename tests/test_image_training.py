@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from isyarat.cli.main import main
 from isyarat.data.layouts import load_dataset
 from isyarat.data.samples import IMAGE, Sample
 from isyarat.errors import IsyaratError
@@ -30,6 +31,7 @@ SIBI = "sibi-alphabet-ajustiago"
 LETTERS = ["A", "B", "L", "V"]
 PER_GROUP = 3  # images per letter from each of two capture groups: 24 images in all
 GROUPS = ["crop-2022", "phone-2022"]
+WORD_VIDEO = "bisindo-words-wlbisindo/videos/Belajar/signer0_label1_sample1.mp4"
 IMAGE_RECIPES = ["sibi-cnn", "efficientnet-lite0", "efficientnet-lite0-stn", "efficientnet-lite0-crop",
                  "efficientnet-b4-stn"]
 # 12 training photos: a third of them for early stopping, so every letter is in the validation part
@@ -229,7 +231,8 @@ def test_image_bundle_says_it_reads_pixels(crop_bundle, cnn_run, tmp_path):
         Recognizer.load(plain)
 
 
-def test_image_bundle_in_the_recognizer_predicts_what_training_evaluated(crop_run, crop_bundle, small, cache):
+def test_image_bundle_in_the_recognizer_predicts_what_training_evaluated(crop_run, crop_bundle, small, cache,
+                                                                        datasets):
     """The Recognizer (fresh hand detection, crop, eval transform, ONNX) gives each photo the
     probabilities the trained PyTorch model gave it through training's evaluation dataset."""
     model, info = load_run(crop_run)
@@ -248,8 +251,17 @@ def test_image_bundle_in_the_recognizer_predicts_what_training_evaluated(crop_ru
         assert len(folder) == 2 * PER_GROUP and all(p.label in LETTERS for p in folder.values())
         with pytest.raises(IsyaratError, match="reads photos"):
             recognizer.stream().push_landmarks(np.full((2, 21, 3), 0.5, np.float32))
+        clip = recognizer.predict_video(datasets / WORD_VIDEO, max_frames=6)  # frames of a video, as the webcam
+        assert len(clip.frames) == 6 and clip.label in LETTERS and len(clip.probabilities) == len(LETTERS)
     finally:
         recognizer.close()
+
+
+def test_image_bundle_in_isyarat_recognize(crop_bundle, small, capsys):
+    photo = sorted((small / "images" / "V").rglob("*.jpg"))[0]
+    assert main(["recognize", str(photo), "--model", str(crop_bundle), "--threshold", "0", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["kind"] == "image" and line["label"] in LETTERS and len(line["top"]) == 3
 
 
 def test_image_bundle_served_by_rest_and_refused_by_the_live_socket(crop_bundle, small, tmp_path):
