@@ -71,11 +71,7 @@ def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
     if info.kind == "landmarks" and tuple(expected) != info.input_shape:
         raise IsyaratError(f"{run_dir}: its feature settings give inputs {expected} but the model was "
                            f"trained on {info.input_shape}; the run was edited or is corrupt")
-    name = d["model"]["name"]
-    params = _params_for_loading(name, d["model"].get("params", {}))
-    model = build_model(name, info.input_shape, len(info.labels), **params)
-    if info.kind == "landmarks" and info.features.zscore:
-        model = standardized(model, info.input_shape)
+    model = build_model_for(info)
     state = _read_weights(run_dir)
     try:
         model.load_state_dict(state, strict=True)
@@ -84,6 +80,17 @@ def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
         raise IsyaratError(f"{run_dir}: weights do not match model '{d['model']['name']}' with its "
                            f"settings ({first}); they come from another configuration") from err
     return model.eval(), info
+
+
+def build_model_for(info: RunInfo) -> nn.Module:
+    """The architecture a run describes, with its z-score layer when its features use one, so
+    nothing that rebuilds a run can forget it; weights are not loaded (nor pretrained ones read)."""
+    name = info.data["model"]["name"]
+    params = _params_for_loading(name, info.data["model"].get("params", {}))
+    model = build_model(name, info.input_shape, len(info.labels), **params)
+    if info.kind == "landmarks" and info.features.zscore:
+        model = standardized(model, info.input_shape)
+    return model
 
 
 def init_weights(model: nn.Module, run_dir: str | Path) -> dict:
