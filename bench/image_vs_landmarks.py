@@ -22,6 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -35,13 +37,16 @@ from isyarat.data.layouts import load_dataset  # noqa: E402
 from isyarat.data.samples import Dataset, Sample  # noqa: E402
 from isyarat.evaluation.markdown import comparison_table  # noqa: E402
 from isyarat.evaluation.metrics import summarize_folds  # noqa: E402
-from isyarat.features import make_features  # noqa: E402
-from isyarat.images import build_transform, crop_image, hand_crop_box, read_image  # noqa: E402
+from isyarat.export.bundle import write_bundle  # noqa: E402
+from isyarat.export.model_input import ModelInput  # noqa: E402
+from isyarat.images import read_image  # noqa: E402
 from isyarat.landmarks import media  # noqa: E402
 from isyarat.landmarks.hands import HandsExtractor  # noqa: E402
 from isyarat.models.registry import model_kind  # noqa: E402
-from isyarat.training.image_data import crop_margin, image_transform_config  # noqa: E402
-from isyarat.training.prepare import Prepared, extract_settings, make_splits, needs_landmarks, prepare  # noqa: E402
+from isyarat.runtime.recognizer import Recognizer  # noqa: E402
+from isyarat.training.image_data import model_input  # noqa: E402
+from isyarat.training.prepare import (Prepared, extract_settings, input_shape, make_splits,  # noqa: E402
+                                      needs_landmarks, prepare)
 from isyarat.training.recipe import Recipe, load_recipe  # noqa: E402
 from isyarat.training.run import evaluate_indices, train_fold  # noqa: E402
 
@@ -151,40 +156,46 @@ def timed(fn, repeats: int = 3) -> list[float]:
     return times
 
 
-def predictor(model, recipe: Recipe, sample: Sample, img: Image.Image):
-    """One photo's preprocessing + forward pass: its landmarks' features, or its pixels (hand-cropped)."""
-    if model_kind(recipe.model) == "landmarks":
-        return lambda: model(torch.from_numpy(make_features(sample.landmarks, recipe.features))[None])
-    transform = build_transform(image_transform_config(recipe), train=False)
-    margin = crop_margin(recipe)
-
-    def predict():
-        box = hand_crop_box(sample.landmarks.hands[0], *img.size, margin) if margin is not None else None
-        return model(transform(crop_image(img, box) if box else img)[None])
-
-    return predict
+def recognizer_for(name: str, recipe: Recipe, prep: Prepared, model, folder: Path) -> Recognizer:
+    """The trained model as users run it: an exported bundle in the Recognizer (ONNX; landmark
+    features, or pixels with the recipe's evaluation transform and hand crop)."""
+    pixels = model_kind(recipe.model) == "image"
+    path = write_bundle(model, input_shape(recipe), prep.labels, recipe.features.to_dict(), recipe.sign_system,
+                        folder / name, name, {"name": recipe.model, "params": recipe.model_params},
+                        extract=recipe.extract, model_input=model_input(recipe) if pixels else ModelInput())
+    return Recognizer.load(path, threshold=0.0)
 
 
-@torch.no_grad()
+def predictor(recognizer: Recognizer, sample: Sample, img: Image.Image):
+    """One photo's preprocessing + forward pass in the Recognizer: its landmarks' features, or its
+    pixels (cropped around the hands already found, when the bundle crops)."""
+    if not recognizer.takes_pixels:
+        return lambda: recognizer.probabilities(sample.landmarks)
+    hands = sample.landmarks.hands[0] if sample.landmarks is not None else None
+    return lambda: recognizer.pixel_probabilities(img, hands)
+
+
 def latencies(trained: dict[str, tuple[Recipe, Prepared, object]], dataset: Dataset, n: int) -> dict[str, dict]:
-    """p50 per photo of MediaPipe and of every model, on the same photos and interleaved, so that a
-    busy machine slows every row alike."""
+    """p50 per photo of MediaPipe and of every model (exported and run by the Recognizer), on the
+    same photos and interleaved, so that a busy machine slows every row alike."""
     picks = [dataset.samples[i].id for i in np.linspace(0, len(dataset) - 1, min(n, len(dataset))).astype(int)]
     samples = {name: {s.id: s for s in prep.dataset} for name, (_, prep, _) in trained.items()}
     settings = {extract_settings(recipe) for recipe, _, _ in trained.values() if needs_landmarks(recipe)}
     extractors = {key: HandsExtractor(key, video=False) for key in settings}
     detect_ms: dict = {key: [] for key in settings}
     model_ms: dict[str, list[float]] = {name: [] for name in trained}
-    for model in (m for _, _, m in trained.values()):
-        model.eval()
+    folder = Path(tempfile.mkdtemp(prefix="isyarat-bench-"))
+    recognizers = {name: recognizer_for(name, recipe, prep, model, folder)
+                   for name, (recipe, prep, model) in trained.items()}
     for path in picks:
         bgr, img = media.read_image(path), read_image(path)
         for key, extractor in extractors.items():
             detect_ms[key] += timed(lambda: extractor.frame(bgr))
-        for name, (recipe, _, model) in trained.items():
-            model_ms[name] += timed(predictor(model, recipe, samples[name][path], img))
+        for name, recognizer in recognizers.items():
+            model_ms[name] += timed(predictor(recognizer, samples[name][path], img))
     for extractor in extractors.values():
         extractor.close()
+    shutil.rmtree(folder, ignore_errors=True)
     out = {}
     for name, (recipe, _, _) in trained.items():
         detect = float(np.median(detect_ms[extract_settings(recipe)])) if needs_landmarks(recipe) else 0.0
@@ -224,9 +235,9 @@ def caption(dataset: Dataset, groups: list[str], args: argparse.Namespace, load:
         f"train with {other_epochs} (SIBI CNN: 64 px; isyarat-letters: early stopping). Early stopping uses part "
         "of each training fold only. No-hand photos count as wrong for isyarat-letters; crop models classify "
         "the whole photo when no hand is found. Latency: one decoded photo, batch 1, p50 over "
-        f"{args.latency_images} photos x 3, {args.threads} torch threads on this CPU (1-minute load average "
-        f"{load:.1f} when timing started), models interleaved photo by photo; MediaPipe Hands (25% border, "
-        "confidence 0.3) + model (preprocessing and forward)."
+        f"{args.latency_images} photos x 3, each model exported and run by isyarat's Recognizer (ONNX Runtime, "
+        f"1 thread) on this CPU (1-minute load average {load:.1f} when timing started), models interleaved photo "
+        "by photo; MediaPipe Hands (25% border, confidence 0.3) + model (preprocessing and forward)."
     )
 
 

@@ -75,10 +75,13 @@ def asl_landmarks(letters: list[str], per_letter: int):
 
 def build_untrained(recipe_name: str, n_classes: int = 26):
     from isyarat.models.registry import build_model
+    from isyarat.models.standardize import standardized
     from isyarat.training.recipe import load_recipe
 
     recipe = load_recipe(recipe_name)
     model = build_model(recipe.model, recipe.features.output_shape, n_classes, **recipe.model_params)
+    if recipe.features.zscore:  # timed as it runs: the z-score layer is part of the exported model
+        model = standardized(model, recipe.features.output_shape)
     return recipe, model.eval()
 
 

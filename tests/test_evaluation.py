@@ -191,3 +191,39 @@ def test_curves_png_marks_lowest_val_loss(tmp_path):
     assert path.read_bytes().startswith(PNG_SIGNATURE) and path.stat().st_size > 1000
     with pytest.raises(IsyaratError, match="no training history"):
         plot_curves([], tmp_path / "empty.png")
+
+
+def test_macro_and_weighted_precision_recall_match_hand_count(report):
+    # precision A 2/3, B 1/2, C 1/2; recall A 2/3, B 1/3, C 1/2; supports 3, 3, 2
+    assert report["macro_precision"] == pytest.approx(float(F(5, 9)))
+    assert report["macro_recall"] == pytest.approx(float(F(1, 2)))
+    assert report["weighted_precision"] == pytest.approx(float(F(9, 16)))
+    assert report["weighted_recall"] == pytest.approx(float(F(1, 2)))
+
+
+def test_breakdown_gives_per_class_scores_per_value(report):
+    indoor = report["by"]["background"]["indoor"]["per_class"]
+    assert set(indoor) == {"A", "B"}, "classes that neither occur nor are predicted in a group are left out"
+    assert indoor["A"]["precision"] == 1 and indoor["A"]["recall"] == pytest.approx(2 / 3)
+    assert indoor["B"]["precision"] == pytest.approx(0.5) and indoor["B"]["f1"] == pytest.approx(2 / 3)
+    assert indoor["A"]["support"] == 3 and indoor["B"]["support"] == 1
+    assert report["by"]["background"]["outdoor"]["macro_precision"] == pytest.approx(float(F(1, 2) / 3))
+
+
+def test_numeric_condition_values_sort_as_numbers():
+    distance = ["100cm", "25cm", "50cm", "25cm", "100cm", "far", "50cm", "25cm"]
+    report = evaluate_predictions(Y_TRUE, Y_PRED, LABELS, metadata=pd.DataFrame({"distance": distance}))
+    assert list(report["by"]["distance"]) == ["25cm", "50cm", "100cm", "far"]
+    assert report["by"]["distance"]["25cm"]["n_samples"] == 3
+
+
+def test_scores_from_probabilities_apply_the_threshold():
+    from isyarat.evaluation.metrics import score_probabilities
+    import numpy as np
+
+    probs = [np.array([0.9, 0.05, 0.05]), np.array([0.4, 0.35, 0.25]), None]
+    sure = score_probabilities(["A", "A", "B"], probs, LABELS, threshold=0.5)
+    assert sure["accuracy"] == pytest.approx(1 / 3) and sure["n_without_hand"] == 1
+    assert sure["confusion_matrix"][0] == [1, 0, 0, 1], "below the threshold: no sign"
+    best = score_probabilities(["A", "A", "B"], probs, LABELS)
+    assert best["accuracy"] == pytest.approx(2 / 3) and best["threshold"] == 0.0

@@ -72,7 +72,8 @@ def test_sequences_are_padded_with_a_mask_or_resampled(hands):
     assert x[:len(frames), -1].sum() == len(frames) and x[len(frames):].sum() == 0
     short = FeatureConfig(kind="sequence", frames=4)
     y = make_features(Landmarks(frames), short)
-    np.testing.assert_allclose(y[0], x[0]) and np.testing.assert_allclose(y[-1], x[len(frames) - 1])
+    np.testing.assert_allclose(y[0], x[0])
+    np.testing.assert_allclose(y[-1], x[len(frames) - 1])
     nohand = Landmarks(empty_hands(3))
     assert not has_signal(nohand, cfg) and not make_features(nohand, cfg).any()
 

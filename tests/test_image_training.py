@@ -9,23 +9,29 @@ import numpy as np
 import pytest
 import torch
 
+from isyarat.cli.main import main
 from isyarat.data.layouts import load_dataset
 from isyarat.data.samples import IMAGE, Sample
 from isyarat.errors import IsyaratError
 from isyarat.evaluation.evaluate import evaluate_model
+from isyarat.evaluation.metrics import evaluate_predictions
+from isyarat.export.from_run import export_run
+from isyarat.export.model_input import ModelInput
 from isyarat.images import build_transform, crop_image, read_image
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.models.registry import build_model, model_kind
 from isyarat.training.checkpoint import load_run
 from isyarat.training.image_data import hand_box, image_dataset, image_size, image_transform_config
 from isyarat.training.prepare import input_shape, prepare, torch_dataset
-from isyarat.training.recipe import load_recipe
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.training.recipe import load_recipe, recipe_from_dict
 from isyarat.training.run import train_recipe
 
 SIBI = "sibi-alphabet-ajustiago"
 LETTERS = ["A", "B", "L", "V"]
 PER_GROUP = 3  # images per letter from each of two capture groups: 24 images in all
 GROUPS = ["crop-2022", "phone-2022"]
+WORD_VIDEO = "bisindo-words-wlbisindo/videos/Belajar/signer0_label1_sample1.mp4"
 IMAGE_RECIPES = ["sibi-cnn", "efficientnet-lite0", "efficientnet-lite0-stn", "efficientnet-lite0-crop",
                  "efficientnet-b4-stn"]
 # 12 training photos: a third of them for early stopping, so every letter is in the validation part
@@ -132,13 +138,15 @@ def test_train_writes_an_image_run_that_evaluate_reports_on(cnn_run, small, cach
 
 
 def test_reloaded_run_predicts_what_the_trained_model_predicted(lite_run, small, datasets, cache, tmp_path):
-    """evaluate (reloaded weights) on the run's own test photos gives its training-time test report."""
+    """evaluate (reloaded weights, exported to ONNX, run by the Recognizer) on the run's own test
+    photos gives its training-time test report when no confidence threshold applies (training
+    reports the best class)."""
     trained = json.loads((lite_run / "report.json").read_text())
     test_paths = {Path(p).relative_to(small).as_posix()
                   for p in json.loads((lite_run / "run.json").read_text())["test_samples"]}
     rows = [r for r in metadata_rows(datasets) if r["path"] in test_paths]
     test_only = small_sibi(datasets, tmp_path / "test-only", rows)
-    again = evaluate_model(lite_run, test_only, cache_dir=cache, progress=False)
+    again = evaluate_model(lite_run, test_only, cache_dir=cache, progress=False, threshold=0.0)
     assert again["n_samples"] == trained["n_samples"] == 12
     assert again["confusion_matrix"] == trained["confusion_matrix"]
     predicted = np.array(trained["confusion_matrix"]).sum(axis=0)
@@ -162,7 +170,20 @@ def test_pretrained_run_reloads_without_reading_imagenet_weights(lite_run, small
     assert info.kind == "image" and info.input_shape == (3, 64, 64)
 
 
-def test_hand_crop_recipe_crops_around_detected_hands(small, cache, tmp_path):
+@pytest.fixture(scope="module")
+def crop_run(small, cache, tmp_path_factory) -> Path:
+    """The SIBI CNN on photos cut to the hands MediaPipe finds (1 epoch: what is tested is that
+    every path prepares photos alike, not how well it learns)."""
+    recipe = load_recipe("sibi-cnn", {**SMALL, "image.size": 48, "image.crop_hands": True})
+    return train_recipe(recipe, small, tmp_path_factory.mktemp("runs") / "crop", cache_dir=cache, progress=False)
+
+
+@pytest.fixture(scope="module")
+def crop_bundle(crop_run, tmp_path_factory) -> Path:
+    return export_run(crop_run, tmp_path_factory.mktemp("bundles") / "crop")
+
+
+def test_hand_crop_recipe_crops_around_detected_hands(small, cache, crop_run):
     recipe = load_recipe("efficientnet-lite0-crop", SMALL)
     prep = prepare(load_dataset(small), recipe, cache_dir=cache, progress=False)
     assert prep.extraction is not None, "crop_hands runs MediaPipe first"
@@ -186,10 +207,101 @@ def test_hand_crop_recipe_crops_around_detected_hands(small, cache, tmp_path):
             assert not torch.allclose(ds[i][0], transform(image), atol=0.1), "the model sees the crop"
     assert min(kept) < 0.5, f"some photos are cut down to the hand: kept {sorted(kept)}"
 
-    run = train_recipe(recipe, small, tmp_path / "crop", cache_dir=cache, progress=False)
-    report = evaluate_model(run, small, cache_dir=cache, progress=False)
+    report = evaluate_model(crop_run, small, cache_dir=cache, progress=False)
     assert REPORT_KEYS <= set(report) and report["n_samples"] == 24
-    assert report["extraction"]["settings"]["border"] == 0.25
+    trained = json.loads((crop_run / "run.json").read_text())["extraction"]["settings"]
+    assert report["extraction"]["settings"] == trained, "evaluate detects hands as training did"
+
+
+def test_image_bundle_says_it_reads_pixels(crop_bundle, cnn_run, tmp_path):
+    meta = json.loads((crop_bundle / "bundle.json").read_text())
+    assert meta["input"] == {"kind": "pixels", "crop_margin": 0.25, "image": meta["input"]["image"]}
+    assert meta["input"]["image"]["size"] == 48 and meta["input_shape"] == [3, 48, 48]
+    plain = export_run(cnn_run, tmp_path / "plain")
+    assert Recognizer.load(plain).input == ModelInput(kind="pixels", crop_margin=None,
+                                                      image=ModelInput.from_dict(meta["input"]).image)
+    old = json.loads((plain / "bundle.json").read_text())
+    old["input"] = {"kind": "pixels", "image": {**old["input"]["image"], "size": 64}}
+    (plain / "bundle.json").write_text(json.dumps(old))
+    with pytest.raises(IsyaratError, match=r"image settings make \(3, 64, 64\) but the model takes \(3, 48, 48\)"):
+        Recognizer.load(plain)
+    old["input"] = {"kind": "pixels", "crop_margin": "wide", "image": old["input"]["image"]}
+    (plain / "bundle.json").write_text(json.dumps(old))
+    with pytest.raises(IsyaratError, match="crop_margin must be a number"):
+        Recognizer.load(plain)
+
+
+def test_image_bundle_in_the_recognizer_predicts_what_training_evaluated(crop_run, crop_bundle, small, cache,
+                                                                        datasets):
+    """The Recognizer (fresh hand detection, crop, eval transform, ONNX) gives each photo the
+    probabilities the trained PyTorch model gave it through training's evaluation dataset."""
+    model, info = load_run(crop_run)
+    recipe = recipe_from_dict(info.data["recipe"])
+    prep = prepare(load_dataset(small), recipe, labels=info.labels, cache_dir=cache, progress=False)
+    ds = torch_dataset(prep, np.arange(len(prep.dataset)), recipe, train=False)
+    assert sum(box is not None for box in ds.crop_boxes) >= 12, "most photos are cropped"
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.stack([ds[i][0] for i in range(len(ds))])), 1).numpy()
+    recognizer = Recognizer.load(crop_bundle, threshold=0.0)
+    try:
+        for i, sample in enumerate(prep.dataset.samples):
+            got = recognizer.predict_image(sample.path)
+            assert np.allclose([got.probabilities[k] for k in recognizer.labels], expected[i], atol=1e-4), sample.path
+        folder = recognizer.predict(small / "images" / "B")
+        assert len(folder) == 2 * PER_GROUP and all(p.label in LETTERS for p in folder.values())
+        with pytest.raises(IsyaratError, match="reads photos"):
+            recognizer.stream().push_landmarks(np.full((2, 21, 3), 0.5, np.float32))
+        clip = recognizer.predict_video(datasets / WORD_VIDEO, max_frames=6)  # frames of a video, as the webcam
+        assert len(clip.frames) == 6 and clip.label in LETTERS and len(clip.probabilities) == len(LETTERS)
+    finally:
+        recognizer.close()
+
+
+def test_image_bundle_in_isyarat_recognize(crop_bundle, small, capsys):
+    photo = sorted((small / "images" / "V").rglob("*.jpg"))[0]
+    assert main(["recognize", str(photo), "--model", str(crop_bundle), "--threshold", "0", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["kind"] == "image" and line["label"] in LETTERS and len(line["top"]) == 3
+
+
+def test_image_bundle_served_by_rest_and_refused_by_the_live_socket(crop_bundle, small, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from isyarat.server.app import create_app
+
+    client = TestClient(create_app([crop_bundle], data_dir=tmp_path))
+    photo = sorted((small / "images" / "L").rglob("*.jpg"))[0]
+    reply = client.post("/api/predict/image", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")})
+    assert reply.status_code == 200 and reply.json()["model"] == "sibi-cnn"
+    assert reply.json()["label"] in LETTERS + [None] and set(reply.json()["probabilities"]) == set(LETTERS)
+    assert client.get("/api/models").json()[0]["input"] == "pixels"
+    with client.websocket_connect("/ws/sibi-cnn") as ws:
+        assert "reads photos" in ws.receive_json()["error"]
+
+
+def predicted_labels(recognizer: Recognizer, files: list[Path]) -> list[str | None]:
+    labels = []
+    for path in files:
+        labels.append(recognizer.predict_image(path).label)
+    return labels
+
+
+@pytest.mark.parametrize("model", ["crop", "sibi-letters"])
+def test_evaluate_and_recognize_agree(model, crop_bundle, small, cache):
+    """`isyarat evaluate` scores exactly the answers `recognize` gives, photo by photo: an image
+    bundle (pixels, hand crop) and the shipped landmark model, at the same threshold."""
+    bundle = crop_bundle if model == "crop" else model
+    report = evaluate_model(bundle, small, cache_dir=cache, progress=False, threshold=0.3)
+    dataset = load_dataset(small)
+    recognizer = Recognizer.load(bundle, threshold=0.3)
+    try:
+        answers = predicted_labels(recognizer, [s.path for s in dataset.samples])
+    finally:
+        recognizer.close()
+    by_hand = evaluate_predictions([s.label for s in dataset.samples], answers, recognizer.labels)
+    assert report["n_samples"] == len(answers) == 24
+    assert report["confusion_matrix"] == by_hand["confusion_matrix"] and report["accuracy"] == by_hand["accuracy"]
+    assert report["threshold"] == 0.3
 
 
 def test_hand_box_falls_back_to_the_whole_image_and_needs_landmarks(datasets):

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from isyarat.errors import IsyaratError
 from isyarat.export.bundle import load_bundle, write_bundle
@@ -21,7 +22,7 @@ from isyarat.landmarks.arrays import Landmarks, empty_hands, from_flat
 from isyarat.landmarks.hands import HandsExtractor
 from isyarat.landmarks.media import iter_video_frames, read_image
 from isyarat.models.registry import build_model
-from isyarat.runtime import recognizer as recognizer_module
+from isyarat import shipped_models
 from isyarat.runtime.recognizer import Recognizer, list_shipped
 from isyarat.runtime.smoothing import ProbabilitySmoother, to_prediction
 from isyarat.runtime.spelling import FingerspellingDecoder
@@ -43,6 +44,10 @@ def asl_frames(datasets: Path, letter: str, start: int, count: int, step: int = 
     return np.stack([from_flat(np.load(f)).hands[0] for f in files[first:first + count * step:step]])
 
 
+def letter_mlp(n_classes: int) -> torch.nn.Module:
+    return build_model("mlp", LETTER_FEATURES.output_shape, n_classes, hidden=(128, 64), input_dropout=0.0, dropout=0.1)
+
+
 def train_letter_model(datasets: Path) -> tuple[torch.nn.Module, list[str]]:
     labels = sorted(p.name for p in (datasets / ASL).iterdir())
     x, y = [], []
@@ -54,7 +59,7 @@ def train_letter_model(datasets: Path) -> tuple[torch.nn.Module, list[str]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = build_model("mlp", LETTER_FEATURES.output_shape, len(labels), hidden=(128, 64), input_dropout=0.0, dropout=0.1)
+    model = letter_mlp(len(labels))
     optimizer = torch.optim.Adam(model.parameters(), 3e-3)
     inputs, targets = torch.tensor(np.stack(x)), torch.tensor(y)
     for _ in range(250):
@@ -73,7 +78,7 @@ def build_letter_bundle(datasets: Path, base: Path) -> Path:
         write_bundle(model, LETTER_FEATURES.output_shape, labels, LETTER_FEATURES.to_dict(), "ASL", out,
                      "asl-letters", {"name": "mlp", "params": {"hidden": [128, 64]}}, {"accuracy": None},
                      "# ASL letters\nTrained in the tests on asl-alphabet-landmarks-graudt (MIT / CC0).\n")
-        torch.save(model, base / "asl-letters.pt")
+        save_file(model.state_dict(), str(base / "asl-letters.safetensors"))  # weights only, no pickle
     return out
 
 
@@ -96,8 +101,9 @@ def video_updates(letters, datasets) -> list:
 # ---- bundles ---------------------------------------------------------------------------------
 
 def test_bundle_folder_and_zip_hold_the_same_model(letter_bundle, tmp_path, datasets):
-    model = torch.load(letter_bundle.parent / "asl-letters.pt", weights_only=False)
     meta = json.loads((letter_bundle / "bundle.json").read_text())
+    model = letter_mlp(len(meta["labels"])).eval()
+    model.load_state_dict(load_file(str(letter_bundle.parent / "asl-letters.safetensors")))
     assert {"name", "sign_system", "labels", "input_shape", "features", "model", "metrics", "created"} <= set(meta)
     archive = write_bundle(model, tuple(meta["input_shape"]), meta["labels"], meta["features"], "ASL",
                            tmp_path / "letters.zip", "asl-letters", meta["model"], {}, "# card")
@@ -156,7 +162,7 @@ def test_paths_that_are_not_bundles(tmp_path):
 
 def test_shipped_models_are_found_by_name(letter_bundle, tmp_path, monkeypatch):
     _copy_bundle(letter_bundle, tmp_path / "asl-letters")
-    monkeypatch.setattr(recognizer_module, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(shipped_models, "SHIPPED_DIR", tmp_path)
     [shipped] = list_shipped()
     assert shipped["name"] == "asl-letters" and shipped["sign_system"] == "ASL" and len(shipped["labels"]) == 26
     assert Recognizer.load("asl-letters").labels == shipped["labels"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from isyarat.cli.main import build_parser
 from isyarat.data.layouts import load_dataset
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.app import create_app
 from isyarat.server.batching import BatchedModel
 from isyarat.server.guards import LOCAL_HOSTS
+from isyarat.training.recipe import load_recipe
 from test_runtime import WORD_VIDEO, asl_frames, build_letter_bundle
 
 PHOTO = "bisindo-alphabet-binus/images/B"
@@ -141,7 +144,8 @@ def test_websocket_streams_predictions_and_spells(client, datasets):
             ws.send_json({"hands": hand_slots(hands), "id": i})
             replies.append(ws.receive_json())
         assert [r["id"] for r in replies] == list(range(12))
-        assert replies[-1]["label"] == "B" and replies[-1]["has_hand"] and replies[-1]["latency_ms"] < 50
+        assert replies[-1]["label"] == "B" and replies[-1]["has_hand"]
+        assert all(isinstance(r["latency_ms"], float) and r["latency_ms"] >= 0 for r in replies)
         assert replies[-1]["text"] == "B" and sum(r["added"] == "B" for r in replies) == 1
         assert len(replies[-1]["probabilities"]) == 26
         ws.send_json({"hands": [None, None]})
@@ -231,8 +235,11 @@ def test_recordings_are_saved_as_an_npy_dataset(client, datasets, sandbox):
     assert sample.shape == (10, 126) and sample.dtype == np.float32
     assert np.isnan(sample[:, :63]).all() and np.isfinite(sample[:8, 63:]).all() and np.isnan(sample[8:]).all()
     summary = client.get("/api/recordings/my signs").json()
-    assert summary["counts"] == {"Ca-1_x": 2, "Dua": 1} and "isyarat train" in summary["train_command"]
-    assert "recordings/my signs" in summary["train_command"] and str(sandbox) not in summary["train_command"]
+    assert summary["counts"] == {"Ca-1_x": 2, "Dua": 1}
+    program, *argv = shlex.split(summary["train_command"])
+    args = build_parser().parse_args(argv)  # the shown command is one the real CLI accepts
+    assert program == "isyarat" and args.command == "train" and args.data == [str(root)]
+    assert load_recipe(args.recipe).features.kind == "sequence", "a recipe for recorded moving signs"
     assert [v["vocabulary"] for v in client.get("/api/recordings").json()["vocabularies"]] == ["my signs"]
     dataset = load_dataset(root)
     assert dataset.layout == "npy" and len(dataset) == 3 and dataset.labels == ["Ca-1_x", "Dua"]

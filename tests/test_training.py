@@ -151,16 +151,20 @@ def test_evaluate_any_dataset_and_export(trained_run, asl_subset, tmp_path):
 
 
 def test_evaluate_refuses_a_corrupt_model_and_unknown_labels(trained_run, datasets, tmp_path):
+    unknown = tmp_path / "unknown-letters"  # three real frames, two of letters the model never saw
+    for letter in ("A", "C", "D"):
+        (unknown / letter).mkdir(parents=True)
+        shutil.copy(datasets / ASL / "raw_gestures" / letter / "frame_0.npy", unknown / letter / "frame_0.npy")
     broken = tmp_path / "broken"
     shutil.copytree(trained_run, broken)
     (broken / "model.safetensors").write_bytes(b"\x00" * 64)
     result = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "evaluate", "--model", str(broken),
-                             "--data", str(datasets / ASL), "--out", str(tmp_path / "e")],
+                             "--data", str(unknown), "--out", str(tmp_path / "e")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unreadable weights" in result.stderr and result.stderr.strip().count("\n") == 0
     with pytest.raises(IsyaratError, match="labels the model does not know: C, D"):
-        evaluate_model(trained_run, datasets / ASL, progress=False)
+        evaluate_model(trained_run, unknown, progress=False)
 
 
 def test_combined_sources_are_tagged_and_balanced(asl_subset, datasets):
@@ -199,8 +203,9 @@ def test_training_is_reproducible(asl_subset):
     prep = prepare(load_dataset(asl_subset), recipe, progress=False)
     from isyarat.training.run import train_fold
 
-    first, _, _ = train_fold(prep, np.arange(len(prep.dataset)), recipe, progress=False)
-    second, _, _ = train_fold(prep, np.arange(len(prep.dataset)), recipe, progress=False)
+    some = np.arange(0, len(prep.dataset), 4)  # 50 frames, 10 of each letter: enough to compare weights
+    first, _, _ = train_fold(prep, some, recipe, progress=False)
+    second, _, _ = train_fold(prep, some, recipe, progress=False)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -214,3 +219,52 @@ def test_zscore_recipe_standardizes_inside_the_model(asl_subset, tmp_path):
     standardize = model[0]
     assert standardize.mean.abs().sum() > 0 and not torch.allclose(standardize.std, torch.ones_like(standardize.std))
     assert info.features.zscore
+
+
+def test_init_from_starts_from_a_run_and_gives_a_new_head(trained_run, asl_subset, tmp_path):
+    """init_from loads every matching tensor of a run; with another class count the head starts
+    fresh (reported), and weights of another shape are refused with the reason."""
+    from isyarat.training.checkpoint import init_weights
+
+    source, info = load_run(trained_run)
+    source_state = {k[2:] if info.features.zscore else k: v for k, v in source.state_dict().items()
+                    if not info.features.zscore or k.startswith("1.")}
+    recipe = load_recipe("isyarat-letters", {"exclude_labels": ["Y"]})
+    model = build_model(recipe.model, input_shape(recipe), 4, **recipe.model_params)
+    report = init_weights(model, trained_run)
+    head = sorted(k for k, v in source_state.items() if v.shape[0] == 5 and model.state_dict()[k].shape[0] == 4)
+    assert head and report["skipped"] == head and report["loaded"] == len(source_state) - len(head)
+    for name, tensor in model.state_dict().items():
+        if name not in head:
+            assert torch.equal(tensor, source_state[name]), name
+
+    other = load_recipe("isyarat-letters", {"features.angles": not recipe.features.angles})
+    with pytest.raises(IsyaratError, match="do not fit this model"):
+        init_weights(build_model(other.model, input_shape(other), 5, **other.model_params), trained_run)
+
+    out = tmp_path / "from-run"
+    assert main(["train", "isyarat-letters", "--data", str(asl_subset), "--out", str(out), "--epochs", "1",
+                 "--set", f"init_from={trained_run}", "--set", "exclude_labels=[Y]", "--quiet"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["init_from"]["skipped"] == head and run["labels"] == ["A", "B", "L", "V"]
+
+
+def test_recipe_extends_merges_sections_and_detects_loops(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("name: base\nmodel: mlp\ntrain: {lr: 0.01, epochs: 7}\nsplit: kfold:3\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {base}\nname: child\ntrain: {{epochs: 2}}\n")
+    recipe = load_recipe(child)
+    assert (recipe.name, recipe.model, recipe.split) == ("child", "mlp", "kfold:3")
+    assert (recipe.train.lr, recipe.train.epochs) == (0.01, 2), "a section is merged key by key"
+    shipped = tmp_path / "shipped-child.yaml"
+    shipped.write_text("extends: isyarat-letters\nname: mine\ntrain: {epochs: 1}\n")
+    assert load_recipe(shipped).model == load_recipe("isyarat-letters").model
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"extends: {b}\nname: a\n")
+    b.write_text(f"extends: {a}\nname: b\nmodel: mlp\n")
+    with pytest.raises(IsyaratError, match="loops back"):
+        load_recipe(a)
+    with pytest.raises(IsyaratError, match="no recipe 'missing-base'"):
+        (tmp_path / "c.yaml").write_text("extends: missing-base\nname: c\n")
+        load_recipe(tmp_path / "c.yaml")

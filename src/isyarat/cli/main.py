@@ -209,13 +209,17 @@ def cmd_train(args) -> int:
 def _add_evaluate(sub) -> None:
     p = _cmd(sub, "evaluate", "score a model on a dataset (per class, per metadata group)",
              "Evaluate MODEL (a run directory, an exported bundle or a shipped model name) on DATA\n"
-             "(images and videos go through landmark extraction first). Writes report.json,\n"
+             "(images and videos go through landmark extraction first) through the same Recognizer\n"
+             "as `recognize` and `serve` (same detector settings and threshold). Writes report.json,\n"
              "report.md and confusion_matrix.png; samples where no hand was found count as wrong\n"
              "in `accuracy` (see `accuracy_detected` for the rest).",
              cmd_evaluate)
     p.add_argument("--model", required=True, help="run dir, bundle (dir or .zip) or shipped name")
     p.add_argument("--data", required=True, help="dataset folder or landmark table")
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="minimum confidence, as in `recognize` (default: %(default)s); below it the answer "
+                        "is 'no sign' and counts as wrong")
     _add_workers(p)
 
 
@@ -225,7 +229,7 @@ def cmd_evaluate(args) -> int:
     validate.out_folder(args.out)
     validate.cache_folder(args.cache)
     report = evaluate_model(args.model, args.data, args.out, workers=args.workers, cache_dir=args.cache,
-                            progress=not args.quiet, ray=_ray_target(args))
+                            progress=not args.quiet, threshold=args.threshold, ray=_ray_target(args))
     print(f"accuracy {report['accuracy']:.3f} (hand found: {report['accuracy_detected'] or 0:.3f}), "
           f"macro F1 {report['macro_f1']:.3f}, {report['n_samples']} samples, "
           f"{report['n_without_hand']} without a hand")
@@ -420,7 +424,7 @@ def cmd_models(args) -> int:
         for name in model_names():
             print(f"{name:22s} {model_kind(name)}")
         return 0
-    from isyarat.runtime.recognizer import SHIPPED_DIR, list_shipped
+    from isyarat.shipped_models import SHIPPED_DIR, list_shipped
 
     shipped = list_shipped()
     if not shipped:

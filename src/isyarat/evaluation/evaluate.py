@@ -1,74 +1,109 @@
-"""`isyarat evaluate`: any model (run dir, bundle, shipped name) on any readable dataset."""
+"""`isyarat evaluate`: any model (bundle, shipped name or run dir) on any readable dataset,
+through the Recognizer, so the scores are those of what `recognize` and `serve` run: the same
+detector settings, the same input preparation, the same confidence threshold.
+
+A run directory is exported to a temporary bundle first (the ONNX model is checked against
+PyTorch on the way), so there is one prediction path. Photos and videos are read by the one
+cached landmark extraction (`extract_dataset`) with the bundle's own settings, which is what
+the Recognizer's detector does photo by photo.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 import numpy as np
-from torch.utils.data import DataLoader
 
 from isyarat.data.layouts import load_dataset
+from isyarat.data.samples import LANDMARKS, VIDEO, Dataset
 from isyarat.errors import IsyaratError
-from isyarat.evaluation.metrics import evaluate_predictions
+from isyarat.evaluation.metrics import score_probabilities
 from isyarat.evaluation.report import write_report
-from isyarat.training.loop import predict_proba
-from isyarat.training.prepare import prepare, torch_dataset
-from isyarat.training.recipe import Recipe, recipe_from_dict
+
+DEFAULT_THRESHOLD = 0.5  # the Recognizer's and `isyarat recognize`'s default
 
 
-@dataclass
-class LoadedModel:
-    """A model to evaluate: its recipe (features, extraction, image settings), labels and a
-    function from a torch dataset to class probabilities."""
-
-    name: str
-    recipe: Recipe
-    labels: list[str]
-    predict: Callable
-
-
-def load_for_evaluation(ref: str | Path) -> LoadedModel:
-    """A run directory (run.json), a bundle (folder or .zip) or a shipped model's name."""
+@contextlib.contextmanager
+def as_bundle(ref: str | Path) -> Iterator[Path]:
+    """The bundle of `ref`: a bundle folder or .zip, a shipped model's name, or a run directory
+    (exported to a temporary bundle for the time of the block)."""
     path = Path(ref)
     if (path / "run.json").is_file():
-        from isyarat.training.checkpoint import load_run
+        from isyarat.export.from_run import export_run
 
-        model, info = load_run(path)
-        return LoadedModel(info.data["name"], recipe_from_dict(info.data["recipe"]), info.labels,
-                           lambda ds: predict_proba(model, ds))
-    from isyarat.export.bundle import load_bundle
-    from isyarat.runtime.recognizer import resolve_bundle
+        with tempfile.TemporaryDirectory(prefix="isyarat-eval-") as tmp:
+            yield export_run(path, Path(tmp) / "bundle")
+        return
+    from isyarat.shipped_models import resolve_bundle
 
-    bundle = load_bundle(resolve_bundle(ref))
-    recipe_dict = bundle.model_info.get("recipe")
-    if not recipe_dict:
-        raise IsyaratError(f"{ref}: the bundle does not carry its recipe; export it again with `isyarat export`")
-    return LoadedModel(bundle.name, recipe_from_dict(recipe_dict), bundle.labels,
-                       lambda ds: _onnx_proba(bundle.model, ds))
+    yield resolve_bundle(ref)
 
 
-def _onnx_proba(model, ds) -> np.ndarray:
-    out = [model.predict(x.numpy()) for x, _ in DataLoader(ds, batch_size=64)]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+def evaluate_model(ref: str | Path, data: str | Path | Dataset, out_dir: Path | None = None, workers: int = 1,
+                   cache_dir: Path | None = None, progress: bool = True,
+                   threshold: float = DEFAULT_THRESHOLD, ray=None) -> dict:
+    """Score model `ref` on `data` (a dataset folder, landmark table or loaded Dataset) as the
+    Recognizer answers with `threshold`; writes report.json/.md and the confusion matrix to
+    `out_dir` when given. Returns the report."""
+    from isyarat.runtime.recognizer import Recognizer
 
-
-def evaluate_model(ref: str | Path, data: str | Path, out_dir: Path | None = None, workers: int = 1,
-                   cache_dir: Path | None = None, progress: bool = True, ray=None) -> dict:
-    loaded = load_for_evaluation(ref)
-    prep = prepare(load_dataset(data), loaded.recipe, labels=loaded.labels, workers=workers,
-                   cache_dir=cache_dir, progress=progress, ray=ray)
-    idx = np.flatnonzero(prep.usable)
-    probs = loaded.predict(torch_dataset(prep, idx, loaded.recipe, train=False)) if len(idx) else None
-    predicted = dict(zip(idx.tolist(), probs.argmax(1).tolist())) if probs is not None else {}
-    y_true = [prep.labels[t] for t in prep.targets]
-    y_pred = [prep.labels[predicted[i]] if i in predicted else None for i in range(len(y_true))]
-    report = evaluate_predictions(y_true, y_pred, prep.labels, metadata=prep.dataset.metadata_frame(),
-                                  has_hand=prep.usable.tolist())
-    report["model"], report["data"] = str(ref), str(data)
-    if prep.extraction:
-        report["extraction"] = prep.extraction
+    with as_bundle(ref) as bundle_path:  # a broken model is reported before any data is read
+        recognizer = Recognizer.load(bundle_path, threshold=threshold)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    try:
+        report = evaluate_recognizer(recognizer, dataset, workers=workers, cache_dir=cache_dir, progress=progress,
+                                     ray=ray)
+    finally:
+        recognizer.close()
+    report["model"], report["data"] = str(ref), str(getattr(dataset, "root", data))
     if out_dir is not None:
-        write_report(report, Path(out_dir), title=f"{loaded.name} on {Path(data).name}")
+        write_report(report, Path(out_dir), title=f"{recognizer.name} on {Path(str(report['data'])).name}")
     return report
 
+
+def evaluate_recognizer(recognizer, dataset: Dataset, workers: int = 1, cache_dir: Path | None = None,
+                        progress: bool = True, ray=None) -> dict:
+    """The report of `recognizer` on every sample of `dataset`; a sample with no hand found
+    (landmark models) counts as wrong, a file that cannot be read is left out and listed in
+    the report's `extraction` summary."""
+    excluded = set(recognizer.bundle.model_info.get("recipe", {}).get("exclude_labels") or [])
+    if excluded & set(dataset.labels):  # the recipe left these labels out of training
+        dataset = dataset.subset([i for i, s in enumerate(dataset.samples) if s.label not in excluded])
+    unknown = sorted(set(dataset.labels) - set(recognizer.labels))
+    if unknown:
+        raise IsyaratError(f"{dataset.root} has labels the model does not know: {', '.join(unknown[:10])}; "
+                           f"the model knows {', '.join(recognizer.labels)}")
+    if recognizer.takes_pixels and dataset.kind == LANDMARKS:
+        raise IsyaratError(f"model '{recognizer.name}' reads photos (pixels) but {dataset.root} holds landmarks; "
+                           "give it a folder of images")
+    summary = None
+    needs_hands = dataset.kind != LANDMARKS and (not recognizer.takes_pixels or recognizer.input.crops_hands)
+    if needs_hands:
+        from isyarat.landmarks.extract import extract_dataset
+
+        result = extract_dataset(dataset, recognizer.extract_settings, workers=workers, cache_dir=cache_dir,
+                                 progress=progress, ray=ray)
+        dataset, summary = result.dataset, result.summary.to_dict()
+    probabilities = [_probabilities(recognizer, s) for s in dataset.samples]
+    if not probabilities:
+        raise IsyaratError(f"{dataset.root}: no sample could be read; see the extraction summary")
+    report = score_probabilities([s.label for s in dataset.samples], probabilities, recognizer.labels,
+                                 threshold=recognizer.threshold, metadata=dataset.metadata_frame())
+    if summary:
+        report["extraction"] = summary
+    return report
+
+
+def _probabilities(recognizer, sample) -> np.ndarray | None:
+    """Class probabilities of one sample as the Recognizer computes them; None: no hand."""
+    if not recognizer.takes_pixels:
+        return recognizer.probabilities(sample.landmarks)
+    if sample.kind == VIDEO:
+        clip = recognizer.predict_video(sample.path)
+        return np.array([clip.probabilities[k] for k in recognizer.labels]) if clip.probabilities else None
+    from isyarat.images import read_image
+
+    hands = sample.landmarks.hands[0] if sample.landmarks is not None else None
+    return recognizer.pixel_probabilities(read_image(sample.path), hands)

@@ -22,6 +22,8 @@ def _headline(report: dict) -> str:
         ["accuracy (no sign counts as wrong)", report["accuracy"]],
         ["accuracy where a hand was found", report["accuracy_detected"]],
         ["macro F1", report["macro_f1"]],
+        ["macro precision / recall", _pair(report.get("macro_precision"), report.get("macro_recall"))],
+        ["weighted precision / recall", _pair(report.get("weighted_precision"), report.get("weighted_recall"))],
         ["samples", report["n_samples"]],
         ["samples without a hand", report["n_without_hand"]],
     ]
@@ -43,10 +45,25 @@ def _breakdowns(by: dict[str, dict[str, dict]]) -> str:
 
 def _groups(groups: dict[str, dict]) -> str:
     rows = [
-        [value, s["n_samples"], s.get("n_without_hand", ""), s["accuracy"], s["macro_f1"]]
+        [value, s["n_samples"], s.get("n_without_hand", ""), s["accuracy"], s["macro_f1"],
+         s.get("macro_precision", ""), s.get("macro_recall", ""), _weakest(s.get("per_class", {}))]
         for value, s in groups.items()
     ]
-    return _table(["value", "samples", "without hand", "accuracy", "macro F1"], rows)
+    return _table(["value", "samples", "without hand", "accuracy", "macro F1", "macro precision",
+                   "macro recall", "lowest F1 (class)"], rows)
+
+
+def _pair(a: float | None, b: float | None) -> str:
+    return "" if a is None or b is None else f"{a:.3f} / {b:.3f}"
+
+
+def _weakest(per_class: dict[str, dict]) -> str:
+    """The class with the lowest F1 among those present in the group (its per-class scores are in report.json)."""
+    present = {label: s for label, s in per_class.items() if s["support"]}
+    if not present:
+        return ""
+    label = min(present, key=lambda k: (present[k]["f1"], k))
+    return f"{label} {present[label]['f1']:.3f}"
 
 
 def _worst(report: dict) -> str:

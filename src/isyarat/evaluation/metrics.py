@@ -4,6 +4,7 @@ A prediction of ``None`` means the recognizer gave no sign (no hand found, or be
 confidence threshold); it always counts as wrong and gets its own confusion column.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -11,12 +12,44 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from isyarat.errors import IsyaratError
-from isyarat.vocab.variants import has_variants, sign_of, signs_of
+from isyarat.vocab.variants import has_variants, sign_of, sign_probabilities, signs_of
 
 NONE_LABEL = "(none)"
 SKIPPED_COLUMNS = {"sample", "path", "label", "frame"}
 MAX_GROUPS = 50
-FOLD_METRICS = ("accuracy", "accuracy_detected", "macro_f1")
+FOLD_METRICS = ("accuracy", "accuracy_detected", "macro_f1", "macro_precision", "macro_recall",
+                "weighted_precision", "weighted_recall", "weighted_f1")
+
+
+def score_probabilities(
+    y_true: list[str],
+    probabilities: list[np.ndarray | None],
+    labels: list[str],
+    threshold: float = 0.0,
+    metadata: pd.DataFrame | None = None,
+) -> dict:
+    """The report of one test set from each sample's class probabilities (None: the model could
+    not be given the sample, no hand found). Below `threshold` the answer is "no sign", as the
+    Recognizer does. Training (threshold 0: the best class) and `isyarat evaluate` (the
+    Recognizer's threshold) both score through here."""
+    y_pred = [None if probs is None else _best_label(np.asarray(probs), labels, threshold) for probs in probabilities]
+    report = evaluate_predictions(y_true, y_pred, labels, metadata=metadata,
+                                  has_hand=[p is not None for p in probabilities])
+    report["threshold"] = float(threshold)
+    return report
+
+
+def _best_label(probs: np.ndarray, labels: list[str], threshold: float) -> str | None:
+    """The best class, or None below the threshold; with variants, the best sign (its variants'
+    probabilities summed, as the Recognizer decides) in its most likely variant."""
+    if not has_variants(labels):
+        best = int(np.argmax(probs))
+        return labels[best] if float(probs[best]) >= threshold else None
+    summed, signs = sign_probabilities(probs, labels)
+    best_sign = signs[int(np.argmax(summed))]
+    if float(summed.max()) < threshold:
+        return None
+    return max((label for label in labels if sign_of(label) == best_sign), key=lambda label: probs[labels.index(label)])
 
 
 def evaluate_predictions(
@@ -63,6 +96,7 @@ def _report(
         "accuracy": _accuracy(y_true, pred),
         "accuracy_detected": _accuracy([y_true[i] for i in detected], [pred[i] for i in detected]),
         "macro_f1": _macro_f1(y_true, pred, labels),
+        **_averaged(y_true, pred, labels),
         "labels": list(labels),
         "per_class": _per_class(y_true, pred, labels),
         "confusion_columns": [*labels, NONE_LABEL],
@@ -127,6 +161,20 @@ def _macro_f1(y_true: list[str], pred: list[str], labels: list[str]) -> float:
     return float(f1_score(y_true, pred, labels=present, average="macro", zero_division=0))
 
 
+def _averaged(y_true: list[str], pred: list[str], labels: list[str]) -> dict[str, float]:
+    """Macro (classes alike, over the classes seen) and support-weighted precision and recall,
+    and weighted F1, beside ``macro_f1``."""
+    seen = set(y_true) | set(pred)
+    present = [label for label in labels if label in seen]
+    out = {}
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, pred, labels=present, average=average, zero_division=0)
+        out[f"{average}_precision"], out[f"{average}_recall"] = float(p), float(r)
+        if average == "weighted":
+            out["weighted_f1"] = float(f)
+    return out
+
+
 def _per_class(y_true: list[str], pred: list[str], labels: list[str]) -> dict[str, dict]:
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, pred, labels=labels, zero_division=0
@@ -156,9 +204,18 @@ def _breakdown(
             continue
         by[str(column)] = {
             value: _group_scores([i for i, v in enumerate(values) if v == value], y_true, pred, has_hand, labels)
-            for value in sorted(set(values))
+            for value in sorted(set(values), key=condition_order)
         }
     return by
+
+
+def condition_order(value: str) -> tuple:
+    """Sort key of a condition value: numbers by their value, with or without a unit
+    ("25cm" before "100cm"), before any other text, which sorts alphabetically."""
+    match = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*([^\d\s]*)\s*", value)
+    if match:
+        return (0, match.group(2), float(match.group(1)), value)
+    return (1, "", 0.0, value)
 
 
 def _group_scores(
@@ -170,6 +227,9 @@ def _group_scores(
         "n_samples": len(rows),
         "n_without_hand": sum(not has_hand[i] for i in rows),
         "macro_f1": _macro_f1(true, predicted, labels),
+        **_averaged(true, predicted, labels),
+        "per_class": {label: scores for label, scores in _per_class(true, predicted, labels).items()
+                      if scores["support"] or label in predicted},
     }
 
 

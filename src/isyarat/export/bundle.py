@@ -19,6 +19,7 @@ import onnxruntime as ort
 from torch import nn
 
 from isyarat.errors import IsyaratError
+from isyarat.export.model_input import ModelInput
 
 ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
@@ -43,12 +44,13 @@ class Bundle:
     extract: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     model: "OnnxModel | None" = field(default=None, repr=False)
+    input: ModelInput = field(default_factory=ModelInput)
 
     def summary(self) -> dict:
         """What a user or the web page needs to choose a model."""
         return {"name": self.name, "sign_system": self.sign_system, "labels": self.labels,
                 "input_shape": list(self.input_shape), "model": self.model_info.get("name"),
-                "metrics": self.metrics, "created": self.created}
+                "metrics": self.metrics, "created": self.created, "input": self.input.kind}
 
 
 class OnnxModel:
@@ -76,18 +78,20 @@ class OnnxModel:
 def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[str], features: dict,
                  sign_system: str, out_dir: str | Path, name: str, model_info: dict,
                  metrics: dict | None = None, card: str = "", extract: dict | None = None,
-                 details: dict | None = None) -> Path:
+                 details: dict | None = None, model_input: ModelInput | None = None) -> Path:
     """Export `model` to ONNX, check it against PyTorch and write the bundle to `out_dir`
     (a folder, or an archive when the path ends in .zip). `extract` holds the landmark extraction
     settings the training data was read with (border, detection confidence), for the runtime to
     use the same; `details` (cross-validation scores, held-out samples, data sources) is stored
-    as it is. Returns the bundle's path."""
+    as it is; `model_input` says what the model reads (landmarks by default, or pixels).
+    Returns the bundle's path."""
     from isyarat.export.onnx_export import check_onnx, export_onnx
 
     out = Path(out_dir)
     meta = {"name": name, "sign_system": sign_system, "labels": list(labels),
             "input_shape": [int(d) for d in input_shape], "features": features, "model": model_info,
             "metrics": metrics or {}, "extract": extract or {}, "details": details or {},
+            "input": (model_input or ModelInput()).to_dict(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -126,7 +130,7 @@ def load_bundle(path: str | Path) -> Bundle:
                   metrics=meta["metrics"], created=meta["created"],
                   card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), extract=meta.get("extract") or {},
                   details=meta.get("details") or {},
-                  model=model)
+                  model=model, input=_model_input(path, meta))
 
 
 def _not_a_bundle(path: Path, why: str) -> IsyaratError:
@@ -171,6 +175,18 @@ def _parse_meta(path: Path, raw: bytes) -> dict:
     if not isinstance(meta["features"], dict) or not isinstance(meta["model"], dict):
         raise _not_a_bundle(path, f"{META_FILE} 'features' and 'model' must be JSON objects")
     return meta
+
+
+def _model_input(path: Path, meta: dict) -> ModelInput:
+    """The bundle's `input` record (absent in older bundles: landmarks), checked against its input_shape."""
+    try:
+        model_input = ModelInput.from_dict(meta.get("input"))
+    except IsyaratError as err:
+        raise _not_a_bundle(path, f"{META_FILE} 'input': {err}") from err
+    if model_input.pixels and tuple(model_input.image.input_shape) != tuple(meta["input_shape"]):
+        raise _not_a_bundle(path, f"its image settings make {model_input.image.input_shape} but the model "
+                                  f"takes {tuple(meta['input_shape'])}")
+    return model_input
 
 
 def _check_model(path: Path, model: OnnxModel, meta: dict) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from isyarat.export.bundle import write_bundle
 from isyarat.export.card import data_paths, describe_source, model_card
+from isyarat.export.model_input import ModelInput
 from isyarat.training.checkpoint import load_run
+from isyarat.training.recipe import recipe_from_dict
 
 
 def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: str = "") -> Path:
@@ -22,7 +24,16 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
     return write_bundle(model, info.input_shape, info.labels, d["features"], d.get("sign_system") or "",
                         out, name=name, model_info=model_info, metrics=metrics,
                         card=model_card(name, d, extra=card_extra), extract=d["recipe"].get("extract"),
-                        details=details)
+                        details=details, model_input=run_model_input(d))
+
+
+def run_model_input(run: dict) -> ModelInput:
+    """Landmarks, or for an image run its pixels' evaluation transform and hand crop."""
+    if run.get("kind") != "image":
+        return ModelInput()
+    from isyarat.training.image_data import model_input
+
+    return model_input(recipe_from_dict(run["recipe"]))
 
 
 def held_out_by_source(run_dir: Path) -> dict:

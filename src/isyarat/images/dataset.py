@@ -21,6 +21,13 @@ def read_image(path: str | Path) -> Image.Image:
         raise IsyaratError(f"cannot read image {path}: {err}; replace or remove the file") from err
 
 
+def crop_and_transform(img: Image.Image, box: Box | None, transform: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
+    """One photo's model input: cropped to `box` (None: the whole photo), then transformed. Training's
+    datasets and the runtime's Recognizer both go through here, with the same box rule
+    (`hand_crop_box`) and the same evaluation transform (`build_transform(config, train=False)`)."""
+    return transform(crop_image(img, box) if box is not None else img)
+
+
 class ImageSampleDataset(Dataset):
     """(image tensor, class index) pairs; `crop_boxes[i]`, when not None, crops sample i first."""
 
@@ -43,7 +50,4 @@ class ImageSampleDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         img = read_image(self.paths[index])
-        box = self.crop_boxes[index]
-        if box is not None:
-            img = crop_image(img, box)
-        return self.transform(img), self.targets[index]
+        return crop_and_transform(img, self.crop_boxes[index], self.transform), self.targets[index]

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 
 from isyarat.errors import IsyaratError
-from isyarat.runtime.recognizer import Recognizer, list_shipped
+from isyarat.runtime.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_inputs, media_kind  # noqa: F401
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.shipped_models import list_shipped
 from isyarat.runtime.smoothing import Prediction
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 TOP_K = 3
 
 
@@ -55,28 +55,6 @@ def shipped_for(system: str, kind: str | None) -> str:
     wanted = "sequence" if kind == "video" else "frame"
     preferred = [m for m in models if m["kind"] == wanted] or models
     return preferred[0]["name"]
-
-
-def list_inputs(input: Path) -> list[Path]:
-    """The file itself, or every image and video under the folder (recursively, sorted)."""
-    if not input.exists():
-        raise IsyaratError(f"{input}: no such file or folder")
-    if input.is_dir():
-        files = sorted(p for p in input.rglob("*") if p.is_file() and media_kind(p))
-        if not files:
-            raise IsyaratError(f"{input}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos "
-                               f"({', '.join(sorted(VIDEO_SUFFIXES))}) in this folder")
-        return files
-    if not media_kind(input):
-        raise IsyaratError(f"{input}: unsupported file type '{input.suffix}'; give an image "
-                           f"({', '.join(sorted(IMAGE_SUFFIXES))}), a video ({', '.join(sorted(VIDEO_SUFFIXES))}) "
-                           f"or a folder of them")
-    return [input]
-
-
-def media_kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
 
 def recognize_file(recognizer: Recognizer, path: Path, raise_errors: bool = False) -> dict:

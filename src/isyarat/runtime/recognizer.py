@@ -1,7 +1,11 @@
-"""The one object users need: `Recognizer.load(name_or_path)` then predict images, videos, streams."""
+"""The one object users need: `Recognizer.load(name_or_path)` then predict images, videos, streams.
+
+A bundle's model reads landmark features or pixels (its `input`); the Recognizer runs both: for
+a pixel model it crops the photo around the hands MediaPipe finds when the bundle says so, then
+applies the training run's evaluation transform (`isyarat.images.crop_and_transform`).
+"""
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,14 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from isyarat.errors import IsyaratError
-from isyarat.export.bundle import META_FILE, Bundle, load_bundle
+from isyarat.export.bundle import Bundle, load_bundle
 from isyarat.features import FeatureConfig, has_signal, make_features
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.settings import ExtractSettings
+from isyarat.runtime.inputs import list_inputs, media_kind
 from isyarat.runtime.smoothing import Prediction, no_hand, to_prediction
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
-
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "shipped"
+from isyarat.shipped_models import SHIPPED_DIR, list_shipped, resolve_bundle  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -36,36 +40,10 @@ class VideoResult:
                 "frames_with_hand": sum(p.has_hand for p in self.frames)}
 
 
-def list_shipped() -> list[dict]:
-    """The bundles shipped inside the package: name, sign system, labels, metrics, path."""
-    found = []
-    for meta_path in sorted(SHIPPED_DIR.glob(f"*/{META_FILE}")):
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        found.append({"name": meta_path.parent.name, "sign_system": meta.get("sign_system"),
-                      "kind": meta.get("features", {}).get("kind"),
-                      "labels": meta.get("labels", []), "metrics": meta.get("metrics", {}),
-                      "protocols": meta.get("details", {}).get("protocols", {}),
-                      "by_source": meta.get("details", {}).get("held_out_by_source", {}),
-                      "path": str(meta_path.parent)})
-    return found
-
-
-def resolve_bundle(name_or_path: str | Path) -> Path:
-    """A bundle path as given, or the folder of a shipped model of that name."""
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        return path
-    shipped = SHIPPED_DIR / str(name_or_path)
-    if str(name_or_path) and "/" not in str(name_or_path) and (shipped / META_FILE).is_file():
-        return shipped
-    names = ", ".join(m["name"] for m in list_shipped()) or "none installed"
-    raise IsyaratError(f"{name_or_path}: no bundle at this path and no shipped model of this name "
-                       f"(shipped models: {names}); make one with `isyarat export`")
-
-
 def _extract_settings(bundle: Bundle, config: FeatureConfig) -> ExtractSettings:
     """The extraction settings the model's training data was read with (border, confidence)."""
-    values = {**bundle.extract, "mode": "holistic" if config.pose else "hands"}
+    pose = config.pose and not bundle.input.pixels
+    values = {**bundle.extract, "mode": "holistic" if pose else "hands"}
     try:
         return ExtractSettings(**values)
     except TypeError as err:
@@ -81,14 +59,16 @@ class Recognizer:
         if smoothing < 1:
             raise IsyaratError(f"smoothing must be at least 1 frame, got {smoothing}")
         self.bundle = bundle
-        self.config = FeatureConfig.from_dict(bundle.features)
-        if tuple(self.config.output_shape) != tuple(bundle.input_shape):
+        self.input = bundle.input
+        self.config = FeatureConfig() if self.input.pixels else FeatureConfig.from_dict(bundle.features)
+        if not self.input.pixels and tuple(self.config.output_shape) != tuple(bundle.input_shape):
             raise IsyaratError(f"{bundle.path}: its features make {self.config.output_shape} but the model "
                                f"takes {bundle.input_shape}; re-export the bundle")
         self.extract_settings = _extract_settings(bundle, self.config)
         self.threshold = threshold
         self.smoothing = smoothing
         self._image_extractor = None
+        self._transform = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -108,8 +88,25 @@ class Recognizer:
     def is_sequence(self) -> bool:
         return self.config.kind == "sequence"
 
+    @property
+    def takes_pixels(self) -> bool:
+        """True when the model reads the photo's pixels, not landmarks."""
+        return self.input.pixels
+
+    def predict(self, source: str | Path) -> "Prediction | VideoResult | dict[Path, Prediction | VideoResult]":
+        """A photo -> Prediction, a video -> VideoResult, a folder -> {file: result} for every
+        image and video under it (a file that cannot be read raises, naming it)."""
+        path = Path(source)
+        files = list_inputs(path)
+        if path.is_dir():
+            return {f: self.predict(f) for f in files}
+        return self.predict_image(path) if media_kind(path) == "image" else self.predict_video(path)
+
     def features(self, lm: Landmarks) -> np.ndarray | None:
         """The model input of one sample, or None when it holds no hand (or pose)."""
+        if self.takes_pixels:
+            raise IsyaratError(f"model '{self.name}' reads photos (pixels), not landmarks: give it images, "
+                               "videos or camera frames, or use a landmark model")
         if not has_signal(lm, self.config):
             return None
         return make_features(lm, self.config)
@@ -128,6 +125,8 @@ class Recognizer:
 
     def predict_image(self, image: str | Path | np.ndarray) -> Prediction:
         """A photo (path, or a BGR array as OpenCV reads it), un-mirrored."""
+        if self.takes_pixels:
+            return self._predict_photo_pixels(image)
         from isyarat.landmarks.media import read_image
 
         if self.is_sequence:  # one frame cannot show a moving sign: its answer would be a guess
@@ -135,11 +134,45 @@ class Recognizer:
             raise IsyaratError(f"{where}model '{self.name}' recognizes moving signs (words) and needs a video, "
                                "not a photo: give a video, or a letter model for photos")
         bgr = read_image(Path(image)) if isinstance(image, (str, Path)) else image
+        hands, pose = self._detect_still(bgr)
+        return self.predict_landmarks(Landmarks(hands=hands[None], pose=None if pose is None else pose[None]))
+
+    def _detect_still(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with self._lock:
             if self._image_extractor is None:
                 self._image_extractor = self.new_extractor(static=True)
-            hands, pose = self.extract(self._image_extractor, bgr)
-        return self.predict_landmarks(Landmarks(hands=hands[None], pose=None if pose is None else pose[None]))
+            return self.extract(self._image_extractor, bgr)
+
+    def _predict_photo_pixels(self, image: str | Path | np.ndarray) -> Prediction:
+        from PIL import Image
+
+        from isyarat.images import read_image
+
+        if isinstance(image, (str, Path)):
+            from isyarat.landmarks import media
+
+            rgb = read_image(image)  # the pixels as training read them (PIL, upright by EXIF)
+            bgr = media.read_image(Path(image)) if self.input.crops_hands else None  # as extraction reads it
+        else:
+            bgr, rgb = image, Image.fromarray(np.ascontiguousarray(image[..., ::-1]))
+        hands = self._detect_still(bgr)[0] if self.input.crops_hands else None
+        return to_prediction(self.pixel_probabilities(rgb, hands), self.labels, self.threshold)
+
+    def pixel_probabilities(self, rgb, hands: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities of a pixel model for one RGB photo (PIL image): cropped around
+        `hands` (2, 21, 3) when the bundle crops to the hands and one was found, then the
+        training run's evaluation transform."""
+        from isyarat.images import build_transform, crop_and_transform, hand_crop_box
+
+        if not self.takes_pixels:
+            raise IsyaratError(f"model '{self.name}' reads landmarks, not pixels; use predict_image or predict_landmarks")
+        if self._transform is None:
+            self._transform = build_transform(self.input.image, train=False)
+        box = None
+        if self.input.crops_hands and hands is not None:
+            box = hand_crop_box(hands, *rgb.size, self.input.crop_margin)
+        x = crop_and_transform(rgb, box, self._transform).numpy()
+        return self.bundle.model.predict(x[None])[0]
 
     def predict_video(self, path: str | Path, max_frames: int | None = None) -> VideoResult:
         """Stream the video's frames through the recognizer, then decide one label for the clip."""
@@ -171,7 +204,7 @@ class Recognizer:
     def new_extractor(self, static: bool):
         """A MediaPipe extractor with the bundle's extraction settings: Holistic when the features
         use pose, else Hands; `static=False` tracks hands across the frames of a stream."""
-        if self.config.pose:
+        if self.config.pose and not self.takes_pixels:
             from isyarat.landmarks.holistic import HolisticExtractor
 
             return HolisticExtractor(self.extract_settings, video=not static)
@@ -181,7 +214,7 @@ class Recognizer:
 
     def extract(self, extractor, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Landmarks of one frame: hands (2, 21, 3) and pose (33, 4) or None."""
-        if self.config.pose:
+        if self.config.pose and not self.takes_pixels:
             return extractor.frame(bgr)
         hands, _scores = extractor.frame(bgr)
         return hands, None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from isyarat.landmarks.arrays import Landmarks, empty_pose
+from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
 from isyarat.runtime.spelling import FingerspellingDecoder
 
@@ -57,10 +57,26 @@ class RecognizerStream:
 
     def push_frame(self, bgr: np.ndarray) -> StreamUpdate:
         """Find the landmarks of one camera frame (BGR, un-mirrored) and push them."""
+        if self.recognizer.takes_pixels:
+            return self._push_pixels(bgr)
+        hands, pose = self.recognizer.extract(self._tracker(), bgr)
+        return self.push_landmarks(hands, pose)
+
+    def _tracker(self):
         if self._extractor is None:
             self._extractor = self.recognizer.new_extractor(static=False)
-        hands, pose = self.recognizer.extract(self._extractor, bgr)
-        return self.push_landmarks(hands, pose)
+        return self._extractor
+
+    def _push_pixels(self, bgr: np.ndarray) -> StreamUpdate:
+        """A pixel model's frame: hands tracked only when the bundle crops to them; the model
+        always sees the frame (the whole frame when no hand was found)."""
+        from PIL import Image
+
+        crops = self.recognizer.input.crops_hands
+        hands = self.recognizer.extract(self._tracker(), bgr)[0] if crops else empty_hands()[0]
+        rgb = Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))
+        probs = self.recognizer.pixel_probabilities(rgb, hands if crops else None)
+        return self.end_frame(PendingFrame(hands, None, True, None), probs)
 
     def push_landmarks(self, hands: np.ndarray, pose: np.ndarray | None = None) -> StreamUpdate:
         """Push one frame of landmarks: hands (2, 21, 3) NaN where absent, pose (33, 4) or None."""

@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from isyarat.errors import IsyaratError
-from isyarat.runtime.recognizer import Recognizer, list_shipped
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.shipped_models import list_shipped
 from isyarat.server.batching import BatchedModel
 from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
 from isyarat.server.recorder import recorder_router
@@ -25,6 +26,8 @@ HANDS_PACKAGE = Path("node_modules") / "@mediapipe" / "hands"
 HANDS_MISSING = ("the browser hand tracker (@mediapipe/hands) is not installed: run `make setup` "
                  "(or `npm install` in the project folder) and restart the server")
 MAX_VIDEO_FRAMES = 300
+PIXEL_MODEL_LIVE = ("model '{model}' reads photos (pixels), but the live page sends only landmarks: use a "
+                    "landmark model here, or send photos to /api/predict/image")
 
 ModelSource = Union[Recognizer, str, Path, Callable[[], Recognizer]]
 
@@ -107,7 +110,8 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
 
     @app.get("/api/models")
     def list_models() -> list[dict]:
-        return [{**r.bundle.summary(), "name": name, "kind": r.config.kind, "frames": r.config.frames}
+        return [{**r.bundle.summary(), "name": name, "kind": r.config.kind, "frames": r.config.frames,
+                 "input": r.input.kind}
                 for name, r in recognizers.items()]
 
     @app.post("/api/predict/image")
@@ -136,6 +140,10 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
         await websocket.accept()
         if model not in recognizers:
             await websocket.close(UNKNOWN_MODEL, f"unknown model '{model}'; models: {', '.join(recognizers)}")
+            return
+        if recognizers[model].takes_pixels:
+            await websocket.send_json({"error": PIXEL_MODEL_LIVE.format(model=model)})
+            await websocket.close(UNKNOWN_MODEL, "this model reads photos, not landmarks")
             return
         await live_session(websocket, recognizers[model], batched[model])
 

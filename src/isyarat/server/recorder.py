@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def label_counts(folder: Path) -> dict[str, int]:
 
 
 def train_command(folder: Path) -> str:
-    return f'isyarat train word_lstm --data "{folder}"'
+    """The command that trains a word model on the recorded signs (a shipped recipe, a run folder)."""
+    return shlex.join(["isyarat", "train", "isyarat-words", "--data", str(folder), "--out", f"runs/{folder.name}"])
 
 
 def recorder_router(data_dir: Path) -> APIRouter:

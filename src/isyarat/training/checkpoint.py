@@ -73,15 +73,8 @@ def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
     if info.kind == "landmarks" and tuple(expected) != info.input_shape:
         raise IsyaratError(f"{run_dir}: its feature settings give inputs {expected} but the model was "
                            f"trained on {info.input_shape}; the run was edited or is corrupt")
-    name = d["model"]["name"]
-    params = _params_for_loading(name, d["model"].get("params", {}))
-    model = build_model(name, info.input_shape, len(info.labels), **params)
-    if info.kind == "landmarks" and info.features.zscore:
-        model = standardized(model, info.input_shape)
-    try:
-        state = load_file(str(Path(run_dir) / WEIGHTS))
-    except (SafetensorError, OSError, FileNotFoundError) as err:
-        raise IsyaratError(f"{Path(run_dir) / WEIGHTS}: unreadable weights ({err}); train the model again") from err
+    model = build_model_for(info)
+    state = _read_weights(run_dir)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
@@ -89,6 +82,57 @@ def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
         raise IsyaratError(f"{run_dir}: weights do not match model '{d['model']['name']}' with its "
                            f"settings ({first}); they come from another configuration") from err
     return model.eval(), info
+
+
+def build_model_for(info: RunInfo) -> nn.Module:
+    """The architecture a run describes, with its z-score layer when its features use one, so
+    nothing that rebuilds a run can forget it; weights are not loaded (nor pretrained ones read)."""
+    name = info.data["model"]["name"]
+    params = _params_for_loading(name, info.data["model"].get("params", {}))
+    model = build_model(name, info.input_shape, len(info.labels), **params)
+    if info.kind == "landmarks" and info.features.zscore:
+        model = standardized(model, info.input_shape)
+    return model
+
+
+def init_weights(model: nn.Module, run_dir: str | Path) -> dict:
+    """A recipe's `init_from`: copy into `model` every tensor of `run_dir`'s weights whose name and
+    shape match (transfer learning offline). The class head is skipped when the class count
+    differs; any other shape that does not match is an error. Returns what was loaded and skipped."""
+    run_dir = Path(run_dir).expanduser()
+    info = read_info(run_dir)
+    state = _read_weights(run_dir)
+    if info.kind == "landmarks" and info.features.zscore:  # its weights sit behind a Standardize layer
+        state = {k[2:]: v for k, v in state.items() if k.startswith("1.")}
+    own = model.state_dict()
+    n_old = len(info.labels)
+    loaded, skipped, wrong = {}, [], []
+    for name, tensor in state.items():
+        mine = own.get(name)
+        if mine is None:
+            skipped.append(name)
+        elif mine.shape == tensor.shape:
+            loaded[name] = tensor
+        elif tensor.shape[:1] == (n_old,) and mine.shape[1:] == tensor.shape[1:]:
+            skipped.append(name)  # the class head of another label set: the new one starts fresh
+        else:
+            wrong.append(f"{name} {tuple(tensor.shape)} vs {tuple(mine.shape)}")
+    if wrong:
+        raise IsyaratError(f"init_from {run_dir}: its weights do not fit this model ({'; '.join(wrong[:3])}"
+                           f"{' ...' if len(wrong) > 3 else ''}); start from a run of the same model and input size")
+    if not loaded:
+        raise IsyaratError(f"init_from {run_dir}: none of its weights fit model '{info.data['model']['name']}' "
+                           "vs this recipe's model; start from a run of the same model")
+    model.load_state_dict(loaded, strict=False)
+    return {"from": str(run_dir), "loaded": len(loaded), "skipped": sorted(skipped),
+            "new": sorted(set(own) - set(loaded))}
+
+
+def _read_weights(run_dir: Path) -> dict:
+    try:
+        return load_file(str(Path(run_dir) / WEIGHTS))
+    except (SafetensorError, OSError, FileNotFoundError) as err:
+        raise IsyaratError(f"{Path(run_dir) / WEIGHTS}: unreadable weights ({err}); train the model again") from err
 
 
 def _params_for_loading(name: str, params: dict) -> dict:

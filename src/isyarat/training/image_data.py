@@ -7,6 +7,7 @@ from PIL import Image, UnidentifiedImageError
 
 from isyarat.data.samples import Sample
 from isyarat.errors import IsyaratError
+from isyarat.export.model_input import PIXELS, ModelInput
 from isyarat.images import ImageSampleDataset, ImageTransformConfig, build_transform, hand_crop_box
 from isyarat.images.crop import Box
 from isyarat.models.image_models import image_normalization
@@ -38,6 +39,11 @@ def crop_margin(recipe: Recipe) -> float | None:
         raise IsyaratError(f"recipe {recipe.name}: image.crop_margin must be a number >= 0 "
                            f"(a fraction of the hand box, e.g. 0.25), got {margin!r}")
     return float(margin) if crop else None
+
+
+def model_input(recipe: Recipe) -> ModelInput:
+    """What a bundle of this recipe's model reads: pixels, with the evaluation transform and hand crop."""
+    return ModelInput(kind=PIXELS, image=image_transform_config(recipe), crop_margin=crop_margin(recipe))
 
 
 def image_dataset(samples: list[Sample], targets: list[int], recipe: Recipe, train: bool) -> ImageSampleDataset:

@@ -81,8 +81,13 @@ class Recipe:
     max_per_class: int | None = None                  # training data: at most N per label and source
     exclude_labels: list[str] = field(default_factory=list)
     hand_classes: bool = False  # each sign signed with the left and the right hand as its own class (A~kiri, A~kanan)
+    init_from: str | None = None                     # a run folder whose matching weights start training
 
     def __post_init__(self) -> None:
+        if self.init_from is not None and not isinstance(self.init_from, (str, Path)):
+            raise IsyaratError(f"recipe {self.name}: init_from must be the path of a run folder, got {self.init_from!r}")
+        if self.init_from is not None:
+            self.init_from = str(self.init_from)
         if isinstance(self.compare, str):
             self.compare = [self.compare]
         for split in [self.split, *self.compare]:

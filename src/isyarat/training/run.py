@@ -8,11 +8,11 @@ import numpy as np
 
 from isyarat.data.combine import balanced_subset, load_datasets, source_relative
 from isyarat.data.splits import validation_split
-from isyarat.evaluation.metrics import evaluate_predictions, summarize_folds
+from isyarat.evaluation.metrics import score_probabilities, summarize_folds
 from isyarat.evaluation.report import write_report
 from isyarat.models.registry import build_model, model_kind
 from isyarat.models.standardize import standardized
-from isyarat.training.checkpoint import save_run
+from isyarat.training.checkpoint import init_weights, save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
@@ -28,23 +28,26 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     fit_idx, val_idx = validation_split(train_idx, labels, recipe.train.val_fraction, recipe.train.seed)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
     model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
+    init = init_weights(model, recipe.init_from) if recipe.init_from else None
+    if init and progress:
+        print(f"init_from {init['from']}: {init['loaded']} tensors loaded, skipped {init['skipped'] or 'none'}")
     train_ds = torch_dataset(prep, fit_idx, recipe, train=True)
-    if recipe.features.zscore:
+    if recipe.features.zscore and model_kind(recipe.model) == "landmarks":
         model = standardized(model, input_shape(recipe))
         model[0].fit(train_ds.versions.flatten(0, 1))
+    model.init_report = init  # what init_from loaded, for run.json
     return fit(model, train_ds, torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
 
 
 def evaluate_indices(model, prep: Prepared, test_idx: np.ndarray, recipe: Recipe) -> dict:
-    """Report on test_idx; samples the model cannot be given (no hand found) count as wrong."""
+    """Report on test_idx (the best class of each sample, no threshold); samples the model cannot
+    be given (no hand found) count as wrong."""
     usable = test_idx[prep.usable[test_idx]]
-    probs = predict_proba(model, torch_dataset(prep, usable, recipe, train=False))
-    predicted = dict(zip(usable.tolist(), probs.argmax(1).tolist())) if len(usable) else {}
+    probs = predict_proba(model, torch_dataset(prep, usable, recipe, train=False)) if len(usable) else []
+    by_index = dict(zip(usable.tolist(), probs))
     y_true = [prep.labels[prep.targets[i]] for i in test_idx]
-    y_pred = [prep.labels[predicted[i]] if i in predicted else None for i in test_idx]
     meta = prep.dataset.subset(test_idx).metadata_frame()
-    return evaluate_predictions(y_true, y_pred, prep.labels, metadata=meta,
-                                has_hand=[bool(prep.usable[i]) for i in test_idx])
+    return score_probabilities(y_true, [by_index.get(int(i)) for i in test_idx], prep.labels, metadata=meta)
 
 
 def cross_validate(prep: Prepared, recipe: Recipe, split: str, progress: bool = True) -> dict:
@@ -97,6 +100,7 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
                       "label": prep.dataset.samples[i].label} for i in test_idx],
         "train_seconds": round(seconds, 2), "epochs_run": len(history), "history": history,
         "n_params": sum(p.numel() for p in model.parameters()),
+        "init_from": getattr(model, "init_report", None),
         "metrics": {k: report[k] for k in HEADLINE},
         "protocols": {split: {"n_folds": s["n_folds"], "mean": s["mean"], "std": s["std"]}
                       for split, s in protocols.items()},

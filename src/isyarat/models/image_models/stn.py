@@ -16,6 +16,8 @@ class SpatialTransformer(nn.Module):
     initialisation the module returns its input unchanged.
     """
 
+    onnx_opset = 20  # affine_grid / grid_sample are ONNX AffineGrid / GridSample from opset 20 on
+
     def __init__(self, in_channels: int = 3, loc_size: int = 64) -> None:
         super().__init__()
         self.loc_size = loc_size
