@@ -1,0 +1,97 @@
+"""A new classifier head from a few embeddings of one signer, kept close to the base head.
+
+The base head's rows are where the base model's knowledge of each sign lives. The refit starts
+from them (a new sign's row starts as its samples' mean embedding, scaled like the base rows),
+minimizes cross-entropy on the user's samples and pays for every step away from the start, so
+rows of signs the user did not record barely move and those signs keep being recognized.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from isyarat.errors import IsyaratError
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """steps/lr: full-batch Adam on the head only; anchor: the weight of the squared distance to
+    the starting head (per class row, averaged); copies: augmented copies of each sample
+    (landmark augmentation, as in training) added to the originals."""
+
+    method: str = "finetune"   # finetune | prototype (rows only imprinted, no training)
+    steps: int = 100
+    lr: float = 0.01
+    anchor: float = 1.0
+    copies: int = 4
+
+    def __post_init__(self) -> None:
+        if self.method not in ("finetune", "prototype"):
+            raise IsyaratError(f"adaptation method '{self.method}' is unknown: use finetune or prototype")
+        if self.steps < 0 or self.lr <= 0 or self.anchor < 0 or self.copies < 0:
+            raise IsyaratError("adaptation settings: steps, anchor and copies must be >= 0 and lr > 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def imprint(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
+            n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The base rows, plus a row per new class pointing at its samples' mean embedding (centred on
+    the mean of the base rows' directions), scaled to the base rows' mean norm, with the bias
+    set so its logit on its own mean matches the base classes' logits on theirs."""
+    base = len(weight)
+    new_w = np.zeros((n_classes, weight.shape[1]), np.float32)
+    new_b = np.zeros(n_classes, np.float32)
+    new_w[:base], new_b[:base] = weight, bias
+    norm = float(np.linalg.norm(weight, axis=1).mean())
+    centre = embeddings.mean(0)
+    own = _own_logit(weight, bias, embeddings, targets, base)
+    for c in range(base, n_classes):
+        mean = embeddings[targets == c].mean(0)
+        direction = mean - centre if len(np.unique(targets)) > 1 else mean - mean.mean()
+        new_w[c] = norm * direction / max(float(np.linalg.norm(direction)), 1e-6)
+        new_b[c] = own - float(new_w[c] @ mean)
+    return new_w, new_b
+
+
+def _own_logit(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
+               base: int) -> float:
+    """The typical winning logit: on samples of known signs their own logit, else the top logit."""
+    logits = embeddings @ weight.T + bias
+    known = targets < base
+    if known.any():
+        return float(np.median(logits[known, targets[known]]))
+    return float(np.median(logits.max(1)))
+
+
+def fit_head(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
+             n_classes: int, settings: FitSettings = FitSettings()) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) for n_classes >= len(weight) classes from (embedding, target) pairs."""
+    start_w, start_b = imprint(weight, bias, embeddings, targets, n_classes)
+    if settings.method == "prototype" or settings.steps == 0:
+        return start_w, start_b
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _finetune(start_w, start_b, embeddings, targets, settings)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(start_w: np.ndarray, start_b: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
+              settings: FitSettings) -> tuple[np.ndarray, np.ndarray]:
+    w0, b0 = torch.from_numpy(start_w), torch.from_numpy(start_b)
+    w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    x, y = torch.from_numpy(embeddings.astype(np.float32)), torch.from_numpy(targets.astype(np.int64))
+    scale = float(torch.linalg.norm(w0, dim=1).mean() ** 2) or 1.0
+    optimizer = torch.optim.Adam([w, b], lr=settings.lr)
+    for _ in range(settings.steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y)
+        drift = ((w - w0) ** 2).sum(1).mean() / scale + ((b - b0) ** 2).mean()
+        (loss + settings.anchor * drift).backward()
+        optimizer.step()
+    return w.detach().numpy().copy(), b.detach().numpy().copy()
