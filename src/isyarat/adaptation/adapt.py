@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from isyarat.features.augment import AugmentConfig, augment
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.runtime.recognizer import Recognizer, resolve_bundle
 
+FRAMES_PER_RECORDING = 5
 LABEL = re.compile(r"\w[\w \-~']{0,63}")
 # Milder than training's augmentation: the copies must still look like this one signer.
 AUGMENT = AugmentConfig(rotate_deg=8, scale=0.08, shift=0.0, jitter=0.003, finger_dropout=0.0, time_stretch=0.1)
@@ -128,7 +129,7 @@ def user_samples(recognizer: Recognizer, data: str | Path | Dataset, workers: in
     kept, left_out = [], [path for path, _reason in result.summary.failures]
     for sample in result.dataset:
         if sample.landmarks is not None and recognizer.features(sample.landmarks) is not None:
-            kept.append(sample)
+            kept += [replace(sample, landmarks=lm) for lm in as_frames(sample.landmarks, recognizer)]
         else:
             left_out.append(str(sample.path))
     missing = [label for label in dataset.labels if not any(s.label == label for s in kept)]
@@ -138,6 +139,20 @@ def user_samples(recognizer: Recognizer, data: str | Path | Dataset, workers: in
         raise IsyaratError(f"{dataset.root}: no hand was found in any sample of {detail}; record or photograph "
                            "those signs again with the whole hand in view")
     return [s.landmarks for s in kept], [s.label for s in kept], left_out
+
+
+def as_frames(lm: Landmarks, recognizer: Recognizer) -> list[Landmarks]:
+    """A recording given to a frame model: up to FRAMES_PER_RECORDING of its frames with a hand,
+    evenly spaced, each one sample (a frame model reads one frame; a recorded letter holds many)."""
+    if recognizer.config.kind != "frame" or lm.n_frames == 1:
+        return [lm]
+    frames = [t for t in range(lm.n_frames) if recognizer.features(_frame(lm, t)) is not None]
+    picked = np.linspace(0, len(frames) - 1, min(FRAMES_PER_RECORDING, len(frames))).round().astype(int)
+    return [_frame(lm, frames[i]) for i in picked]
+
+
+def _frame(lm: Landmarks, t: int) -> Landmarks:
+    return Landmarks(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1])
 
 
 def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path, name: str | None = None,
