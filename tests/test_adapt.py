@@ -214,3 +214,39 @@ def test_adapting_is_offered_as_a_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "adapt", "--help"], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "GLOG_minloglevel": "2"})
     assert done.returncode == 0 and "C~2" in done.stdout and "--data" in done.stdout
+
+
+# ---- the recorder page's "calibrate to me" -----------------------------------------------------
+
+def test_calibrate_to_me_on_the_server(base, split, tmp_path):
+    """Recordings saved as the recorder saves them (<vocabulary>/<label>/<n>.npy, (T, 126)) adapt a
+    served model; the adapted model is then served, and bad requests are refused with a reason."""
+    from fastapi.testclient import TestClient
+
+    from isyarat.server.app import create_app
+
+    data_dir = tmp_path / "recordings"
+    for i, (label, lm) in enumerate(landmarks(*zip(*split["adapt"]))):
+        (data_dir / "me" / label).mkdir(parents=True, exist_ok=True)
+        np.save(data_dir / "me" / label / f"{i}.npy", lm.hands.reshape(len(lm.hands), 126))
+    client = TestClient(create_app([base], data_dir=data_dir))
+    response = client.post("/api/adapt", json={"model": "bisindo-five", "vocabulary": "me"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "bisindo-five-me" and body["new_labels"] == [NEW] and body["labels"] == [*OLD, NEW]
+    assert (data_dir / body["path"] / "model.onnx").is_file() and body["path"].startswith(".adapted/")
+    assert "bisindo-five-me" in [m["name"] for m in client.get("/api/models").json()]
+    assert [v["vocabulary"] for v in client.get("/api/recordings").json()["vocabularies"]] == ["me"]
+    photo = split["new_test"][2][0]
+    predicted = client.post("/api/predict/image?model=bisindo-five-me", files={"file": (photo.name, photo.read_bytes())})
+    assert predicted.status_code == 200 and predicted.json()["label"] == NEW
+    for request, status, why in [({"model": "bisindo-five", "vocabulary": "nobody"}, 404, "no recordings"),
+                                 ({"model": "nope", "vocabulary": "me"}, 404, "unknown model"),
+                                 ({"model": "bisindo-five", "vocabulary": "../me"}, 400, "may hold only")]:
+        refused = client.post("/api/adapt", json=request)
+        assert refused.status_code == status and why in refused.json()["detail"]
+    (data_dir / "empty" / "W").mkdir(parents=True)
+    np.save(data_dir / "empty" / "W" / "0.npy", np.zeros((3, 126), np.float32))
+    refused = client.post("/api/adapt", json={"model": "bisindo-five", "vocabulary": "empty"})
+    assert refused.status_code == 400 and "no hand was found" in refused.json()["detail"]
+    assert not (data_dir / ".adapted" / "bisindo-five-empty").exists()

@@ -70,17 +70,14 @@ def check_label(label: str) -> str:
     return label
 
 
-def embed(bundle: Bundle, inputs: np.ndarray) -> np.ndarray:
+def embed(model: onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
     """The embedding (input of the last layer) of model inputs (N, *input_shape), from the ONNX graph."""
-    model = onnx.load_from_string(_model_bytes(bundle))
     head = read_head(model)
-    session = ort.InferenceSession(with_embedding_output(model, head), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(with_embedding_output(model, head), options, providers=["CPUExecutionProvider"])
     (out,) = session.run([head.embedding], {session.get_inputs()[0].name: inputs.astype(np.float32)})
     return out.reshape(len(inputs), -1)
-
-
-def _model_bytes(bundle: Bundle) -> bytes:
-    return read_model_bytes(bundle.path)
 
 
 def adapt_model(bundle: Bundle, landmarks: list[Landmarks], labels: list[str],
@@ -99,9 +96,9 @@ def adapt_model(bundle: Bundle, landmarks: list[Landmarks], labels: list[str],
     versions = [landmarks] + [[augment(lm, AUGMENT, rng) for lm in landmarks] for _ in range(settings.copies)]
     inputs = np.stack([_features(recognizer, lm) for version in versions for lm in version])
     targets = np.tile([index[label] for label in labels], len(versions))
-    model = onnx.load_from_string(_model_bytes(bundle))
+    model = onnx.load_from_string(read_model_bytes(bundle.path))
     head = read_head(model)
-    embeddings = embed(bundle, inputs)
+    embeddings = embed(model, inputs)
     weight, bias = fit_head(head.weight, head.bias, embeddings, targets, len(all_labels), settings)
     adapted = with_head(model, weight, bias)
     counts = {label: labels.count(label) for label in sorted(set(labels))}

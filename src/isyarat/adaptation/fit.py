@@ -21,7 +21,7 @@ class FitSettings:
     the starting head (per class row, averaged); copies: augmented copies of each sample
     (landmark augmentation, as in training) added to the originals."""
 
-    method: str = "finetune"   # finetune | prototype (rows only imprinted, no training)
+    method: str = "finetune"   # finetune | prototype (class means blended into the rows, no training)
     steps: int = 100
     lr: float = 0.01
     anchor: float = 1.0
@@ -50,11 +50,30 @@ def imprint(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, target
     centre = embeddings.mean(0)
     own = _own_logit(weight, bias, embeddings, targets, base)
     for c in range(base, n_classes):
-        mean = embeddings[targets == c].mean(0)
-        direction = mean - centre if len(np.unique(targets)) > 1 else mean - mean.mean()
-        new_w[c] = norm * direction / max(float(np.linalg.norm(direction)), 1e-6)
-        new_b[c] = own - float(new_w[c] @ mean)
+        new_w[c], new_b[c] = _prototype_row(embeddings, targets, c, centre, norm, own)
     return new_w, new_b
+
+
+def prototypes(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
+               n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """imprint(), and each known sign the user recorded gets the mean of its base row and its
+    imprinted row: nearest-class-mean in the embedding space, blended with the classifier."""
+    new_w, new_b = imprint(weight, bias, embeddings, targets, n_classes)
+    base, centre = len(weight), embeddings.mean(0)
+    norm = float(np.linalg.norm(weight, axis=1).mean())
+    own = _own_logit(weight, bias, embeddings, targets, base)
+    for c in sorted(set(targets.tolist()) & set(range(base))):
+        row, b = _prototype_row(embeddings, targets, c, centre, norm, own)
+        new_w[c], new_b[c] = (weight[c] + row) / 2, (bias[c] + b) / 2
+    return new_w, new_b
+
+
+def _prototype_row(embeddings: np.ndarray, targets: np.ndarray, c: int, centre: np.ndarray, norm: float,
+                   own: float) -> tuple[np.ndarray, float]:
+    mean = embeddings[targets == c].mean(0)
+    direction = mean - centre if len(np.unique(targets)) > 1 else mean - mean.mean()
+    row = norm * direction / max(float(np.linalg.norm(direction)), 1e-6)
+    return row, own - float(row @ mean)
 
 
 def _own_logit(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
@@ -70,8 +89,10 @@ def _own_logit(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, tar
 def fit_head(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
              n_classes: int, settings: FitSettings = FitSettings()) -> tuple[np.ndarray, np.ndarray]:
     """(weight, bias) for n_classes >= len(weight) classes from (embedding, target) pairs."""
+    if settings.method == "prototype":
+        return prototypes(weight, bias, embeddings, targets, n_classes)
     start_w, start_b = imprint(weight, bias, embeddings, targets, n_classes)
-    if settings.method == "prototype" or settings.steps == 0:
+    if settings.steps == 0:
         return start_w, start_b
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
