@@ -54,6 +54,9 @@ def mirrored(lm: Landmarks) -> Landmarks:
 
 
 def base_bundle(prep, train_idx: np.ndarray, recipe, folder: Path):
+    """The base model trained on train_idx, exported; reused when `folder` already holds it (--keep)."""
+    if (folder / "bundle.json").is_file():
+        return load_bundle(folder), 0.0
     model, _, seconds = train_fold(prep, train_idx, recipe, progress=False)
     out = write_bundle(model, recipe.features.output_shape, prep.labels, recipe.features.to_dict(), "sibi",
                        folder, "base", {"name": recipe.model, "params": recipe.model_params}, {},
@@ -140,13 +143,13 @@ def sibi_groups(args, recipe) -> list[str]:
         held = np.flatnonzero((groups == group) & prep.usable)
         train = np.flatnonzero(groups != group)
         with tempfile.TemporaryDirectory() as tmp:
-            bundle, seconds = base_bundle(prep, train, recipe, Path(tmp) / "base")
+            bundle, seconds = base_bundle(prep, train, recipe, (args.keep or Path(tmp)) / group)
             landmarks = [prep.dataset.samples[i].landmarks for i in held]
             truth = [prep.dataset.samples[i].label for i in held]
             rows = experiment(bundle, landmarks, truth, args.draws, args.seed)
         pooled += rows
-        lines += summarize(f"SIBI, held-out group {group} ({len(held)} photos with a hand; base trained in "
-                           f"{seconds:.0f} s on the other groups)", rows)
+        lines += summarize(f"SIBI, held-out group {group} ({len(held)} photos with a hand; base trained on the "
+                           f"other groups{f' in {seconds:.0f} s' if seconds else ', kept from an earlier run'})", rows)
         print("\n".join(lines[-14:]), flush=True)
     lines += summarize("SIBI, mean over the 3 held-out groups (each draw of each group one value)", pooled)
     return lines
@@ -159,14 +162,32 @@ def bisindo_mirrored(args, recipe) -> list[str]:
     train, held = holdout(labels, 0.4, args.seed)
     held = held[prep.usable[held]]
     with tempfile.TemporaryDirectory() as tmp:
-        bundle, seconds = base_bundle(prep, train, recipe, Path(tmp) / "base")
+        bundle, seconds = base_bundle(prep, train, recipe, (args.keep or Path(tmp)) / "bisindo-60")
         original = [prep.dataset.samples[i].landmarks for i in held]
         truth = [prep.dataset.samples[i].label for i in held]
         x = np.stack([make_features(lm, _config(bundle)) for lm in original])
         plain = accuracy(bundle.model, bundle.labels, x, truth)
         rows = experiment(bundle, [mirrored(lm) for lm in original], truth, args.draws, args.seed)
-    lines = summarize(f"BISINDO, held-out 40% mirrored (left-handed signer; {len(held)} photos with a hand; base "
-                      f"trained in {seconds:.0f} s; the same photos un-mirrored: {plain:.3f})", rows)
+    lines = summarize(f"BISINDO, held-out 40% mirrored (left-handed signer; {len(held)} photos with a hand; "
+                      f"the base model on the same photos un-mirrored: {plain:.3f})", rows)
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def speed(args) -> list[str]:
+    """Seconds per adaptation of the shipped sibi-letters bundle (26 letters) with 5 ASL landmark
+    frames of each of its 26 letters (every method), median of 5 runs."""
+    from isyarat.runtime.recognizer import resolve_bundle
+
+    bundle = load_bundle(resolve_bundle("sibi-letters"))
+    asl = load_dataset(args.data / "asl-alphabet-landmarks-graudt")
+    picked = [s for label in bundle.labels for s in [x for x in asl if x.label == label][:50:10]]
+    lines = [f"\nspeed: shipped sibi-letters adapted with {len(picked)} samples "
+             f"({len(bundle.labels)} signs x 5), one thread, median of 5 runs"]
+    for method in METHODS:
+        times = [adapt_model(bundle, [s.landmarks for s in picked], [s.label for s in picked],
+                             FitSettings(method=method)).seconds for _ in range(5)]
+        lines.append(f"{method:10s} {np.median(times):.2f} s per adaptation")
     print("\n".join(lines), flush=True)
     return lines
 
@@ -179,13 +200,17 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=5, help="random draws of the k samples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="MediaPipe extraction processes (first run)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for training the base models")
-    parser.add_argument("--only", choices=["sibi", "bisindo"], nargs="*", default=["sibi", "bisindo"])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training the base models")
+    parser.add_argument("--keep", type=Path, help="folder to keep the base bundles in and reuse them from "
+                        "(same recipe and epochs only: delete it after changing either)")
+    parser.add_argument("--only", choices=["sibi", "bisindo", "speed"], nargs="*", default=["sibi", "bisindo", "speed"])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "adaptation.txt")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     recipe = load_recipe(args.recipe, {"train.epochs": args.epochs})
+    if args.keep:
+        args.keep = args.keep / f"{args.recipe}-{args.epochs}"
     start = time.perf_counter()
     lines = [f"bench/adaptation.py: recipe {args.recipe} ({args.epochs} epochs), {args.draws} draws, seed {args.seed}",
              "accuracy on held-out photos with a hand, never the adaptation samples (mean ± std over draws);",
@@ -195,6 +220,8 @@ def main() -> None:
         lines += sibi_groups(args, recipe)
     if "bisindo" in args.only:
         lines += bisindo_mirrored(args, recipe)
+    if "speed" in args.only:
+        lines += speed(args)
     lines.append(f"\ntotal {time.perf_counter() - start:.0f} s")
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)

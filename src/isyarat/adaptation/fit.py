@@ -26,6 +26,7 @@ class FitSettings:
     lr: float = 0.01
     anchor: float = 1.0
     copies: int = 4
+    align: bool = True         # rescale refit rows to the base rows' norms (no bias toward recorded signs)
 
     def __post_init__(self) -> None:
         if self.method not in ("finetune", "prototype"):
@@ -97,9 +98,25 @@ def fit_head(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targe
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _finetune(start_w, start_b, embeddings, targets, settings)
+        new_w, new_b = _finetune(start_w, start_b, embeddings, targets, settings)
     finally:
         torch.set_num_threads(threads)
+    return align_rows(new_w, new_b, weight, bias, targets) if settings.align else (new_w, new_b)
+
+
+def align_rows(new_w: np.ndarray, new_b: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+               targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weight aligning: the rows trained on the user's samples grow longer than the rows of signs
+    they did not record, which then lose to them; scale each trained row back to its base norm
+    (a new sign's: the mean base norm) and its bias by the same factor."""
+    trained = sorted(set(targets.tolist()))
+    mean_norm = float(np.linalg.norm(weight, axis=1).mean())
+    for c in trained:
+        goal = float(np.linalg.norm(weight[c])) if c < len(weight) else mean_norm
+        factor = goal / max(float(np.linalg.norm(new_w[c])), 1e-6)
+        new_w[c] *= factor
+        new_b[c] *= factor
+    return new_w, new_b
 
 
 def _finetune(start_w: np.ndarray, start_b: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
