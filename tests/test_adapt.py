@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from isyarat.adaptation import FitSettings, adapt_bundle, adapt_model
+from isyarat.adaptation import AdaptationRecord, FitSettings, adapt_bundle, adapt_model
 from isyarat.cli.main import main
 from isyarat.data.samples import IMAGE, Dataset, Sample
 from isyarat.errors import IsyaratError
@@ -117,7 +117,8 @@ def test_a_new_letter_is_learned_and_the_old_ones_kept(base, adapted, split):
 
 def test_the_adapted_bundle_loads_and_runs_everywhere(adapted, split, capsys):
     bundle = load_bundle(adapted)
-    assert bundle.details["adaptation"]["base"] == "bisindo-five" and bundle.name == "bisindo-five-adapted"
+    record = AdaptationRecord.from_dict(bundle.details["adaptation"])
+    assert record.base == "bisindo-five" and record.new_labels == [NEW] and bundle.name == "bisindo-five-adapted"
     assert "## Adapted to one signer" in bundle.card and bundle.card.startswith("# bisindo-five-adapted")
     photo = split["new_test"][0][0]
     assert main(["recognize", str(photo), "--model", str(adapted), "--json"]) == 0

@@ -50,6 +50,20 @@ class AdaptationRecord:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "AdaptationRecord":
+        """Read back from bundle.json, checking the fields and the fit settings."""
+        try:
+            record = cls(**data)
+            FitSettings(**record.settings)
+        except TypeError as err:
+            raise IsyaratError(f"bad adaptation record in bundle.json ({err}); adapt the bundle again") from err
+        return record
+
+    @property
+    def fit(self) -> FitSettings:
+        return FitSettings(**self.settings)
+
 
 @dataclass
 class Adapted:
@@ -205,7 +219,7 @@ def adapted_card(base: Bundle, name: str, record: AdaptationRecord) -> str:
         f"Adapted from `{record.base}` (created {record.base_created}) with `isyarat adapt` on "
         f"{sum(record.samples.values())} samples of one signer ({samples}).",
         f"New classes: {', '.join(record.new_labels) or 'none'}. Only the last layer was refit "
-        f"({record.settings['method']}); the rest of the model, its features and extraction settings are the base "
+        f"({record.fit.method}); the rest of the model, its features and extraction settings are the base "
         "model's, so signs that were not recorded keep the base model's knowledge.",
         "The scores above are the base model's, measured before adaptation; the adapted model has no held-out "
         "score of its own (every sample went into the adaptation). `bench/adaptation.py` measures what "
