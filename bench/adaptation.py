@@ -43,7 +43,7 @@ from isyarat.training.recipe import load_recipe
 from isyarat.training.run import train_fold
 
 KS = (0, 1, 3, 5, 10)
-METHODS = ("finetune", "prototype")
+METHODS = ("shared", "finetune", "prototype")
 
 
 def mirrored(lm: Landmarks) -> Landmarks:

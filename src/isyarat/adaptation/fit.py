@@ -2,8 +2,10 @@
 
 The base head's rows are where the base model's knowledge of each sign lives. The refit starts
 from them (a new sign's row starts as its samples' mean embedding, scaled like the base rows),
-minimizes cross-entropy on the user's samples and pays for every step away from the start, so
-rows of signs the user did not record barely move and those signs keep being recognized.
+minimizes cross-entropy on the user's samples and pays for every step away from the start. The
+default (`shared`) also learns a scale and shift of the embedding common to every class: how this
+signer differs, applied to the signs they did not record too, which keeps those recognized
+(bench/adaptation.py measures it: the "unrecorded" rows).
 """
 from __future__ import annotations
 
@@ -15,22 +17,28 @@ import torch
 from isyarat.errors import IsyaratError
 
 
+METHODS = ("shared", "finetune", "prototype")
+
+
 @dataclass(frozen=True)
 class FitSettings:
-    """steps/lr: full-batch Adam on the head only; anchor: the weight of the squared distance to
-    the starting head (per class row, averaged); copies: augmented copies of each sample
-    (landmark augmentation, as in training) added to the originals."""
+    """method: shared (default: a per-dimension scale and shift of the embedding shared by all
+    classes plus small per-class changes), finetune (per-class changes only) or prototype (class
+    means blended into the rows, no training); chosen in bench/adaptation.py. steps/lr:
+    full-batch Adam on the head only; anchor: the weight of the squared distance of each class's
+    row to its start; copies: augmented copies of each sample added to the originals; align:
+    rescale the refit rows to the base rows' norms."""
 
-    method: str = "finetune"   # finetune | prototype (class means blended into the rows, no training)
+    method: str = "shared"     # shared | finetune | prototype (see bench/adaptation.py)
     steps: int = 100
     lr: float = 0.01
-    anchor: float = 1.0
+    anchor: float = 10.0
     copies: int = 4
     align: bool = True         # rescale refit rows to the base rows' norms (no bias toward recorded signs)
 
     def __post_init__(self) -> None:
-        if self.method not in ("finetune", "prototype"):
-            raise IsyaratError(f"adaptation method '{self.method}' is unknown: use finetune or prototype")
+        if self.method not in METHODS:
+            raise IsyaratError(f"adaptation method '{self.method}' is unknown: use one of {', '.join(METHODS)}")
         if self.steps < 0 or self.lr <= 0 or self.anchor < 0 or self.copies < 0:
             raise IsyaratError("adaptation settings: steps, anchor and copies must be >= 0 and lr > 0")
 
@@ -98,7 +106,8 @@ def fit_head(weight: np.ndarray, bias: np.ndarray, embeddings: np.ndarray, targe
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        new_w, new_b = _finetune(start_w, start_b, embeddings, targets, settings)
+        fit = _shared if settings.method == "shared" else _finetune
+        new_w, new_b = fit(start_w, start_b, embeddings, targets, settings)
     finally:
         torch.set_num_threads(threads)
     return align_rows(new_w, new_b, weight, bias, targets) if settings.align else (new_w, new_b)
@@ -132,4 +141,34 @@ def _finetune(start_w: np.ndarray, start_b: np.ndarray, embeddings: np.ndarray, 
         drift = ((w - w0) ** 2).sum(1).mean() / scale + ((b - b0) ** 2).mean()
         (loss + settings.anchor * drift).backward()
         optimizer.step()
+    return w.detach().numpy().copy(), b.detach().numpy().copy()
+
+
+def _shared(start_w: np.ndarray, start_b: np.ndarray, embeddings: np.ndarray, targets: np.ndarray,
+            settings: FitSettings) -> tuple[np.ndarray, np.ndarray]:
+    """A transform of the embedding shared by every class (per-dimension scale and shift: the
+    signer's "style"), so signs the user did not record move with the ones they did, plus small
+    per-class changes. Still one linear layer: W' = (W + R) diag(a), b' = b + r - W' shift."""
+    w0, b0 = torch.from_numpy(start_w), torch.from_numpy(start_b)
+    residual, residual_b = torch.zeros_like(w0, requires_grad=True), torch.zeros_like(b0, requires_grad=True)
+    scale_v = torch.ones(w0.shape[1], requires_grad=True)
+    shift = torch.zeros(w0.shape[1], requires_grad=True)
+    x, y = torch.from_numpy(embeddings.astype(np.float32)), torch.from_numpy(targets.astype(np.int64))
+    norm2 = float(torch.linalg.norm(w0, dim=1).mean() ** 2) or 1.0
+    spread = float(x.std(0).mean() ** 2) or 1.0
+    optimizer = torch.optim.Adam([residual, residual_b, scale_v, shift], lr=settings.lr)
+
+    def head():
+        w = (w0 + residual) * scale_v
+        return w, b0 + residual_b - w @ shift
+
+    for _ in range(settings.steps):
+        optimizer.zero_grad()
+        w, b = head()
+        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y)
+        own = (residual ** 2).sum(1).mean() / norm2 + (residual_b ** 2).mean()
+        common = ((scale_v - 1) ** 2).mean() + (shift ** 2).mean() / spread
+        (loss + settings.anchor * own + 0.1 * common).backward()
+        optimizer.step()
+    w, b = head()
     return w.detach().numpy().copy(), b.detach().numpy().copy()

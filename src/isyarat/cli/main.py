@@ -236,9 +236,10 @@ def _add_adapt(sub) -> None:
     p.add_argument("--data", required=True, help="your samples: a dataset folder or landmark table")
     p.add_argument("--out", type=Path, required=True, help="adapted bundle to write: a folder, or a path ending in .zip")
     p.add_argument("--name", help="name of the adapted model (default: <bundle name>-adapted)")
-    p.add_argument("--method", choices=["finetune", "prototype"], default="finetune",
-                   help="finetune: refit the last layer near the base one; prototype: only add rows at the "
-                        "samples' mean (default: %(default)s, see bench/adaptation.py)")
+    p.add_argument("--method", choices=["shared", "finetune", "prototype"], default="shared",
+                   help="shared: a shift of the model's embedding common to all signs plus small per-sign "
+                        "changes of the last layer; finetune: per-sign changes only; prototype: blend in "
+                        "your samples' means, no training (default: %(default)s, see bench/adaptation.py)")
     _add_workers(p)
 
 
