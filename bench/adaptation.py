@@ -44,6 +44,7 @@ from isyarat.training.run import train_fold
 
 KS = (0, 1, 3, 5, 10)
 METHODS = ("shared", "finetune", "prototype")
+ANCHOR = FitSettings().anchor  # --anchor
 
 
 def mirrored(lm: Landmarks) -> Landmarks:
@@ -112,7 +113,7 @@ def _one(bundle, landmarks, truth, x, adapt_idx, method: str, k, recorded: set[s
     if len(adapt_idx) == 0:
         return {"method": method, "k": k, "adapted": base, "base": base, "seconds": 0.0, "n_test": len(test)}
     adapted = adapt_model(bundle, [landmarks[i] for i in adapt_idx], [truth[i] for i in adapt_idx],
-                          FitSettings(method=method))
+                          FitSettings(method=method, anchor=ANCHOR))
     model = OnnxModel(adapted.model)
     return {"method": method, "k": k, "adapted": accuracy(model, adapted.labels, x[test], [truth[i] for i in test]),
             "base": base, "seconds": adapted.seconds, "n_test": len(test), "n_adapt": len(adapt_idx)}
@@ -203,16 +204,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training the base models")
     parser.add_argument("--keep", type=Path, help="folder to keep the base bundles in and reuse them from "
                         "(same recipe and epochs only: delete it after changing either)")
+    parser.add_argument("--anchor", type=float, default=FitSettings().anchor,
+                        help="FitSettings.anchor for every method (default: the default settings')")
     parser.add_argument("--only", choices=["sibi", "bisindo", "speed"], nargs="*", default=["sibi", "bisindo", "speed"])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "adaptation.txt")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
+    global ANCHOR
+    ANCHOR = args.anchor
     recipe = load_recipe(args.recipe, {"train.epochs": args.epochs})
     if args.keep:
         args.keep = args.keep / f"{args.recipe}-{args.epochs}"
     start = time.perf_counter()
-    lines = [f"bench/adaptation.py: recipe {args.recipe} ({args.epochs} epochs), {args.draws} draws, seed {args.seed}",
+    lines = [f"bench/adaptation.py: recipe {args.recipe} ({args.epochs} epochs), {args.draws} draws, seed {args.seed}, "
+             f"anchor {args.anchor:g}",
              "accuracy on held-out photos with a hand, never the adaptation samples (mean ± std over draws);",
              "'base, same test' = the unadapted model on the same samples; gain in points; adapt s = seconds per "
              "adaptation"]

@@ -32,7 +32,7 @@ class FitSettings:
     method: str = "shared"     # shared | finetune | prototype (see bench/adaptation.py)
     steps: int = 100
     lr: float = 0.01
-    anchor: float = 10.0
+    anchor: float = 1.0
     copies: int = 4
     align: bool = True         # rescale refit rows to the base rows' norms (no bias toward recorded signs)
 
