@@ -31,6 +31,7 @@ examples:
   isyarat train bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus --out runs/gnn
   isyarat evaluate --model runs/gnn --data out/binus.parquet --out runs/gnn/eval
   isyarat export runs/gnn --out bundles/gnn
+  isyarat adapt sibi-letters --data my_letters --out bundles/my-sibi   tune a model to you
   isyarat recipes                                        the shipped training recipes
   isyarat sweep mlp-baseline bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus \
           --protocol kfold:5 --seeds 3 --out runs/sweep     recipes x folds x seeds, one table
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_extract, _add_train, _add_evaluate, _add_export, _add_recognize, _add_webcam,
+    for add in (_add_extract, _add_train, _add_evaluate, _add_export, _add_adapt, _add_recognize, _add_webcam,
                 _add_serve, _add_models, _add_recipes, _add_vocab, _add_sweep):
         add(sub)
     return parser
@@ -333,6 +334,45 @@ def cmd_export(args) -> int:
         validate.out_folder(args.out)
     out = export_run(args.run, args.out, name=args.name)
     print(f"wrote {out}")
+    return 0
+
+
+def _add_adapt(sub) -> None:
+    p = _cmd(sub, "adapt", "adapt a model to a new signer with a few samples",
+             "Adapt BUNDLE (a shipped model name or a bundle path) to one signer: give a handful of\n"
+             "samples per sign (3-10 is plenty) in any dataset layout, e.g. the recorder page's\n"
+             "folders <label>/<n>.npy or photos <label>/*.jpg. Samples of a sign the model does not\n"
+             "know add it as a new class; a label such as C~2 adds a variant of C (a second way to\n"
+             "sign it). Only the model's last layer is refit, in seconds on a CPU; signs you did not\n"
+             "record keep what the model knew. OUT is an ordinary bundle: use it with `recognize\n"
+             "--model OUT`, `serve --model OUT` or Recognizer.load(OUT).\n\n"
+             "example:\n  isyarat adapt sibi-letters --data recordings/me --out bundles/sibi-me\n"
+             "  isyarat recognize photo.jpg --model bundles/sibi-me",
+             cmd_adapt)
+    p.add_argument("bundle", help="shipped model name or bundle path (folder or .zip)")
+    p.add_argument("--data", required=True, help="your samples: a dataset folder or landmark table")
+    p.add_argument("--out", type=Path, required=True, help="adapted bundle to write: a folder, or a path ending in .zip")
+    p.add_argument("--name", help="name of the adapted model (default: <bundle name>-adapted)")
+    p.add_argument("--method", choices=["shared", "finetune", "prototype"], default="shared",
+                   help="shared: a shift of the model's embedding common to all signs plus small per-sign "
+                        "changes of the last layer; finetune: per-sign changes only; prototype: blend in "
+                        "your samples' means, no training (default: %(default)s, see bench/adaptation.py)")
+    _add_workers(p)
+
+
+def cmd_adapt(args) -> int:
+    from isyarat.adaptation import FitSettings, adapt_bundle
+
+    out, record = adapt_bundle(args.bundle, args.data, args.out, name=args.name,
+                               settings=FitSettings(method=args.method), workers=args.workers,
+                               cache_dir=args.cache, progress=not args.quiet)
+    samples = ", ".join(f"{label} {n}" for label, n in record.samples.items())
+    print(f"adapted {record.base} on {sum(record.samples.values())} samples ({samples}) in {record.seconds:.1f} s")
+    print(f"new classes: {', '.join(record.new_labels) or 'none'}")
+    if record.left_out:
+        print(f"left out {len(record.left_out)} samples without a hand: {', '.join(record.left_out[:5])}"
+              f"{' ...' if len(record.left_out) > 5 else ''}")
+    print(f"wrote {out}; use it with `isyarat recognize FILE --model {out}`")
     return 0
 
 

@@ -199,3 +199,23 @@ def _check_model(path: Path, model: OnnxModel, meta: dict) -> None:
                                   f"({str(err).splitlines()[0]})") from err
     if out.shape != (1, len(meta["labels"])):
         raise _not_a_bundle(path, f"{MODEL_FILE} gives {out.shape[-1]} outputs for {len(meta['labels'])} labels")
+
+
+def read_model_bytes(path: str | Path) -> bytes:
+    """The ONNX model file of a bundle folder or .zip, as bytes (for tools that edit the graph)."""
+    return _read_files(Path(path).expanduser())[MODEL_FILE]
+
+
+def write_onnx_bundle(model: bytes, meta: dict, card: str, out_dir: str | Path) -> Path:
+    """Write an already-built ONNX model (bytes) with its bundle.json fields `meta` and its card to
+    `out_dir` (folder or .zip). The bundle is loaded back from a temporary folder first, so a model
+    that does not fit its metadata raises IsyaratError and nothing is written."""
+    out = Path(out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / MODEL_FILE).write_bytes(model)
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (folder / CARD_FILE).write_text(card, encoding="utf-8")
+        load_bundle(folder)
+        _publish(folder, out)
+    return out

@@ -14,6 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from isyarat.errors import IsyaratError
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.shipped_models import list_shipped
+from isyarat.server.adapt import adapt_router
 from isyarat.server.batching import BatchedModel
 from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
 from isyarat.server.recorder import recorder_router
@@ -79,6 +80,14 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     app.add_middleware(RequestSizeLimit, max_bytes=max_upload_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.include_router(recorder_router(Path(data_dir)))
+
+    def add_model(name: str, recognizer: Recognizer) -> None:
+        """Offer a model adapted on the recorder page (POST /api/adapt) from now on."""
+        recognizers[name], batched[name] = recognizer, BatchedModel(recognizer.bundle.model)
+        if name not in app.state.model_names:
+            app.state.model_names.append(name)
+
+    app.include_router(adapt_router(Path(data_dir), recognizers, add_model))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if has_hands:
         app.mount("/vendor/hands", StaticFiles(directory=hands_dir), name="hands")

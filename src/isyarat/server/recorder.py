@@ -145,7 +145,8 @@ def recorder_router(data_dir: Path) -> APIRouter:
     @router.get("/api/recordings")
     def list_vocabularies() -> dict:
         root = data_dir.resolve()
-        names = [d.name for d in sorted(root.iterdir()) if d.is_dir()] if root.is_dir() else []
+        names = [d.name for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")] \
+            if root.is_dir() else []  # .adapted/ holds bundles adapted to a vocabulary (server/adapt.py)
         return {"data_dir": shown_root(data_dir), "vocabularies": [vocabulary_summary(data_dir, n) for n in names]}
 
     @router.get("/api/recordings/{vocabulary}")
