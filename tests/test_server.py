@@ -133,20 +133,35 @@ def test_websocket_streams_predictions_and_spells(client, datasets):
     with client.websocket_connect("/ws/letters") as ws:
         replies = []
         for i, hands in enumerate(frames):
-            ws.send_json({"hands": hand_slots(hands), "id": i})
+            ws.send_json({"hands": hand_slots(hands), "id": i, "t": 1000 + 100 * i})  # 10 frames/s
             replies.append(ws.receive_json())
         assert [r["id"] for r in replies] == list(range(12))
         assert replies[-1]["label"] == "B" and replies[-1]["has_hand"] and replies[-1]["latency_ms"] < 50
         assert replies[-1]["text"] == "B" and sum(r["added"] == "B" for r in replies) == 1
         assert len(replies[-1]["probabilities"]) == 26
-        ws.send_json({"hands": [None, None]})
+        ws.send_json({"hands": [None, None], "t": 2200})
         empty = ws.receive_json()
         assert empty["label"] is None and not empty["has_hand"] and empty["text"] == "B"
         ws.send_json({"reset": True})
         assert ws.receive_json()["text"] == ""
 
 
+def test_websocket_spells_by_the_frame_times_the_page_sends(client, datasets):
+    """'BACA' at 1 frame a second (a slow phone), the replies coming back at once: the decoder
+    counts the pages' capture times, not the frames or their arrival, and a one-frame drop of the
+    hand between letters writes no space."""
+    frames = []
+    for i, letter in enumerate("BACA"):
+        frames += [hand_slots(h) for h in asl_frames(datasets, letter, 10 * i, 3, step=5)] + [[None, None]]
+    with client.websocket_connect("/ws/letters") as ws:
+        for i, slots in enumerate(frames):
+            ws.send_json({"hands": slots, "t": 5000.0 + 1000 * i})
+            text = ws.receive_json()["text"]
+    assert text == "BACA"
+
+
 @pytest.mark.parametrize("message, error", [
+    (json.dumps({"hands": [None, None], "t": "now"}), "capture time in milliseconds"),
     ("{not json", "not valid JSON"),
     ("[1, 2, 3]", "JSON object"),
     (json.dumps({"hands": None}), "list of two entries"),
