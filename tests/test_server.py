@@ -59,6 +59,28 @@ def test_pages_and_health(client):
     assert hands_js.status_code == 200 and len(hands_js.content) > 10_000
 
 
+def test_api_docs_work_offline(client):
+    """/docs loads Swagger UI from this server (npm swagger-ui-dist), never from a CDN."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200, "swagger-ui-dist is not installed: `make setup` runs `npm install`"
+    sources = [part.split('"')[1] for part in docs.text.split("src=")[1:]] + \
+              [part.split('"')[1] for part in docs.text.split("href=")[1:]]
+    assert sources and all(s.startswith(("/", "data:")) for s in sources), sources
+    assert client.get("/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404                       # redoc would need a CDN
+    assert client.get("/api/health").json()["spelling"] == {"hold_s": 0.5, "space_after_s": 1.5}
+
+
+def test_recordings_go_to_the_user_data_folder_by_default(monkeypatch, tmp_path):
+    from isyarat.server.datadir import default_recordings_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_recordings_dir() == tmp_path / "data" / "isyarat" / "recordings"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_recordings_dir() == tmp_path / "home" / ".local" / "share" / "isyarat" / "recordings"
+
+
 def test_missing_browser_tracker_is_explained(letters, tmp_path):
     app = TestClient(create_app([letters], data_dir=tmp_path, hands_dir=tmp_path / "not-installed"))
     health = app.get("/api/health").json()

@@ -263,8 +263,12 @@ def _add_serve(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", action="append", help="models to offer (default: every shipped model)")
-    p.add_argument("--data-dir", type=Path, default=Path("recordings"),
-                   help="where the recorder page saves samples (default: %(default)s)")
+    from isyarat.server.datadir import default_recordings_dir
+
+    p.add_argument("--data-dir", type=Path, default=default_recordings_dir(),
+                   help="where the recorder page saves samples (default: your data folder, "
+                        "$XDG_DATA_HOME/isyarat/recordings or ~/.local/share/isyarat/recordings; "
+                        "here %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="server processes (default: %(default)s); 2 on a 2-core machine serves about twice "
                         "as many live viewers (see bench/realtime.py)")
