@@ -245,6 +245,10 @@ def test_smoother_averages_recent_frames_and_resets_without_a_hand():
     assert smoother.push(None) is None
     assert smoother.push(np.array([1.0, 0.0])) == pytest.approx([1.0, 0.0])
     assert to_prediction(np.array([0.4, 0.6]), ["A", "B"], 0.5).label == "B"
+    timed = ProbabilitySmoother(window=5, max_age_s=0.3)                 # frames older than 0.3 s drop out
+    assert timed.push(np.array([1.0, 0.0]), t=0.0) == pytest.approx([1.0, 0.0])
+    assert timed.push(np.array([0.0, 1.0]), t=0.2) == pytest.approx([0.5, 0.5])
+    assert timed.push(np.array([0.0, 1.0]), t=1.2) == pytest.approx([0.0, 1.0])
     assert to_prediction(np.array([0.45, 0.55]), ["A", "B"], 0.6).label is None
 
 
@@ -311,16 +315,18 @@ def test_stream_spells_real_letter_frames(letters, datasets):
 
 
 def test_stream_spells_baca_slowed_down(letters, datasets):
-    """'BACA' from real held-out letter frames at 1 processed frame a second (a slow phone), the
-    hand dropped for one frame between letters: 'BACA', not a space at every drop."""
+    """'BACA' from real held-out letter frames at 1 processed frame a second (a slow phone),
+    with the hand dropped for one frame between letters ('BACA', not a space at every drop) and
+    without drops (the smoothing does not carry a letter into the next one for seconds)."""
     no_hand = empty_hands(1)[0]
-    frames: list[np.ndarray] = []
-    for i, letter in enumerate("BACA"):
-        frames += list(asl_frames(datasets, letter, 10 * i, 3, step=5)) + [no_hand]
-    with letters.stream() as stream:
-        for i, hands in enumerate(frames):
-            stream.push_landmarks(hands, t=float(i))
-    assert stream.text == "BACA"
+    for drop in ([no_hand], []):
+        frames: list[np.ndarray] = []
+        for i, letter in enumerate("BACA"):
+            frames += list(asl_frames(datasets, letter, 10 * i, 3, step=5)) + drop
+        with letters.stream() as stream:
+            for i, hands in enumerate(frames):
+                stream.push_landmarks(hands, t=float(i))
+        assert stream.text == "BACA", f"with {len(drop)} frame(s) without a hand between letters"
 
 
 # ---- webcam app --------------------------------------------------------------------------------

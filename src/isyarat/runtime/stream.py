@@ -88,12 +88,12 @@ class RecognizerStream:
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
-        prediction = self._predict(frame.has_hand, probs)
+        prediction = self._predict(frame.has_hand, probs, frame.t)
         added = self.decoder.push(prediction.label, frame.has_hand, frame.t)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
 
-    def _predict(self, frame_has_hand: bool, probs: np.ndarray | None) -> Prediction:
-        smoothed = self.smoother.push(probs)
+    def _predict(self, frame_has_hand: bool, probs: np.ndarray | None, t: float) -> Prediction:
+        smoothed = self.smoother.push(probs, t)
         if smoothed is None:
             return no_hand()
         prediction = to_prediction(smoothed, self.recognizer.labels, self.recognizer.threshold)
