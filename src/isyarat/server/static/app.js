@@ -71,15 +71,17 @@ function showStats() {
 // ---- models -------------------------------------------------------------------------------------
 
 const isLetters = (model) => model.labels.every((label) => label.length === 1);
+const SYSTEM_NAMES = { SIBI: "SIBI", BISINDO: "BISINDO", "KATA KOLOK": "Kata Kolok", "KATA-KOLOK": "Kata Kolok" };
+const systemKey = (model) => String(model.sign_system || "").toUpperCase().replace("-", " ");
+const systemName = (model) => SYSTEM_NAMES[systemKey(model)] || model.sign_system || model.name;
 
 function modelTitle(model) {
-  const system = model.sign_system || model.name;
-  return t(isLetters(model) ? "models.letters" : "models.words", { system });
+  return t(isLetters(model) ? "models.letters" : "models.words", { system: systemName(model) });
 }
 
 function modelAbout(model) {
-  const key = `system.${String(model.sign_system || "").toUpperCase()}`;
-  const system = hasText(key) ? t(key) : t("system.other", { system: model.sign_system || model.name });
+  const key = `system.${systemKey(model)}`;
+  const system = hasText(key) ? t(key) : t("system.other", { system: systemName(model) });
   const labels = model.labels.length > 30 ? `${model.labels.slice(0, 30).join(", ")}, …` : model.labels.join(", ");
   return `${system} ${t("models.signs", { n: model.labels.length, labels })}`;
 }
@@ -89,7 +91,7 @@ function defaultModel(models) {
   let saved = null;
   try { saved = localStorage.getItem(MODEL_STORE); } catch { /* storage may be off */ }
   return models.find((m) => m.name === saved)
-    || models.find((m) => String(m.sign_system).toUpperCase() === "SIBI" && isLetters(m))
+    || models.find((m) => systemKey(m) === "SIBI" && isLetters(m))
     || models[0];
 }
 
