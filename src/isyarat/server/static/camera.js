@@ -130,13 +130,16 @@ export async function startTracking(video, canvas, onHands, onState = () => {}) 
     onHands(slots, sentAt);
   });
   onState("tracking");
+  // One tracker call per new camera frame (never the same frame twice); a paused video pauses tracking.
+  const next = (callback) => (video.requestVideoFrameCallback
+    ? video.requestVideoFrameCallback(callback) : requestAnimationFrame(callback));
   const tick = async () => {
     if (video.readyState >= 2) {
       frame.getContext("2d").drawImage(video, 0, 0, frame.width, frame.height);
       sentAt = performance.now();
       await hands.send({ image: frame });
     }
-    requestAnimationFrame(tick);
+    next(tick);
   };
   tick();
 }
