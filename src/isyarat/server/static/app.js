@@ -160,13 +160,14 @@ function lost(event) {
   showStats();
   const wait = RETRY_S[Math.min(page.retries, RETRY_S.length - 1)];
   page.retries += 1;
-  page.retryIn = wait;
+  // Counted on the clock, not in timer ticks: a busy page runs its timers late.
+  const retryAt = performance.now() + 1000 * wait;
   const tick = () => {
     if (page.stopped) return;
+    page.retryIn = Math.ceil((retryAt - performance.now()) / 1000);
     if (page.retryIn <= 0) return connect();
     showStatus();
-    page.retryIn -= 1;
-    page.retryTimer = setTimeout(tick, 1000);
+    page.retryTimer = setTimeout(tick, 250);
   };
   tick();
 }
