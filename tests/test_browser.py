@@ -164,8 +164,8 @@ def test_live_page_spells_and_shows_every_state(server, datasets, tmp_path):
             assert english["pressed"][0] == ["SIBI · letters", "true"]
             page.close()
 
-            recorder = browser.new_page()                                 # the language choice is kept
-            recorder.goto(f"{server.url}/recorder")
+            recorder = browser.new_page()                                 # a new context: ?lang=en
+            recorder.goto(f"{server.url}/recorder?lang=en")
             wait_for(recorder, "document.querySelector('#data-dir').textContent !== ''", 30)
             assert recorder.text_content("#data-dir") == f"Data folder: {server.recordings.resolve()}"
             assert recorder.evaluate("document.documentElement.lang") == "en"

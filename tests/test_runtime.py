@@ -19,7 +19,7 @@ from isyarat.export.bundle import load_bundle, write_bundle
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, from_flat
 from isyarat.landmarks.hands import HandsExtractor
-from isyarat.landmarks.media import iter_video_frames, read_image
+from isyarat.landmarks.media import iter_video_frames, read_image, video_fps
 from isyarat.models.registry import build_model
 from isyarat.runtime import recognizer as recognizer_module
 from isyarat.runtime.recognizer import Recognizer, list_shipped
@@ -90,7 +90,8 @@ def letters(letter_bundle) -> Recognizer:
 @pytest.fixture(scope="module")
 def video_updates(letters, datasets) -> list:
     """The word video streamed through the headless webcam app (one MediaPipe pass, reused)."""
-    return run_webcam(letters, frames=iter_video_frames(datasets / WORD_VIDEO), headless=True)
+    return run_webcam(letters, frames=iter_video_frames(datasets / WORD_VIDEO), headless=True,
+                      fps=video_fps(datasets / WORD_VIDEO))
 
 
 # ---- bundles ---------------------------------------------------------------------------------
