@@ -63,7 +63,7 @@ function showText() {
 function showStats() {
   const times = page.frameTimes;
   const fps = times.length > 1 ? (times.length - 1) / ((times[times.length - 1] - times[0]) / 1000) : 0;
-  const vars = { fps: fps.toFixed(fps < 10 ? 1 : 0), ms: page.latency === null ? "–" : page.latency.toFixed(1) };
+  const vars = { fps: Number(fps.toFixed(fps < 10 ? 1 : 0)), ms: page.latency === null ? "–" : Number(page.latency.toFixed(1)) };
   $("stats").textContent = t(page.connected ? "stats" : "stats.fps", vars);
   $("stats").dataset.fps = fps.toFixed(2);
 }

@@ -182,7 +182,8 @@ export function language() {
 // The text of `key` in the page language with {name} replaced by vars.name.
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.id[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+  const shown = (value) => (typeof value === "number" ? value.toLocaleString(current === "id" ? "id-ID" : "en-US") : String(value));
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? shown(vars[name]) : `{${name}}`));
 }
 
 export function hasText(key) {

@@ -35,7 +35,7 @@ function onHands(slots, capturedAt) {
   $("progress-bar").value = Math.min(1, elapsed / recording.seconds);
   if (elapsed >= recording.seconds && n >= MIN_FRAMES) return save(recording);
   if (elapsed >= recording.seconds) return showProgress("rec.waiting", { n: n + 1 });
-  showProgress("rec.recording", { s: elapsed.toFixed(1), total: recording.seconds, n });
+  showProgress("rec.recording", { s: Number(elapsed.toFixed(1)), total: recording.seconds, n });
 }
 
 async function save(sample) {
@@ -87,7 +87,7 @@ function startRecording(event) {
   const countdown = () => {
     if (left === 0) {
       recording = sample;
-      return showProgress("rec.recording", { s: "0.0", total: seconds, n: 0 });
+      return showProgress("rec.recording", { s: 0, total: seconds, n: 0 });
     }
     showProgress("rec.get_ready", { n: left });
     left -= 1;
