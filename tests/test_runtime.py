@@ -20,7 +20,7 @@ from isyarat.export.bundle import load_bundle, write_bundle
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, from_flat
 from isyarat.landmarks.hands import HandsExtractor
-from isyarat.landmarks.media import iter_video_frames, read_image
+from isyarat.landmarks.media import iter_video_frames, read_image, video_fps
 from isyarat.models.registry import build_model
 from isyarat import shipped_models
 from isyarat.runtime.recognizer import Recognizer, list_shipped
@@ -95,7 +95,8 @@ def letters(letter_bundle) -> Recognizer:
 @pytest.fixture(scope="module")
 def video_updates(letters, datasets) -> list:
     """The word video streamed through the headless webcam app (one MediaPipe pass, reused)."""
-    return run_webcam(letters, frames=iter_video_frames(datasets / WORD_VIDEO), headless=True)
+    return run_webcam(letters, frames=iter_video_frames(datasets / WORD_VIDEO), headless=True,
+                      fps=video_fps(datasets / WORD_VIDEO))
 
 
 # ---- bundles ---------------------------------------------------------------------------------
@@ -251,50 +252,88 @@ def test_smoother_averages_recent_frames_and_resets_without_a_hand():
     assert smoother.push(None) is None
     assert smoother.push(np.array([1.0, 0.0])) == pytest.approx([1.0, 0.0])
     assert to_prediction(np.array([0.4, 0.6]), ["A", "B"], 0.5).label == "B"
+    timed = ProbabilitySmoother(window=5, max_age_s=0.3)                 # frames older than 0.3 s drop out
+    assert timed.push(np.array([1.0, 0.0]), t=0.0) == pytest.approx([1.0, 0.0])
+    assert timed.push(np.array([0.0, 1.0]), t=0.2) == pytest.approx([0.5, 0.5])
+    assert timed.push(np.array([0.0, 1.0]), t=1.2) == pytest.approx([0.0, 1.0])
     assert to_prediction(np.array([0.45, 0.55]), ["A", "B"], 0.6).label is None
 
 
-def _decode(frames: str, **settings) -> str:
-    """Mechanism test: one character per frame, '_' = no sign (hand shown), '.' = no hand."""
+def _decode(frames: str, fps: float = 10, **settings) -> str:
+    """Mechanism test: one character per frame at `fps`, '_' = no sign (hand shown), '.' = no hand."""
     decoder = FingerspellingDecoder(**settings)
-    for c in frames:
-        decoder.push(None if c in "_." else c, has_hand=c != ".")
+    for i, c in enumerate(frames):
+        decoder.push(None if c in "_." else c, has_hand=c != ".", t=i / fps)
     return decoder.text
 
 
-def test_decoder_rules():
-    rules = dict(min_hold_frames=3, release_frames=2, space_after_frames=4)
+def test_decoder_counts_seconds():
+    rules = dict(hold_s=0.3, release_s=0.2, space_after_s=0.6)      # at 10 frames/s
     assert _decode("HHHHHHHHHH", **rules) == "H"                      # a held letter counts once
-    assert _decode("HH_AA", **rules) == ""                            # too short to count
-    assert _decode("HHHAAAA", **rules) == "HA"                        # a new stable letter
-    assert _decode("LLL_LLL", **rules) == "L"                         # one-frame gap: no release
-    assert _decode("LLL__LLL", **rules) == "LL"                       # released: the letter again
-    assert _decode("HHHXHHH", **rules) == "H"                         # a flicker is not a release
-    assert _decode("HHH....AAA........", **rules) == "H A "           # a pause makes one space
-    assert _decode("....HHH", **rules) == "H"                         # no leading space
-    decoder = FingerspellingDecoder(min_hold_frames=2)
-    added = [decoder.push(w) for w in ["Tuli", "Tuli", None, None, None, "maaf", "maaf", "A", "A"]]
+    assert _decode("HHH_AAA", **rules) == ""                          # 0.2 s each: too short
+    assert _decode("HHHHAAAA", **rules) == "HA"                       # a new letter, written directly
+    assert _decode("LLLL_LLLL", **rules) == "L"                       # a one-frame gap: no release
+    assert _decode("LLLL...LLLL", **rules) == "LL"                    # released: the letter again
+    assert _decode("HHHHXHHHH", **rules) == "H"                       # a flicker is not a release
+    assert _decode("HHHH....AAAA", **rules) == "HA"                   # a brief drop: no space
+    assert _decode("HHHH........AAAA........", **rules) == "H A "     # a long pause: one space
+    assert _decode("..........HHHH", **rules) == "H"                  # no leading space
+    decoder = FingerspellingDecoder(hold_s=0.1)
+    added = [decoder.push(w, t=i / 10) for i, w in enumerate(["Tuli", "Tuli", None, None, None, "maaf", "maaf", "A", "A"])]
     assert decoder.text == "Tuli maaf A" and added[1] == "Tuli" and added[6] == " maaf"
     decoder.reset()
-    assert decoder.text == "" and decoder.push("B") is None
+    assert decoder.text == "" and decoder.push("B", t=5.0) is None
+    with pytest.raises(ValueError, match="hold_s"):
+        FingerspellingDecoder(hold_s=-1)
+
+
+def test_decoder_spells_the_same_at_any_frame_rate():
+    """The same signing (letters held 2 s, the hand dropped 0.5 s between them, a 2 s pause
+    between words) seen at 30, 10, 2 and 1 processed frames a second."""
+    timeline = [("B", 2), (".", 0.5), ("A", 2), (".", 0.5), ("C", 2), (".", 0.5), ("A", 2),
+                (".", 2), ("D", 2), ("U", 2), (".", 0.5), ("A", 2), (".", 3)]
+    for fps in (30, 10, 2, 1):
+        decoder = FingerspellingDecoder()
+        t, end = 0.0, 0.0
+        for label, seconds in timeline:
+            end += seconds
+            while t < end - 1e-9:
+                decoder.push(None if label == "." else label, has_hand=label != ".", t=t)
+                t += 1 / fps
+        assert decoder.text == "BACA DUA ", f"at {fps} frames/s"
 
 
 def test_stream_spells_real_letter_frames(letters, datasets):
-    """'HALLO KITA' signed with held-out landmark frames: letters follow each other directly, the
-    double L is released by dropping the hand briefly, the space is a pause without a hand."""
+    """'HALLO KITA' signed with held-out landmark frames at 30 frames/s: each letter held 0.4 s,
+    the double L released by dropping the hand briefly, the space a 1.5 s pause without a hand."""
     no_hand = empty_hands(1)
     frames: list[np.ndarray] = []
     for i, letter in enumerate("HALLO KITA"):
         if letter == " ":
-            frames += [no_hand[0]] * 20
+            frames += [no_hand[0]] * 50
             continue
         if i > 0 and "HALLO KITA"[i - 1] == letter:
-            frames += [no_hand[0]] * 4
-        frames += list(asl_frames(datasets, letter, 10 * i, 12))
+            frames += [no_hand[0]] * 12
+        frames += list(asl_frames(datasets, letter, 10 * i, 24))
     with letters.stream() as stream:
-        added = [stream.push_landmarks(h).added for h in frames]
+        added = [stream.push_landmarks(h, t=i / 30).added for i, h in enumerate(frames)]
     assert stream.text == "HALLO KITA"
     assert "".join(a for a in added if a) == "HALLO KITA"
+
+
+def test_stream_spells_baca_slowed_down(letters, datasets):
+    """'BACA' from real held-out letter frames at 1 processed frame a second (a slow phone),
+    with the hand dropped for one frame between letters ('BACA', not a space at every drop) and
+    without drops (the smoothing does not carry a letter into the next one for seconds)."""
+    no_hand = empty_hands(1)[0]
+    for drop in ([no_hand], []):
+        frames: list[np.ndarray] = []
+        for i, letter in enumerate("BACA"):
+            frames += list(asl_frames(datasets, letter, 10 * i, 3, step=5)) + drop
+        with letters.stream() as stream:
+            for i, hands in enumerate(frames):
+                stream.push_landmarks(hands, t=float(i))
+        assert stream.text == "BACA", f"with {len(drop)} frame(s) without a hand between letters"
 
 
 # ---- webcam app --------------------------------------------------------------------------------

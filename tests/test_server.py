@@ -66,6 +66,28 @@ def test_pages_and_health(client):
     assert hands_js.status_code == 200 and len(hands_js.content) > 10_000
 
 
+def test_api_docs_work_offline(client):
+    """/docs loads Swagger UI from this server (npm swagger-ui-dist), never from a CDN."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200, "swagger-ui-dist is not installed: `make setup` runs `npm install`"
+    sources = [part.split('"')[1] for part in docs.text.split("src=")[1:]] + \
+              [part.split('"')[1] for part in docs.text.split("href=")[1:]]
+    assert sources and all(s.startswith(("/", "data:")) for s in sources), sources
+    assert client.get("/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404                       # redoc would need a CDN
+    assert client.get("/api/health").json()["spelling"] == {"hold_s": 0.5, "space_after_s": 1.5}
+
+
+def test_recordings_go_to_the_user_data_folder_by_default(monkeypatch, tmp_path):
+    from isyarat.server.datadir import default_recordings_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_recordings_dir() == tmp_path / "data" / "isyarat" / "recordings"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_recordings_dir() == tmp_path / "home" / ".local" / "share" / "isyarat" / "recordings"
+
+
 def test_missing_browser_tracker_is_explained(letters, tmp_path):
     app = TestClient(create_app([letters], data_dir=tmp_path, hands_dir=tmp_path / "not-installed",
                                 allowed_hosts=TEST_HOSTS))
@@ -141,21 +163,36 @@ def test_websocket_streams_predictions_and_spells(client, datasets):
     with client.websocket_connect("/ws/letters") as ws:
         replies = []
         for i, hands in enumerate(frames):
-            ws.send_json({"hands": hand_slots(hands), "id": i})
+            ws.send_json({"hands": hand_slots(hands), "id": i, "t": 1000 + 100 * i})  # 10 frames/s
             replies.append(ws.receive_json())
         assert [r["id"] for r in replies] == list(range(12))
         assert replies[-1]["label"] == "B" and replies[-1]["has_hand"]
         assert all(isinstance(r["latency_ms"], float) and r["latency_ms"] >= 0 for r in replies)
         assert replies[-1]["text"] == "B" and sum(r["added"] == "B" for r in replies) == 1
         assert len(replies[-1]["probabilities"]) == 26
-        ws.send_json({"hands": [None, None]})
+        ws.send_json({"hands": [None, None], "t": 2200})
         empty = ws.receive_json()
         assert empty["label"] is None and not empty["has_hand"] and empty["text"] == "B"
         ws.send_json({"reset": True})
         assert ws.receive_json()["text"] == ""
 
 
+def test_websocket_spells_by_the_frame_times_the_page_sends(client, datasets):
+    """'BACA' at 1 frame a second (a slow phone), the replies coming back at once: the decoder
+    counts the pages' capture times, not the frames or their arrival, and a one-frame drop of the
+    hand between letters writes no space."""
+    frames = []
+    for i, letter in enumerate("BACA"):
+        frames += [hand_slots(h) for h in asl_frames(datasets, letter, 10 * i, 3, step=5)] + [[None, None]]
+    with client.websocket_connect("/ws/letters") as ws:
+        for i, slots in enumerate(frames):
+            ws.send_json({"hands": slots, "t": 5000.0 + 1000 * i})
+            text = ws.receive_json()["text"]
+    assert text == "BACA"
+
+
 @pytest.mark.parametrize("message, error", [
+    (json.dumps({"hands": [None, None], "t": "now"}), "capture time in milliseconds"),
     ("{not json", "not valid JSON"),
     ("[1, 2, 3]", "JSON object"),
     (json.dumps({"hands": None}), "list of two entries"),

@@ -428,8 +428,12 @@ def _add_serve(sub) -> None:
                    help="also answer requests addressed to NAME (a host name or address this machine is "
                         "reached by, e.g. behind a proxy)")
     p.add_argument("--model", action="append", help="models to offer (default: every shipped model)")
-    p.add_argument("--data-dir", type=Path, default=Path("recordings"),
-                   help="where the recorder page saves samples (default: %(default)s)")
+    from isyarat.server.datadir import default_recordings_dir
+
+    p.add_argument("--data-dir", type=Path, default=default_recordings_dir(),
+                   help="where the recorder page saves samples (default: your data folder, "
+                        "$XDG_DATA_HOME/isyarat/recordings or ~/.local/share/isyarat/recordings; "
+                        "here %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="server processes (default: %(default)s); 2 on a 2-core machine serves about twice "
                         "as many live viewers (see bench/realtime.py)")

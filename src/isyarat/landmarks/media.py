@@ -132,6 +132,17 @@ def iter_video_frames(path: str | Path, every: int = 1, max_frames: int | None =
         capture.release()
 
 
+def video_fps(path: str | Path, default: float = 30.0) -> float:
+    """The video's frame rate as its container declares it (`default` when it declares none),
+    so that frame n can be given its time n / fps."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
+    finally:
+        capture.release()
+    return float(fps) if fps and 1.0 <= fps <= 1000.0 else default
+
+
 def border_size(shape: tuple[int, ...], fraction: float) -> tuple[int, int]:
     """(rows, columns) of padding added on each side for an image of `shape`."""
     return round(shape[0] * fraction), round(shape[1] * fraction)

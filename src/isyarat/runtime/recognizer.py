@@ -176,10 +176,12 @@ class Recognizer:
 
     def predict_video(self, path: str | Path, max_frames: int | None = None) -> VideoResult:
         """Stream the video's frames through the recognizer, then decide one label for the clip."""
-        from isyarat.landmarks.media import iter_video_frames
+        from isyarat.landmarks.media import iter_video_frames, video_fps
 
+        fps = video_fps(path)  # the spelling decoder counts in seconds of the video
+        frames = iter_video_frames(Path(path), max_frames=max_frames)
         with self.stream() as stream:
-            updates = [stream.push_frame(frame) for frame in iter_video_frames(Path(path), max_frames=max_frames)]
+            updates = [stream.push_frame(frame, i / fps) for i, frame in enumerate(frames)]
         if not updates:
             raise IsyaratError(f"{path}: no frames could be read; give an .mp4/.avi/.mov video")
         clip = self._clip_prediction(updates)
@@ -197,8 +199,9 @@ class Recognizer:
         mean = np.mean([[p.probabilities[k] for k in names] for p in seen], axis=0)
         return to_prediction(mean, names, self.threshold)
 
-    def stream(self, **decoder_settings: int) -> RecognizerStream:
-        """A live stream; `decoder_settings` go to FingerspellingDecoder (min_hold_frames, ...)."""
+    def stream(self, **decoder_settings: float) -> RecognizerStream:
+        """A live stream; `decoder_settings` go to FingerspellingDecoder (hold_s, release_s,
+        space_after_s, in seconds)."""
         return RecognizerStream(self, **decoder_settings)
 
     def new_extractor(self, static: bool):

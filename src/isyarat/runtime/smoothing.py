@@ -61,21 +61,28 @@ def _sign_prediction(probs: np.ndarray, labels: list[str], threshold: float) -> 
 
 
 class ProbabilitySmoother:
-    """Mean of the probability vectors of the last `window` frames that had a hand.
+    """Mean of the probability vectors of the last `window` frames that had a hand, none older
+    than `max_age_s` seconds when frames come with times (on a slow device, one frame a second,
+    five frames would mix the letter before into the next one for seconds).
     A frame without a hand empties the window, so the next sign starts fresh."""
 
-    def __init__(self, window: int = 5) -> None:
+    def __init__(self, window: int = 5, max_age_s: float = 0.3) -> None:
         if window < 1:
             raise ValueError(f"smoothing window must be >= 1, got {window}")
-        self._recent: deque[np.ndarray] = deque(maxlen=window)
+        self.max_age_s = max_age_s
+        self._recent: deque[tuple[float | None, np.ndarray]] = deque(maxlen=window)
 
-    def push(self, probs: np.ndarray | None) -> np.ndarray | None:
-        """Add this frame's probabilities (None: no hand) and return the smoothed vector."""
+    def push(self, probs: np.ndarray | None, t: float | None = None) -> np.ndarray | None:
+        """Add this frame's probabilities (None: no hand) at time `t` in seconds (None: no
+        time, the window counts frames only) and return the smoothed vector."""
         if probs is None:
             self._recent.clear()
             return None
-        self._recent.append(np.asarray(probs, dtype=np.float64))
-        return sum(self._recent) / len(self._recent)  # np.mean's result, without its overhead
+        if t is not None:
+            while self._recent and self._recent[0][0] is not None and t - self._recent[0][0] > self.max_age_s:
+                self._recent.popleft()
+        self._recent.append((t, np.asarray(probs, dtype=np.float64)))
+        return sum(p for _, p in self._recent) / len(self._recent)  # np.mean's result, without its overhead
 
     def reset(self) -> None:
         self._recent.clear()

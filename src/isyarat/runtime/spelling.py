@@ -1,51 +1,88 @@
-"""Turn a stream of per-frame labels into spelled text.
+"""Turn a stream of per-frame labels into spelled text, by time rather than by frame count, so a
+slow device (one processed frame a second) spells the same words as a fast one (30 a second).
 
-A label is written once it has been the prediction for `min_hold_frames` frames in a row.
-Holding it longer writes nothing more; writing the same label again needs a release first:
-`release_frames` frames of "no sign" or of other labels. A pause with no hand in view for
-`space_after_frames` frames writes one space. Letters join into words; multi-character labels
-(word signs) are written as words separated by spaces.
+Every frame comes with the time it was captured, in seconds. A label (or "no sign") lasts from
+the first frame that shows it to the latest one, so one stray frame lasts zero seconds and
+changes nothing; a pause without a hand counts from halfway between the last frame with a hand
+and the first without one.
+
+- A label is written once it has lasted `hold_s` seconds. Holding it longer writes nothing more;
+  writing the same label again needs a release first: `release_s` seconds of "no sign", of no
+  hand or of other labels (another label is written directly, without a release).
+- A word break (one space) is written once no hand has been in view for `space_after_s` seconds;
+  a brief drop of the hand between letters writes nothing.
+- Letters join into words; multi-character labels (word signs) are written as words separated
+  by spaces.
 """
 from __future__ import annotations
 
+import math
+
+HOLD_S = 0.5
+RELEASE_S = 0.3
+SPACE_AFTER_S = 1.5
+EPS = 1e-6  # frame times like i / 30 add up with rounding errors
+
+
+def lasted(since: float | None, now: float, seconds: float) -> bool:
+    """Whether a state seen first at `since` has lasted `seconds` by `now`."""
+    return since is not None and now - since >= seconds - EPS
+
 
 class FingerspellingDecoder:
-    def __init__(self, min_hold_frames: int = 5, release_frames: int = 3, space_after_frames: int = 15) -> None:
-        if min(min_hold_frames, release_frames, space_after_frames) < 1:
-            raise ValueError("min_hold_frames, release_frames and space_after_frames must be >= 1")
-        self.min_hold_frames = min_hold_frames
-        self.release_frames = release_frames
-        self.space_after_frames = space_after_frames
+    def __init__(self, hold_s: float = HOLD_S, release_s: float = RELEASE_S,
+                 space_after_s: float = SPACE_AFTER_S) -> None:
+        for name, value in (("hold_s", hold_s), ("release_s", release_s), ("space_after_s", space_after_s)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        self.hold_s = float(hold_s)
+        self.release_s = float(release_s)
+        self.space_after_s = float(space_after_s)
         self.reset()
 
     def reset(self) -> None:
         self.text = ""
+        self._now: float | None = None  # time of the latest frame
         self._candidate: str | None = None
-        self._run = 0  # frames in a row with the candidate label
+        self._candidate_since = 0.0  # first frame of the current run of the candidate label
         self._held: str | None = None  # the last written label, until it is released
-        self._away = 0  # frames in a row without the held label
-        self._no_hand = 0  # frames in a row without a hand
+        self._away_since: float | None = None  # first frame without the held label
+        self._last_hand: float | None = None  # the latest frame with a hand
+        self._no_hand_since: float | None = None  # when the current pause without a hand began
         self._after_word = False  # the last label written was a word
 
-    def push(self, label: str | None, has_hand: bool = True) -> str | None:
-        """Feed one frame's label (None: no sign) and return the text it adds, if any."""
-        self._track_hand(has_hand)
-        self._track_runs(label)
-        if self._no_hand == self.space_after_frames and self.text and not self.text.endswith(" "):
+    def push(self, label: str | None, has_hand: bool = True, t: float = 0.0) -> str | None:
+        """Feed one frame's label (None: no sign), whether a hand was in view, and the frame's
+        time in seconds; return the text it adds, if any. A time earlier than the previous
+        frame's counts as the previous frame's time."""
+        t = float(t) if self._now is None else max(float(t), self._now)
+        self._now = t
+        self._track_hand(has_hand, t)
+        self._track_runs(label, t)
+        if lasted(self._no_hand_since, t, self.space_after_s) and self.text and not self.text.endswith(" "):
             return self._write(" ")
-        if label is not None and self._run == self.min_hold_frames and label != self._held:
-            self._held, self._away = label, 0
+        if label is not None and label != self._held and lasted(self._candidate_since, t, self.hold_s):
+            self._held, self._away_since = label, None
             return self._write(self._token(label))
         return None
 
-    def _track_hand(self, has_hand: bool) -> None:
-        self._no_hand = 0 if has_hand else self._no_hand + 1
+    def _track_hand(self, has_hand: bool, t: float) -> None:
+        # The hand left somewhere between the last frame with it and the first without it: on a
+        # slow device (1 frame a second) halfway is the best guess, and a 2 s pause still counts.
+        if has_hand:
+            self._last_hand, self._no_hand_since = t, None
+        elif self._no_hand_since is None:
+            self._no_hand_since = t if self._last_hand is None else (self._last_hand + t) / 2
 
-    def _track_runs(self, label: str | None) -> None:
-        self._run = self._run + 1 if label == self._candidate else 1
-        self._candidate = label
-        self._away = 0 if label == self._held else self._away + 1
-        if self._away >= self.release_frames:
+    def _track_runs(self, label: str | None, t: float) -> None:
+        if label != self._candidate:
+            self._candidate, self._candidate_since = label, t
+        if label == self._held:
+            self._away_since = None
+            return
+        if self._away_since is None:
+            self._away_since = t
+        if self._held is not None and lasted(self._away_since, t, self.release_s):
             self._held = None
 
     def _token(self, label: str) -> str:

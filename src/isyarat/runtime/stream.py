@@ -1,6 +1,7 @@
 """A live stream of frames (or landmarks) -> smoothed predictions -> spelled text."""
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,13 +39,14 @@ class PendingFrame:
     pose: np.ndarray | None
     has_hand: bool
     x: np.ndarray | None
+    t: float = 0.0
 
 
 class RecognizerStream:
     """Per-viewer state: the sliding window of the last `frames` landmarks (sequence models),
     probability smoothing, the fingerspelling decoder and a MediaPipe tracker in video mode."""
 
-    def __init__(self, recognizer: "Recognizer", **decoder_settings: int) -> None:
+    def __init__(self, recognizer: "Recognizer", **decoder_settings: float) -> None:
         self.recognizer = recognizer
         self.smoother = ProbabilitySmoother(recognizer.smoothing)
         self.decoder = FingerspellingDecoder(**decoder_settings)
@@ -55,19 +57,20 @@ class RecognizerStream:
     def text(self) -> str:
         return self.decoder.text
 
-    def push_frame(self, bgr: np.ndarray) -> StreamUpdate:
-        """Find the landmarks of one camera frame (BGR, un-mirrored) and push them."""
+    def push_frame(self, bgr: np.ndarray, t: float | None = None) -> StreamUpdate:
+        """Find the landmarks of one camera frame (BGR, un-mirrored) and push them; `t` is the
+        frame's capture time in seconds (None: now), which the spelling decoder counts in."""
         if self.recognizer.takes_pixels:
-            return self._push_pixels(bgr)
+            return self._push_pixels(bgr, t)
         hands, pose = self.recognizer.extract(self._tracker(), bgr)
-        return self.push_landmarks(hands, pose)
+        return self.push_landmarks(hands, pose, t)
 
     def _tracker(self):
         if self._extractor is None:
             self._extractor = self.recognizer.new_extractor(static=False)
         return self._extractor
 
-    def _push_pixels(self, bgr: np.ndarray) -> StreamUpdate:
+    def _push_pixels(self, bgr: np.ndarray, t: float | None = None) -> StreamUpdate:
         """A pixel model's frame: hands tracked only when the bundle crops to them; the model
         always sees the frame (the whole frame when no hand was found)."""
         from PIL import Image
@@ -76,15 +79,18 @@ class RecognizerStream:
         hands = self.recognizer.extract(self._tracker(), bgr)[0] if crops else empty_hands()[0]
         rgb = Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))
         probs = self.recognizer.pixel_probabilities(rgb, hands if crops else None)
-        return self.end_frame(PendingFrame(hands, None, True, None), probs)
+        return self.end_frame(PendingFrame(hands, None, True, None, time.monotonic() if t is None else float(t)), probs)
 
-    def push_landmarks(self, hands: np.ndarray, pose: np.ndarray | None = None) -> StreamUpdate:
-        """Push one frame of landmarks: hands (2, 21, 3) NaN where absent, pose (33, 4) or None."""
-        frame = self.begin_frame(hands, pose)
+    def push_landmarks(self, hands: np.ndarray, pose: np.ndarray | None = None,
+                       t: float | None = None) -> StreamUpdate:
+        """Push one frame of landmarks: hands (2, 21, 3) NaN where absent, pose (33, 4) or None,
+        `t` the frame's capture time in seconds (None: now)."""
+        frame = self.begin_frame(hands, pose, t)
         probs = None if frame.x is None else self.recognizer.bundle.model.predict(frame.x[None])[0]
         return self.end_frame(frame, probs)
 
-    def begin_frame(self, hands: np.ndarray, pose: np.ndarray | None = None) -> PendingFrame:
+    def begin_frame(self, hands: np.ndarray, pose: np.ndarray | None = None,
+                    t: float | None = None) -> PendingFrame:
         """The first half of push_landmarks: add the frame to the window and make the model's
         input. The server runs the model for many streams' pending frames in one call."""
         hands = np.asarray(hands, dtype=np.float32).reshape(2, 21, 3)
@@ -95,19 +101,19 @@ class RecognizerStream:
         x = self.recognizer.features(self._window_landmarks()) if needs_model else None
         if x is not None and not np.isfinite(x).all():  # extreme points: no usable input, so "no sign"
             x = None
-        return PendingFrame(hands, pose, frame_has_hand, x)
+        return PendingFrame(hands, pose, frame_has_hand, x, time.monotonic() if t is None else float(t))
 
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
         if probs is not None and not np.isfinite(probs).all():
             probs = None
-        prediction = self._predict(frame.has_hand, probs)
-        added = self.decoder.push(prediction.label, frame.has_hand)
+        prediction = self._predict(frame.has_hand, probs, frame.t)
+        added = self.decoder.push(prediction.label, frame.has_hand, frame.t)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
 
-    def _predict(self, frame_has_hand: bool, probs: np.ndarray | None) -> Prediction:
-        smoothed = self.smoother.push(probs)
+    def _predict(self, frame_has_hand: bool, probs: np.ndarray | None, t: float) -> Prediction:
+        smoothed = self.smoother.push(probs, t)
         if smoothed is None:
             return no_hand()
         prediction = to_prediction(smoothed, self.recognizer.labels, self.recognizer.threshold)

@@ -85,16 +85,18 @@ def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: floa
 
 
 def run_webcam(recognizer: Recognizer, camera: int = 0, mirror: bool = True,
-               frames: Iterable[np.ndarray] | None = None, headless: bool = False) -> list[StreamUpdate]:
+               frames: Iterable[np.ndarray] | None = None, headless: bool = False,
+               fps: float | None = None) -> list[StreamUpdate]:
     """Recognize signs live from `camera`, or from `frames` (e.g. a video's frames) instead.
     With a window it returns the last update when the user quits; `headless=True` shows nothing
-    and returns every update (for scripts and tests)."""
+    and returns every update (for scripts and tests). `fps`: the rate `frames` were recorded at,
+    so frame n is spelled as if seen at n / fps seconds (None: the time each frame arrives)."""
     if not headless:
         _check_display()
     source = capture_frames(open_camera(camera)) if frames is None else frames
     with recognizer.stream() as stream:
         if headless:
-            return [stream.push_frame(frame) for frame in source]
+            return [stream.push_frame(frame, None if fps is None else i / fps) for i, frame in enumerate(source)]
         try:
             return _show(stream, source, mirror)
         finally:

@@ -7,15 +7,18 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence, Union
 
 from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from isyarat.errors import IsyaratError
+from isyarat.runtime import spelling
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.shipped_models import list_shipped
 from isyarat.server.adapt import adapt_router
+from isyarat.shipped_models import list_shipped
 from isyarat.server.batching import BatchedModel
+from isyarat.server.datadir import default_recordings_dir
 from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
 from isyarat.server.recorder import recorder_router
 from isyarat.server.guards import (LOCAL_HOSTS, allowed_hosts, announce, check_data_dir, check_port,
@@ -26,6 +29,10 @@ STATIC = Path(__file__).parent / "static"
 HANDS_PACKAGE = Path("node_modules") / "@mediapipe" / "hands"
 HANDS_MISSING = ("the browser hand tracker (@mediapipe/hands) is not installed: run `make setup` "
                  "(or `npm install` in the project folder) and restart the server")
+SWAGGER_PACKAGE = Path("node_modules") / "swagger-ui-dist"
+SWAGGER_MISSING = ("the API docs page needs swagger-ui-dist, which is not installed: run `make setup` "
+                   "(or `npm install` in the project folder) and restart the server; the API itself "
+                   "works without it (its description is at /openapi.json)")
 MAX_VIDEO_FRAMES = 300
 PIXEL_MODEL_LIVE = ("model '{model}' reads photos (pixels), but the live page sends only landmarks: use a "
                     "landmark model here, or send photos to /api/predict/image")
@@ -40,6 +47,31 @@ def find_browser_hands() -> Path | None:
     candidates = [STATIC / "vendor" / "hands", Path.cwd() / HANDS_PACKAGE,
                   *(parent / HANDS_PACKAGE for parent in here.parents)]
     return next((c for c in candidates if (c / "hands.js").is_file()), None)
+
+
+def find_swagger_ui() -> Path | None:
+    """swagger-ui-dist from npm (the /docs page's scripts, served locally so /docs works offline):
+    in static/vendor/swagger-ui, or in a node_modules folder of the current directory or of the
+    source checkout."""
+    here = Path(__file__).resolve()
+    candidates = [STATIC / "vendor" / "swagger-ui", Path.cwd() / SWAGGER_PACKAGE,
+                  *(parent / SWAGGER_PACKAGE for parent in here.parents)]
+    return next((c for c in candidates if (c / "swagger-ui-bundle.js").is_file()), None)
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """/docs from local copies of the Swagger UI assets (FastAPI's own /docs loads them from a CDN)."""
+    swagger_dir = find_swagger_ui()
+    if swagger_dir is not None:
+        app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_dir), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        if swagger_dir is None:
+            return PlainTextResponse(SWAGGER_MISSING, status_code=503)
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="isyarat API",
+                                   swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/vendor/swagger-ui/swagger-ui.css", swagger_favicon_url="data:,")
 
 
 def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource]) -> dict[str, Recognizer]:
@@ -71,10 +103,9 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     batched = {name: BatchedModel(r.bundle.model) for name, r in recognizers.items()}
     hands_dir = hands_dir if hands_dir is not None else find_browser_hands()
     has_hands = hands_dir is not None and (hands_dir / "hands.js").is_file()
-    # no /docs or /redoc: their pages load scripts from a CDN, and the server runs offline;
-    # the API's schema is at /openapi.json
-    app = FastAPI(title="isyarat", description="Indonesian sign language recognition",
-                  docs_url=None, redoc_url=None)
+    # /docs from the Swagger UI assets installed from npm (no CDN: the server runs offline); no /redoc
+    app = FastAPI(title="isyarat", description="Indonesian sign language recognition", docs_url=None, redoc_url=None)
+    add_offline_docs(app)
     app.state.model_names = list(recognizers)
     app.state.uploads = uploads
     app.add_middleware(RequestSizeLimit, max_bytes=max_upload_bytes)
@@ -115,7 +146,8 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     async def health() -> dict:  # on the event loop: never queued behind uploads
         return {"status": "ok", "models": list(recognizers), "browser_hands": has_hands,
                 "message": None if has_hands else HANDS_MISSING, "max_upload_bytes": max_upload_bytes,
-                "max_message_bytes": MAX_MESSAGE_BYTES}
+                "max_message_bytes": MAX_MESSAGE_BYTES,
+                "spelling": {"hold_s": spelling.HOLD_S, "space_after_s": spelling.SPACE_AFTER_S}}
 
     @app.get("/api/models")
     def list_models() -> list[dict]:
@@ -163,7 +195,7 @@ SERVE_ENV = "ISYARAT_SERVE"  # how `serve --workers N` hands its settings to eac
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path] | None = None,
-          data_dir: Path = Path("recordings"), workers: int = 1, allow_hosts: Sequence[str] = ()) -> None:
+          data_dir: Path | None = None, workers: int = 1, allow_hosts: Sequence[str] = ()) -> None:
     """Run the web app (what `isyarat serve` calls); with no models, every shipped model.
     `workers` > 1 runs that many server processes on one port (each live connection stays in
     one process), for many viewers on a machine with several cores."""
@@ -171,11 +203,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path
 
     check_port(port)
     names = [str(m) for m in models] if models else [m["path"] for m in list_shipped()]
+    data_dir = default_recordings_dir() if data_dir is None else Path(data_dir)
     hosts = allowed_hosts(host, allow_hosts)
     app = create_app(names, data_dir, allowed_hosts=hosts)  # also checks every model loads before anything starts
     print(f"isyarat: serving {', '.join(app.state.model_names)}"
           f"{f' with {workers} worker processes' if workers > 1 else ''}\n"
-          f"isyarat: {announce(host, port)} (API schema at /openapi.json)", flush=True)
+          f"isyarat: {announce(host, port)} (API docs at /docs)\n"
+          f"isyarat: the recorder saves samples in {data_dir}", flush=True)
     # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
     # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
     options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,

@@ -1,9 +1,11 @@
 """The live WebSocket: the browser sends landmarks (never video), the server answers predictions.
 
 Client -> server, one JSON text message per camera frame:
-    {"hands": [LEFT, RIGHT], "pose": POSE (optional), "id": any (optional, echoed back)}
+    {"hands": [LEFT, RIGHT], "pose": POSE (optional), "t": MS (optional), "id": any (optional, echoed back)}
 where LEFT/RIGHT are the signer's left/right hand as 21 [x, y, z] points in the un-mirrored
-image's normalized coordinates, or null when absent, and POSE is 33 [x, y, z, visibility].
+image's normalized coordinates, or null when absent, POSE is 33 [x, y, z, visibility], and MS
+the frame's capture time in milliseconds on any steady clock (the page's performance.now()):
+the spelling decoder counts seconds of these times (without it, the time the message arrives).
 {"reset": true} clears the spelled text.
 Server -> client: {"label", "confidence", "probabilities", "has_hand", "text", "added",
 "latency_ms", "id"}, or {"error": "..."} for a bad message (the connection stays open).
@@ -67,6 +69,16 @@ def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
                 hands[i] = points
     pose = message.get("pose")
     return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
+
+
+def frame_time(message: dict) -> float | None:
+    """The frame's capture time in seconds from its "t" (milliseconds), None when not sent."""
+    t = message.get("t")
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t):
+        raise BadMessage(f'"t" must be the capture time in milliseconds (a number), got {t!r}')
+    return float(t) / 1000.0
 
 
 def decode(text: str | None) -> dict:
@@ -146,9 +158,10 @@ async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel)
             stream.reset()
             return {"text": stream.text, "reset": True, "id": message.get("id")}
         hands, pose = parse_frame(message)
+        t = frame_time(message)
     except BadMessage as err:
         return {"error": str(err)}
-    frame = stream.begin_frame(hands, pose)
+    frame = stream.begin_frame(hands, pose, t)
     probs = None if frame.x is None else await model.predict(frame.x)
     update = stream.end_frame(frame, probs)
     latency = (time.perf_counter() - start) * 1000

@@ -6,19 +6,35 @@
 // MediaPipe is fed the raw (un-mirrored) camera frames; the page only mirrors what it shows. Like
 // the Python legacy solution, MediaPipe labels handedness as if its input were a mirrored selfie,
 // so on raw frames its "Left" is the signer's right hand (slot 1) and "Right" the left (slot 0).
-// When both hands get the same label, the one with the smaller x is the signer's right hand.
-// This is the same rule as isyarat.landmarks.hands.assign_slots, so browser and Python agree.
+// When both hands get the same label, the one whose WRIST has the smaller x is the signer's right
+// hand: the same rule as isyarat.landmarks.hands.assign_slots (tests/test_browser.py runs both).
 
 export const LEFT = 0;
 export const RIGHT = 1;
 const LABEL_TO_SLOT = { Left: RIGHT, Right: LEFT };
+const WRIST = 0;
 const CONNECTIONS = [
   [0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8], [5, 9], [9, 10], [10, 11],
   [11, 12], [9, 13], [13, 14], [14, 15], [15, 16], [13, 17], [17, 18], [18, 19], [19, 20], [0, 17],
 ];
+// Coloured lines over a wider white outline and dark points: visible on any background.
+export const COLOURS = { [LEFT]: "#e8590c", [RIGHT]: "#1864ab" };
 
-function meanX(points) {
-  return points.reduce((sum, p) => sum + p.x, 0) / points.length;
+// A camera or tracker failure, with a `code` the page turns into a message in its language.
+export class TrackingError extends Error {
+  constructor(code, detail = "") {
+    super(`${code}${detail ? `: ${detail}` : ""}`);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+// Slot per detected hand (0 left, 1 right) from MediaPipe's handedness labels and landmarks.
+export function assignSlots(hands, labels) {
+  if (hands.length === 2 && labels[0] === labels[1]) {
+    return hands[0][WRIST].x <= hands[1][WRIST].x ? [RIGHT, LEFT] : [LEFT, RIGHT];
+  }
+  return labels.map((label) => LABEL_TO_SLOT[label]);
 }
 
 // MediaPipe results -> [left or null, right or null], each 21 [x, y, z].
@@ -26,58 +42,104 @@ export function toSlots(results) {
   const slots = [null, null];
   const found = results.multiHandLandmarks || [];
   const labels = (results.multiHandedness || []).map((h) => h.label);
-  let order = labels.map((label) => LABEL_TO_SLOT[label]);
-  if (found.length === 2 && labels[0] === labels[1]) {
-    order = meanX(found[0]) <= meanX(found[1]) ? [RIGHT, LEFT] : [LEFT, RIGHT];
-  }
-  found.forEach((points, i) => {
-    slots[order[i]] = points.map((p) => [p.x, p.y, p.z]);
+  assignSlots(found, labels).forEach((slot, i) => {
+    slots[slot] = found[i].map((p) => [p.x, p.y, p.z]);
   });
   return slots;
 }
 
-export function drawHands(canvas, slots) {
+// The processed frame and its hands' skeletons, so the skeleton lines up with the hand it came from.
+export function drawFrame(canvas, frame, slots) {
   const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(frame, 0, 0, canvas.width, canvas.height);
   slots.forEach((points, slot) => {
     if (!points) return;
     const xy = points.map(([x, y]) => [x * canvas.width, y * canvas.height]);
-    ctx.strokeStyle = slot === RIGHT ? "#2e9d5b" : "#3b6fd6";
-    ctx.lineWidth = 3;
-    for (const [a, b] of CONNECTIONS) {
-      ctx.beginPath();
-      ctx.moveTo(...xy[a]);
-      ctx.lineTo(...xy[b]);
-      ctx.stroke();
+    ctx.lineCap = "round";
+    for (const [width, colour] of [[7, "#ffffff"], [3, COLOURS[slot]]]) {
+      ctx.lineWidth = width;
+      ctx.strokeStyle = colour;
+      for (const [a, b] of CONNECTIONS) {
+        ctx.beginPath();
+        ctx.moveTo(...xy[a]);
+        ctx.lineTo(...xy[b]);
+        ctx.stroke();
+      }
     }
-    ctx.fillStyle = "#ffffff";
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = COLOURS[slot];
     for (const [x, y] of xy) {
       ctx.beginPath();
-      ctx.arc(x, y, 4, 0, 2 * Math.PI);
+      ctx.arc(x, y, 4.5, 0, 2 * Math.PI);
       ctx.fill();
+      ctx.stroke();
     }
   });
 }
 
-// Start the camera and the tracker; onHands(slots) is called once per processed frame.
-export async function startTracking(video, canvas, onHands) {
+function cameraError(err) {
+  const name = err && err.name;
+  if (name === "NotAllowedError" || name === "SecurityError") return new TrackingError("camera_refused", name);
+  if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
+    return new TrackingError("camera_missing", name);
+  }
+  if (name === "NotReadableError" || name === "AbortError") return new TrackingError("camera_busy", name);
+  return new TrackingError("camera_other", name || String(err));
+}
+
+async function openCamera(video) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw new TrackingError("camera_insecure");
+  }
+  try {
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  } catch (err) {
+    throw cameraError(err);
+  }
+  await video.play();
+}
+
+// Start the camera and the tracker. onState(name) reports "camera", "tracker" and "tracking";
+// onHands(slots, t) is called once per processed frame with its capture time t
+// (performance.now(), ms). The frame is copied when it is sent to the tracker and drawn with
+// its skeleton into `canvas` when the landmarks come back.
+export async function startTracking(video, canvas, onHands, onState = () => {}) {
   const health = await (await fetch("/api/health")).json();
-  if (!health.browser_hands) throw new Error(health.message);
-  if (typeof Hands === "undefined") throw new Error("the hand tracker script did not load from /vendor/hands/hands.js");
+  if (!health.browser_hands) throw new TrackingError("tracker_missing");
+  if (typeof Hands === "undefined") throw new TrackingError("tracker_missing");
+  onState("camera");
+  await openCamera(video);
+  onState("tracker");
   const hands = new Hands({ locateFile: (file) => `/vendor/hands/${file}` });
   hands.setOptions({ maxNumHands: 2, modelComplexity: 1, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5 });
-  hands.onResults((results) => {
-    const slots = toSlots(results);
-    drawHands(canvas, slots);
-    onHands(slots);
-  });
-  video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-  await video.play();
+  try {
+    await hands.initialize();
+  } catch (err) {
+    throw new TrackingError("tracker_failed", String((err && err.message) || err));
+  }
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
+  const frame = document.createElement("canvas");
+  frame.width = canvas.width;
+  frame.height = canvas.height;
+  let sentAt = 0;
+  hands.onResults((results) => {
+    const slots = toSlots(results);
+    drawFrame(canvas, frame, slots);
+    onHands(slots, sentAt);
+  });
+  onState("tracking");
+  // One tracker call per new camera frame (never the same frame twice); a paused video pauses tracking.
+  const next = (callback) => (video.requestVideoFrameCallback
+    ? video.requestVideoFrameCallback(callback) : requestAnimationFrame(callback));
   const tick = async () => {
-    if (video.readyState >= 2) await hands.send({ image: video });
-    requestAnimationFrame(tick);
+    if (video.readyState >= 2) {
+      frame.getContext("2d").drawImage(video, 0, 0, frame.width, frame.height);
+      sentAt = performance.now();
+      await hands.send({ image: frame });
+    }
+    next(tick);
   };
   tick();
 }

@@ -1,39 +1,70 @@
-// The recorder page: record N frames of hand landmarks per sample and save them for training.
+// The recorder page: record a few seconds of hand landmarks per sample and save them for training.
+// A sample lasts a time, not a number of frames, so a slow device records the same movement.
 import { startTracking } from "/static/camera.js";
+import { languageSwitch, t } from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
-let recording = null; // frames of the sample being recorded, or null
+const MIN_FRAMES = 2; // a slow device keeps recording past the time until it has this many
+let recording = null; // the sample being recorded, or null
+let camera = "camera";
+let dataDir = "";
+let progress = null; // [key, vars] of the progress line, shown again in a new language
 
-function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = !message;
+function showError(key, vars = {}) {
+  $("error-text").textContent = key ? t(key, vars) : "";
+  $("error").hidden = !key;
 }
 
-function onHands(slots) {
+function showProgress(key, vars) {
+  progress = [key, vars];
+  $("progress").textContent = t(key, vars);
+}
+
+function showStatus() {
+  $("status").dataset.state = camera;
+  $("status").textContent = t(`state.${camera}`);
+  $("data-dir").textContent = dataDir ? t("rec.data_dir", { path: dataDir }) : "";
+}
+
+function onHands(slots, capturedAt) {
   if (!recording) return;
+  recording.started ??= capturedAt;
   recording.frames.push(slots);
-  $("progress").textContent = `recording ${recording.frames.length} / ${recording.target} frames`;
-  if (recording.frames.length >= recording.target) save(recording);
+  const elapsed = (capturedAt - recording.started) / 1000;
+  const n = recording.frames.length;
+  $("progress-bar").value = Math.min(1, elapsed / recording.seconds);
+  if (elapsed >= recording.seconds && n >= MIN_FRAMES) return save(recording);
+  if (elapsed >= recording.seconds) return showProgress("rec.waiting", { n: n + 1 });
+  showProgress("rec.recording", { s: Number(elapsed.toFixed(1)), total: recording.seconds, n });
 }
 
 async function save(sample) {
   recording = null;
+  $("record").disabled = false;
   const response = await fetch("/api/recordings", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ vocabulary: sample.vocabulary, label: sample.label, frames: sample.frames }),
   });
   const body = await response.json();
-  if (!response.ok) return showError(body.detail || `saving failed (${response.status})`);
-  $("progress").textContent = `saved ${body.saved} (${body.frames} frames)`;
+  $("progress-bar").hidden = true;
+  if (!response.ok) {
+    progress = null;
+    $("progress").textContent = "";
+    return showError("rec.failed", { reason: body.detail || response.status });
+  }
+  showProgress("rec.saved", { path: body.saved, n: body.frames });
   showSummary(body);
 }
 
 function showSummary(summary) {
-  const rows = Object.entries(summary.counts).map(([label, n]) => `<tr><td></td><td>${n}</td></tr>`);
   const tbody = $("counts").querySelector("tbody");
-  tbody.innerHTML = rows.join("");
-  Object.keys(summary.counts).forEach((label, i) => { tbody.rows[i].cells[0].textContent = label; });
+  tbody.innerHTML = "";
+  for (const [label, n] of Object.entries(summary.counts)) {
+    const row = tbody.insertRow();
+    row.insertCell().textContent = label;
+    row.insertCell().textContent = String(n);
+  }
   $("command").textContent = summary.train_command;
 }
 
@@ -47,21 +78,46 @@ async function refresh() {
 function startRecording(event) {
   event.preventDefault();
   showError("");
-  const target = Number($("frames").value);
-  const sample = { vocabulary: $("vocabulary").value.trim(), label: $("sign").value.trim(), frames: [], target };
-  let seconds = 3;
-  const countdown = setInterval(() => {
-    $("progress").textContent = `get ready: ${seconds}`;
-    if (seconds-- === 0) {
-      clearInterval(countdown);
+  const seconds = Number($("seconds").value);
+  const sample = { vocabulary: $("vocabulary").value.trim(), label: $("sign").value.trim(), frames: [], seconds };
+  $("record").disabled = true;
+  $("progress-bar").value = 0;
+  $("progress-bar").hidden = false;
+  let left = 3;
+  const countdown = () => {
+    if (left === 0) {
       recording = sample;
+      return showProgress("rec.recording", { s: 0, total: seconds, n: 0 });
     }
-  }, 1000);
+    showProgress("rec.get_ready", { n: left });
+    left -= 1;
+    setTimeout(countdown, 1000);
+  };
+  countdown();
 }
 
-$("form").onsubmit = startRecording;
-$("vocabulary").onchange = refresh;
-refresh();
-startTracking($("video"), $("overlay"), onHands)
-  .then(() => { $("status").textContent = "tracking"; })
-  .catch((err) => showError(String(err.message || err)));
+function retranslate() {
+  showStatus();
+  if (progress) showProgress(...progress);
+}
+
+async function start() {
+  languageSwitch($("languages"), "rec.title", retranslate);
+  showStatus();
+  $("form").onsubmit = startRecording;
+  $("vocabulary").onchange = refresh;
+  try {
+    dataDir = (await (await fetch("/api/recordings")).json()).data_dir;
+  } catch { /* shown once the server answers */ }
+  showStatus();
+  refresh();
+  try {
+    await startTracking($("video"), $("overlay"), onHands, (state) => { camera = state; showStatus(); });
+  } catch (err) {
+    camera = "error";
+    showStatus();
+    showError(`error.${err.code || "camera_other"}`, { name: err.detail || err.message || String(err), port: location.port || 80 });
+  }
+}
+
+start();
