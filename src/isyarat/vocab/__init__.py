@@ -12,11 +12,35 @@ DATA_DIR = Path(__file__).parent / "data"
 
 
 @dataclass(frozen=True)
+class Motion:
+    """How a moving letter travels, as data (isyarat.synth.motion draws sequences from it).
+
+    path: 2-D waypoints of the wrist in hand sizes (wrist to middle knuckle), starting at [0, 0],
+    in the un-mirrored camera image of the signer's right hand: x to the image's right (the
+    signer's left), y down. start: the letter whose still handshape makes the movement.
+    twist: degrees the wrist turns about the forearm over the path (+: the palm turns toward
+    the signer's body); roll: degrees the hand tilts in the image plane over the path."""
+
+    start: str
+    path: tuple[tuple[float, float], ...]
+    twist: float = 0.0
+    roll: float = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        path = tuple(tuple(float(v) for v in point) for point in self.path)
+        if len(path) < 2 or any(len(point) != 2 for point in path):
+            raise IsyaratError(f"motion path {self.path}: give at least 2 waypoints, each [x, y]")
+        object.__setattr__(self, "path", path)
+
+
+@dataclass(frozen=True)
 class Sign:
     name: str
     dynamic: bool = False
     hands: int = 1
     gloss: str = ""
+    motion: Motion | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,11 @@ class Vocabulary:
             if s.name == name:
                 return s
         raise IsyaratError(f"'{name}' is not a sign of {self.name}; its signs: {', '.join(self.labels)}")
+
+    @property
+    def moving(self) -> dict[str, Motion]:
+        """The signs whose movement is described, by name."""
+        return {s.name: s.motion for s in self.signs if s.motion is not None}
 
     @property
     def dynamic(self) -> list[str]:
@@ -60,8 +89,17 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
                            "or the path of a YAML file like those in isyarat/vocab/data/")
     raw = yaml.safe_load(path.read_text())
     try:
-        signs = tuple(Sign(**s) for s in raw["signs"])
+        signs = tuple(_sign(s) for s in raw["signs"])
+        names = {s.name for s in signs}
+        for s in signs:
+            if s.motion is not None and s.motion.start not in names:
+                raise IsyaratError(f"{path}: sign {s.name} starts from '{s.motion.start}', which is not one of its signs")
         return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), kind=raw.get("kind", "words"),
                           signs=signs, description=raw.get("description", ""))
     except (KeyError, TypeError) as err:
         raise IsyaratError(f"{path}: not a vocabulary file ({err}); see isyarat/vocab/data/sibi.yaml") from err
+
+
+def _sign(raw: dict) -> Sign:
+    motion = raw.get("motion")
+    return Sign(**{**raw, "motion": Motion(**motion) if motion else None})
