@@ -26,6 +26,7 @@ class LoadedModel:
     recipe: Recipe
     labels: list[str]
     predict: Callable
+    clip: Callable | None = None  # a bundle's Recognizer.clip_probabilities, for recorded sequences
 
 
 def load_for_evaluation(ref: str | Path) -> LoadedModel:
@@ -44,8 +45,17 @@ def load_for_evaluation(ref: str | Path) -> LoadedModel:
     recipe_dict = bundle.model_info.get("recipe")
     if not recipe_dict:
         raise IsyaratError(f"{ref}: the bundle does not carry its recipe; export it again with `isyarat export`")
+    from isyarat.runtime.recognizer import Recognizer
+
     return LoadedModel(bundle.name, recipe_from_dict(recipe_dict), bundle.labels,
-                       lambda ds: _onnx_proba(bundle.model, ds))
+                       lambda ds: _onnx_proba(bundle.model, ds), Recognizer(bundle).clip_probabilities)
+
+
+def _recorded_sequences(dataset) -> bool:
+    """Landmark clips of several frames (a sequence folder, a table of clips): each is one sample,
+    read the way `isyarat recognize` reads a clip (a letter bundle with a motion model reads a
+    moving hand with it; a frame model averages the clip's frames)."""
+    return any(s.landmarks is not None and s.landmarks.n_frames > 1 for s in dataset)
 
 
 def _onnx_proba(model, ds) -> np.ndarray:
@@ -59,7 +69,10 @@ def evaluate_model(ref: str | Path, data: str | Path, out_dir: Path | None = Non
     prep = prepare(load_dataset(data), loaded.recipe, labels=loaded.labels, workers=workers,
                    cache_dir=cache_dir, progress=progress)
     idx = np.flatnonzero(prep.usable)
-    probs = loaded.predict(torch_dataset(prep, idx, loaded.recipe, train=False)) if len(idx) else None
+    if loaded.clip is not None and _recorded_sequences(prep.dataset):
+        probs = np.stack([loaded.clip(prep.dataset.samples[i].landmarks) for i in idx]) if len(idx) else None
+    else:
+        probs = loaded.predict(torch_dataset(prep, idx, loaded.recipe, train=False)) if len(idx) else None
     predicted = dict(zip(idx.tolist(), probs.argmax(1).tolist())) if probs is not None else {}
     y_true = [prep.labels[t] for t in prep.targets]
     y_pred = [prep.labels[predicted[i]] if i in predicted else None for i in range(len(y_true))]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from isyarat.landmarks.arrays import Landmarks, empty_pose
+from isyarat.runtime.motion import MotionGate
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
 from isyarat.runtime.spelling import FingerspellingDecoder
 
@@ -32,23 +33,35 @@ class StreamUpdate:
 
 @dataclass
 class PendingFrame:
-    """A frame pushed into a stream whose model input `x` awaits the model (None: no call needed)."""
+    """A frame pushed into a stream whose model input `x` awaits the model (None: no call needed).
+    A moving hand was read by the bundle's motion model already: its probabilities are `probs`."""
 
     hands: np.ndarray
     pose: np.ndarray | None
     has_hand: bool
     x: np.ndarray | None
+    probs: np.ndarray | None = None
+    moving: bool = False
 
 
 class RecognizerStream:
     """Per-viewer state: the sliding window of the last `frames` landmarks (sequence models),
-    probability smoothing, the fingerspelling decoder and a MediaPipe tracker in video mode."""
+    probability smoothing, the fingerspelling decoder and a MediaPipe tracker in video mode.
+
+    With a motion-aware bundle, a gate watches the wrist: while the hand travels, the motion
+    model reads the window; once it stops, the frame model reads the hand again, and a moving
+    letter just read stays the answer while its end handshape is held (the hand that wrote J
+    rests in the I handshape: that is still the J, not a new I)."""
 
     def __init__(self, recognizer: "Recognizer", **decoder_settings: int) -> None:
         self.recognizer = recognizer
         self.smoother = ProbabilitySmoother(recognizer.smoothing)
         self.decoder = FingerspellingDecoder(**decoder_settings)
-        self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recognizer.config.frames)
+        motion = recognizer.motion
+        frames = max(recognizer.config.frames, motion.features.frames if motion else 1)
+        self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
+        self.gate = MotionGate(motion.gate) if motion else None
+        self._moved_letter: str | None = None
         self._extractor = None
 
     @property
@@ -75,14 +88,19 @@ class RecognizerStream:
         pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
         self._window.append((hands, empty_pose()[0] if pose is None else pose))
         frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
+        if self.gate is not None and self.gate.push(hands) and frame_has_hand:
+            window = self._window_landmarks(self.recognizer.motion.features.frames)
+            return PendingFrame(hands, pose, True, None, self.recognizer.motion_probabilities(window), moving=True)
         needs_model = frame_has_hand or self.recognizer.is_sequence
-        x = self.recognizer.features(self._window_landmarks()) if needs_model else None
+        x = self.recognizer.features(self._window_landmarks(self.recognizer.config.frames)) if needs_model else None
         return PendingFrame(hands, pose, frame_has_hand, x)
 
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
-        prediction = self._predict(frame.has_hand, probs)
+        prediction = self._predict(frame.has_hand, frame.probs if frame.moving else probs)
+        if self.gate is not None:
+            self._keep_moving_letter(prediction, frame.moving)
         added = self.decoder.push(prediction.label, frame.has_hand)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
 
@@ -94,9 +112,22 @@ class RecognizerStream:
         prediction.has_hand = frame_has_hand
         return prediction
 
-    def _window_landmarks(self) -> Landmarks:
-        hands = np.stack([h for h, _ in self._window])
-        pose = np.stack([p for _, p in self._window]) if self.recognizer.config.pose else None
+    def _keep_moving_letter(self, prediction: Prediction, moving: bool) -> None:
+        """After the motion model read a moving letter, the frame model reading the letter's
+        start handshape (the hand at rest after the path) still means that letter."""
+        starts = self.recognizer.motion.starts
+        if moving:
+            self._moved_letter = prediction.label if prediction.label in starts else None
+        elif self._moved_letter is not None:
+            if prediction.label in (self._moved_letter, starts[self._moved_letter]):
+                prediction.label = self._moved_letter
+            else:
+                self._moved_letter = None
+
+    def _window_landmarks(self, frames: int | None = None) -> Landmarks:
+        recent = list(self._window)[-frames:] if frames else list(self._window)
+        hands = np.stack([h for h, _ in recent])
+        pose = np.stack([p for _, p in recent]) if self.recognizer.config.pose else None
         return Landmarks(hands=hands, pose=pose)
 
     def reset(self) -> None:
@@ -104,6 +135,9 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
+        self._moved_letter = None
+        if self.gate is not None:
+            self.gate.reset()
 
     def close(self) -> None:
         if self._extractor is not None:

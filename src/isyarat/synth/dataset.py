@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from isyarat.data.samples import Dataset
+from isyarat.data.samples import LANDMARKS, Dataset
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.synth.motion import SynthSettings, held_sequence, moving_sequence
@@ -45,8 +45,9 @@ class SynthSequence:
 
 def still_hands(dataset: Dataset, group_column: str = "group") -> list[StillHand]:
     """The last frame with a hand of every sample that has one. The group is the sample's
-    `group_column` value; without one, blocks of BLOCK consecutive samples of a label and source
-    (webcam frames of one session are near-duplicates, so they must stay together)."""
+    `group_column` value; without one, the photo itself, or for landmark frames blocks of BLOCK
+    consecutive samples of a label and source (webcam frames of one session are near-duplicates,
+    so they must stay together)."""
     found: list[StillHand] = []
     position: dict[tuple[str, str], int] = defaultdict(int)
     for sample in dataset:
@@ -58,7 +59,8 @@ def still_hands(dataset: Dataset, group_column: str = "group") -> list[StillHand
         if lm is None or not lm.has_hand():
             continue
         t = int(np.flatnonzero(lm.hand_present().any(axis=1))[-1])
-        group = sample.metadata.get(group_column) or f"{sample.label}-block{n // BLOCK}"
+        block = f"{sample.label}-block{n // BLOCK}" if sample.kind == LANDMARKS else sample.id
+        group = sample.metadata.get(group_column) or block
         found.append(StillHand(sample.label, lm.hands[t].copy(), f"{source}:{group}", source))
     return found
 
