@@ -23,7 +23,8 @@ EXAMPLES = """\
 examples:
   isyarat recognize photo.jpg                            a SIBI letter (shipped sibi-letters)
   isyarat recognize photo.jpg --system bisindo           a BISINDO letter (shipped bisindo-letters)
-  isyarat recognize clip.mp4 --system bisindo            a BISINDO word (shipped bisindo-words)
+  isyarat recognize clip.mp4 --system bisindo            BISINDO letters over a video, spelled (moving J, R too)
+  isyarat recognize clip.mp4 --model bisindo-words       a BISINDO word (shipped bisindo-words)
   isyarat recognize clip.mp4 --model sibi-letters        letters over a video, spelled as text
   isyarat serve                                          web app at http://127.0.0.1:8000
   isyarat extract ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
@@ -229,8 +230,8 @@ def _add_recognize(sub) -> None:
              cmd_recognize)
     p.add_argument("input", type=Path, help="image, video or folder of them")
     p.add_argument("--system", default="sibi",
-                   help="sign system whose shipped model to use: its letter model for images, its word "
-                        "model (if any) for videos (default: %(default)s; see `isyarat models`)")
+                   help="sign system whose shipped letter model to use, for images and videos (default: "
+                        "%(default)s; see `isyarat models`); for words give --model, e.g. bisindo-words")
     p.add_argument("--model", help="a shipped model name or a bundle path, instead of --system")
     p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")

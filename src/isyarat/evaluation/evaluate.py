@@ -45,10 +45,21 @@ def load_for_evaluation(ref: str | Path) -> LoadedModel:
     recipe_dict = bundle.model_info.get("recipe")
     if not recipe_dict:
         raise IsyaratError(f"{ref}: the bundle does not carry its recipe; export it again with `isyarat export`")
+    return LoadedModel(bundle.name, recipe_from_dict(recipe_dict), bundle.labels,
+                       lambda ds: _onnx_proba(bundle.model, ds), _clip_reader(bundle))
+
+
+def _clip_reader(bundle) -> Callable:
+    """Recognizer.clip_probabilities of the bundle, the Recognizer made on first use."""
     from isyarat.runtime.recognizer import Recognizer
 
-    return LoadedModel(bundle.name, recipe_from_dict(recipe_dict), bundle.labels,
-                       lambda ds: _onnx_proba(bundle.model, ds), Recognizer(bundle).clip_probabilities)
+    made: list[Recognizer] = []
+
+    def clip(lm):
+        if not made:
+            made.append(Recognizer(bundle))
+        return made[0].clip_probabilities(lm)
+    return clip
 
 
 def _recorded_sequences(dataset) -> bool:

@@ -21,9 +21,9 @@ class GateSettings:
     (lightly smoothed, in hand sizes) reaching `start`; the frame model again once it falls
     below `stop`. The gap between them (hysteresis) keeps tremor from flipping it."""
 
-    window: int = 10
-    start: float = 0.9
-    stop: float = 0.45
+    window: int = 15   # half a second at 30 fps
+    start: float = 1.0
+    stop: float = 0.6  # above synthetic tremor and drift (at most ~0.56 over 15 frames, bench/motion.py's data)
 
     def __post_init__(self) -> None:
         if self.window < 3 or not 0 < self.stop < self.start:
