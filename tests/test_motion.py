@@ -7,6 +7,7 @@ does). Moving sequences are synthetic by design: no licensed recordings of these
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -164,3 +165,33 @@ def test_a_streamed_j_is_written_once(motion_bundle):
                 stream.push_landmarks(clip.hands[-1])
         texts.append(stream.text)
     assert texts.count("J") >= 3, texts
+
+
+def test_a_bundle_with_a_broken_motion_part_is_refused_with_the_reason(tmp_path):
+    from isyarat.export.bundle import write_bundle
+    from isyarat.export.motion import MotionPart
+    from isyarat.models.registry import build_model
+
+    frame_cfg = FeatureConfig(kind="frame", hands="two")
+    motion_cfg = FeatureConfig(kind="sequence", frames=8, hands="two", trajectory=True)
+    labels = ["D", "I", "J", "Z"]
+    frame_model = build_model("mlp", frame_cfg.output_shape, 4).eval()
+    motion_model = build_model("transformer", motion_cfg.output_shape, 4, dim=16, layers=1, heads=2).eval()
+    part = MotionPart(labels=labels, input_shape=motion_cfg.output_shape, features=motion_cfg,
+                      starts={"J": "I", "Z": "D"})
+    out = write_bundle(frame_model, frame_cfg.output_shape, labels, frame_cfg.to_dict(), "sibi", tmp_path / "b",
+                       "b", {"name": "mlp"}, motion=(motion_model, part))
+    loaded = load_bundle(out)
+    assert loaded.motion.features == motion_cfg and loaded.motion.gate == GateSettings()
+    meta = json.loads((out / "bundle.json").read_text())
+    meta["motion"]["labels"] = ["D", "I", "J", "Q"]
+    (out / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(IsyaratError, match="labels the letter model does not"):
+        load_bundle(out)
+    meta["motion"]["labels"] = labels
+    (out / "bundle.json").write_text(json.dumps(meta))
+    (out / "motion.onnx").unlink()
+    with pytest.raises(IsyaratError, match="motion.onnx is missing"):
+        load_bundle(out)
+    with pytest.raises(IsyaratError, match="sequences"):
+        MotionPart(labels=labels, input_shape=frame_cfg.output_shape, features=frame_cfg)

@@ -117,7 +117,8 @@ class RecognizerStream:
         start handshape (the hand at rest after the path) still means that letter."""
         starts = self.recognizer.motion.starts
         if moving:
-            self._moved_letter = prediction.label if prediction.label in starts else None
+            if prediction.label is not None:  # a moving hand read as a still letter clears it
+                self._moved_letter = prediction.label if prediction.label in starts else None
         elif self._moved_letter is not None:
             if prediction.label in (self._moved_letter, starts[self._moved_letter]):
                 prediction.label = self._moved_letter
