@@ -127,9 +127,9 @@ def motion_bundle(datasets, tmp_path_factory):
     train_hands = still_hands(load_dataset(frames))
     test_hands = still_hands(load_dataset(base / "held-out-frames"))
     vocab = sibi_subset()
-    write_sequences(synthesize(train_hands, vocab, 40, seed=1), base / "synth-train")
+    write_sequences(synthesize(train_hands, vocab, 30, seed=1), base / "synth-train")
     write_sequences(synthesize(test_hands, vocab, 6, seed=2), base / "synth-test")
-    fast = {"train.epochs": 25, "train.patience": 25, "augment.copies": 1}
+    fast = {"train.epochs": 15, "train.patience": 15, "augment.copies": 1}
     letters = train_recipe(load_recipe("isyarat-letters", fast), frames, base / "run-letters", progress=False)
     motion = train_recipe(load_recipe("sibi-motion", fast), base / "synth-train", base / "run-motion",
                           progress=False)

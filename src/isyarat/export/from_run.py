@@ -36,7 +36,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
 
 def motion_part(run_dir: Path, letters: list[str], sign_system: str):
     """(model, MotionPart) of a trained sequence run, checked against the letter model's labels;
-    the moving letters' start handshapes come from the sign system's vocabulary."""
+    the moving letters' start handshapes come from the sign system's vocabulary (the letter
+    model's, else the motion model's)."""
     from isyarat.vocab import load_vocabulary
 
     model, info = load_run(run_dir)
@@ -47,6 +48,7 @@ def motion_part(run_dir: Path, letters: list[str], sign_system: str):
     if unknown:
         raise IsyaratError(f"{run_dir}: its labels {', '.join(unknown)} are not letters of the letter model")
     starts = {}
+    sign_system = sign_system or info.data.get("sign_system") or ""
     if sign_system:
         moving = load_vocabulary(sign_system).moving
         starts = {label: m.start for label, m in moving.items() if label in info.labels}
