@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_pose
 from isyarat.runtime.motion import MotionGate
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
@@ -61,7 +62,9 @@ class RecognizerStream:
         frames = max(recognizer.config.frames, motion.features.frames if motion else 1)
         self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
         self.gate = MotionGate(motion.gate) if motion else None
-        self._moved_letter: str | None = None
+        self._moved_letter: str | None = None  # the moving letter just read
+        self._rest_shape: np.ndarray | None = None  # the hand's shape when it was last moving
+        self._start_run = 0  # frames in a row read as a moving letter's start handshape
         self._extractor = None
 
     @property
@@ -100,7 +103,7 @@ class RecognizerStream:
         -> smoothing -> prediction -> spelled text."""
         prediction = self._predict(frame.has_hand, frame.probs if frame.moving else probs)
         if self.gate is not None:
-            self._keep_moving_letter(prediction, frame.moving)
+            self._keep_moving_letter(prediction, frame)
         added = self.decoder.push(prediction.label, frame.has_hand)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
 
@@ -112,18 +115,30 @@ class RecognizerStream:
         prediction.has_hand = frame_has_hand
         return prediction
 
-    def _keep_moving_letter(self, prediction: Prediction, moving: bool) -> None:
-        """After the motion model read a moving letter, the frame model reading the letter's
-        start handshape (the hand at rest after the path) still means that letter."""
+    def _keep_moving_letter(self, prediction: Prediction, frame: PendingFrame) -> None:
+        """Two rules around moving letters. After the motion model read one, it stays the answer
+        while the hand keeps the shape it ended in (the hand that wrote J rests, turned, in the I
+        handshape: that is still the J). And a moving letter's start handshape (I for J, D for
+        Z) is passed on only once it has been seen for the gate's window, long enough for a
+        starting J or Z to open the gate: the I that begins a J is not written as an I."""
         starts = self.recognizer.motion.starts
-        if moving:
+        shape = _hand_shape(frame.hands)
+        if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
-        elif self._moved_letter is not None:
-            if prediction.label in (self._moved_letter, starts[self._moved_letter]):
+            self._rest_shape, self._start_run = shape, 0
+            return
+        if self._moved_letter is not None:
+            if _same_shape(shape, self._rest_shape):
                 prediction.label = self._moved_letter
-            else:
-                self._moved_letter = None
+                return
+            self._moved_letter = None
+        if prediction.label in starts.values():
+            self._start_run += 1
+            if self._start_run < self.recognizer.motion.gate.window:
+                prediction.label = None
+        else:
+            self._start_run = 0
 
     def _window_landmarks(self, frames: int | None = None) -> Landmarks:
         recent = list(self._window)[-frames:] if frames else list(self._window)
@@ -136,7 +151,7 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
-        self._moved_letter = None
+        self._moved_letter, self._rest_shape, self._start_run = None, None, 0
         if self.gate is not None:
             self.gate.reset()
 
@@ -150,3 +165,18 @@ class RecognizerStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_SHAPE = FeatureConfig(kind="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes
+SAME_SHAPE = 0.25  # mean landmark distance (hand sizes) below which a hand kept its shape
+
+
+def _hand_shape(hands: np.ndarray) -> np.ndarray | None:
+    """(21, 3) shape of the signing hand (left hands mirrored), or None without a hand."""
+    if not np.isfinite(hands).all(axis=(1, 2)).any():
+        return None
+    return make_features(Landmarks(hands[None]), _SHAPE).reshape(21, 3)
+
+
+def _same_shape(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is not None and b is not None and float(np.linalg.norm(a - b, axis=1).mean()) < SAME_SHAPE
