@@ -76,7 +76,7 @@ def build_bundle(system: str, train_hands: list, train_seqs: list, args, folder:
     moving = as_dataset([(s.label, s.landmarks, s.metadata["group"]) for s in train_seqs], "sequences")
     motion_model, motion_recipe, motion_labels, s2 = train("letters-motion", moving, {
         "train.epochs": args.epochs, "train.patience": 8})
-    print(f"{system}: trained the frame model in {s1:.0f} s and the motion model in {s2:.0f} s")
+    print(f"{system}: trained the frame model in {s1:.0f} s and the motion model in {s2:.0f} s", flush=True)
     starts = {k: m.start for k, m in load_vocabulary(system).moving.items()}
     part = MotionPart(labels=motion_labels, input_shape=motion_recipe.features.output_shape,
                       features=motion_recipe.features, model_info={"name": motion_recipe.model}, starts=starts)

@@ -65,6 +65,7 @@ class RecognizerStream:
         self._moved_letter: str | None = None  # the moving letter just read
         self._rest_shape: np.ndarray | None = None  # the hand's shape when it was last moving
         self._start_run = 0  # frames in a row read as a moving letter's start handshape
+        self._shown: str | None = None  # the last letter this stream reported while a hand was in view
         self._extractor = None
 
     @property
@@ -104,6 +105,7 @@ class RecognizerStream:
         prediction = self._predict(frame.has_hand, frame.probs if frame.moving else probs)
         if self.gate is not None:
             self._keep_moving_letter(prediction, frame)
+            self._shown = prediction.label or self._shown  # the letter on screen (still held: no new delay)
         added = self.decoder.push(prediction.label, frame.has_hand)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
 
@@ -123,6 +125,7 @@ class RecognizerStream:
         starting J or Z to open the gate: the I that begins a J is not written as an I."""
         starts = self.recognizer.motion.starts
         shape = _hand_shape(frame.hands)
+        self._shown = self._shown if prediction.has_hand else None
         if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
@@ -133,7 +136,7 @@ class RecognizerStream:
                 prediction.label = self._moved_letter
                 return
             self._moved_letter = None
-        if prediction.label in starts.values():
+        if prediction.label in starts.values() and prediction.label != self._shown:
             self._start_run += 1
             if self._start_run < self.recognizer.motion.gate.window:
                 prediction.label = None
@@ -151,7 +154,7 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
-        self._moved_letter, self._rest_shape, self._start_run = None, None, 0
+        self._moved_letter, self._rest_shape, self._start_run, self._shown = None, None, 0, None
         if self.gate is not None:
             self.gate.reset()
 
