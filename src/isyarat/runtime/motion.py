@@ -28,6 +28,17 @@ def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
     return hands[slot, 0, :2].astype(np.float64), hand_size(hands[slot])
 
 
+def wrist_travel(hands: np.ndarray) -> float:
+    """(T, 2, 21, 3) -> how far the signing wrist is from where it was at the first frame with a
+    hand (means of the first and last 3 such frames), in hand sizes: tremor hardly moves it."""
+    seen = [w for w in (signing_wrist(h) for h in hands) if w is not None]
+    if len(seen) < 2:
+        return 0.0
+    points = np.stack([p for p, _ in seen])
+    size = float(np.median([s for _, s in seen]))
+    return float(np.linalg.norm(points[-3:].mean(axis=0) - points[:3].mean(axis=0)) / size)
+
+
 def wrist_path(hands: np.ndarray, smooth: int = 3) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist travelled, in hand sizes: the length of its
     path through the frames with a hand, after a moving mean over `smooth` frames."""
@@ -50,10 +61,12 @@ class MotionGate:
         self._recent: deque[np.ndarray] = deque(maxlen=settings.window)
         self.moving = False
         self.path = 0.0
+        self.travel = 0.0  # net wrist displacement over the window, hand sizes
 
     def push(self, hands: np.ndarray) -> bool:
         self._recent.append(hands)
-        self.path = wrist_path(np.stack(self._recent))
+        recent = np.stack(self._recent)
+        self.path, self.travel = wrist_path(recent), wrist_travel(recent)
         if self.moving and self.path < self.settings.stop:
             self.moving = False
         elif not self.moving and self.path >= self.settings.start:
@@ -63,7 +76,7 @@ class MotionGate:
     def reset(self) -> None:
         self._recent.clear()
         self.moving = False
-        self.path = 0.0
+        self.path = self.travel = 0.0
 
 
 def clip_moved(hands: np.ndarray, settings: GateSettings) -> bool:

@@ -121,8 +121,9 @@ class RecognizerStream:
         """Two rules around moving letters. After the motion model read one, it stays the answer
         while the hand keeps the shape it ended in (the hand that wrote J rests, turned, in the I
         handshape: that is still the J). And a moving letter's start handshape (I for J, D for
-        Z) is passed on only once it has been seen for the gate's window, long enough for a
-        starting J or Z to open the gate: the I that begins a J is not written as an I."""
+        Z) is passed on only once it has been seen for the gate's window with the wrist not
+        setting off (net travel over the window below STARTING): the I that begins a J is not
+        written as an I."""
         starts = self.recognizer.motion.starts
         shape = _hand_shape(frame.hands)
         self._shown = self._shown if prediction.has_hand else None
@@ -138,7 +139,8 @@ class RecognizerStream:
             self._moved_letter = None
         if prediction.label in starts.values() and prediction.label != self._shown:
             self._start_run += 1
-            if self._start_run < self.recognizer.motion.gate.window:
+            settling = self._start_run < self.gate.settings.window or self.gate.travel >= STARTING
+            if settling:  # seen too briefly, or the wrist is already travelling: maybe a J starting
                 prediction.label = None
         else:
             self._start_run = 0
@@ -171,6 +173,7 @@ class RecognizerStream:
 
 
 _SHAPE = FeatureConfig(kind="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes
+STARTING = 0.3  # net wrist travel (hand sizes) over the gate's window that may be a path setting off
 SAME_SHAPE = 0.25  # mean landmark distance (hand sizes) below which a hand kept its shape
 
 
