@@ -38,9 +38,15 @@ SHIPPED := src/isyarat/shipped
 shipped: setup
 	$(VENV)/bin/isyarat train sibi-letters --data $(DATA)/sibi-alphabet-ajustiago \
 	  --data $(DATA)/asl-alphabet-landmarks-graudt --out runs/sibi-letters --quiet
-	$(VENV)/bin/isyarat export runs/sibi-letters --out $(SHIPPED)/sibi-letters
+	rm -rf runs/synth-sibi && $(VENV)/bin/isyarat synth sibi --data $(DATA)/sibi-alphabet-ajustiago \
+	  --data $(DATA)/asl-alphabet-landmarks-graudt --out runs/synth-sibi --per-letter 80 --quiet
+	$(VENV)/bin/isyarat train sibi-motion --data runs/synth-sibi --out runs/sibi-motion --quiet
+	$(VENV)/bin/isyarat export runs/sibi-letters --motion runs/sibi-motion --out $(SHIPPED)/sibi-letters
 	$(VENV)/bin/isyarat train bisindo-letters --data $(DATA)/bisindo-alphabet-binus --out runs/bisindo-letters --quiet
-	$(VENV)/bin/isyarat export runs/bisindo-letters --out $(SHIPPED)/bisindo-letters
+	rm -rf runs/synth-bisindo && $(VENV)/bin/isyarat synth bisindo --data $(DATA)/bisindo-alphabet-binus \
+	  --out runs/synth-bisindo --per-letter 80 --quiet
+	$(VENV)/bin/isyarat train bisindo-motion --data runs/synth-bisindo --out runs/bisindo-motion --quiet
+	$(VENV)/bin/isyarat export runs/bisindo-letters --motion runs/bisindo-motion --out $(SHIPPED)/bisindo-letters
 	$(VENV)/bin/isyarat train bisindo-words --data $(DATA)/bisindo-words-wlbisindo --out runs/bisindo-words --quiet
 	$(VENV)/bin/isyarat export runs/bisindo-words --out $(SHIPPED)/bisindo-words
 
@@ -53,6 +59,7 @@ bench: setup
 	$(PY) bench/accuracy.py | tee bench/results/accuracy.txt
 	$(PY) bench/image_vs_landmarks.py | tee bench/results/image_vs_landmarks.txt
 	$(PY) bench/realtime.py --bundle $(SHIPPED)/sibi-letters | tee bench/results/realtime.txt
+	$(PY) bench/motion.py | tee bench/results/motion.txt
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

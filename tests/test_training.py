@@ -85,7 +85,9 @@ def test_bad_recipes_are_refused_with_the_reason(raw, message):
 
 def test_paper_recipes_follow_the_papers():
     sibi, kolok, gnn = load_recipe("sibi-lstm"), load_recipe("kolok-lstm"), load_recipe("bisindo-gnn")
-    assert (sibi.features.frames, sibi.features.output_shape) == (50, (50, 64))
+    # the study's 63 wrist-relative values, the wrist's path (4: without it J and Z lose their
+    # motion, issue 13) and the frame mask
+    assert (sibi.features.frames, sibi.features.output_shape) == (50, (50, 63 + 4 + 1))
     assert sibi.features.zscore and sibi.split == "holdout:0.3"
     # the study's 258 values per frame, plus two hand-present flags and the frame mask
     assert kolok.features.output_shape == (30, 258 + 2 + 1) and kolok.features.pose

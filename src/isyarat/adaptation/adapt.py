@@ -24,6 +24,7 @@ from isyarat.data.layouts import load_dataset
 from isyarat.data.samples import Dataset
 from isyarat.errors import IsyaratError
 from isyarat.export.bundle import Bundle, load_bundle, read_model_bytes, write_onnx_bundle
+from isyarat.export.motion import MOTION_FILE
 from isyarat.features.augment import AugmentConfig, augment
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.runtime.recognizer import Recognizer, resolve_bundle
@@ -187,7 +188,10 @@ def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path
             "model": {**base.model_info, "adapted_from": base.name}, "metrics": {},
             "extract": base.extract, "details": {**base.details, "adaptation": record.to_dict()},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    write_onnx_bundle(adapted.model, meta, adapted_card(base, name, record), out)
+    if base.motion is not None:  # moving letters stay read by the base's motion model
+        meta["motion"] = base.motion.to_dict()
+    write_onnx_bundle(adapted.model, meta, adapted_card(base, name, record), out,
+                      motion=read_model_bytes(base_path, MOTION_FILE) if base.motion is not None else None)
     return out, record
 
 

@@ -24,7 +24,8 @@ EXAMPLES = """\
 examples:
   isyarat recognize photo.jpg                            a SIBI letter (shipped sibi-letters)
   isyarat recognize photo.jpg --system bisindo           a BISINDO letter (shipped bisindo-letters)
-  isyarat recognize clip.mp4 --system bisindo            a BISINDO word (shipped bisindo-words)
+  isyarat recognize clip.mp4 --system bisindo            BISINDO letters over a video, spelled (moving J, R too)
+  isyarat recognize clip.mp4 --model bisindo-words       a BISINDO word (shipped bisindo-words)
   isyarat recognize clip.mp4 --model sibi-letters        letters over a video, spelled as text
   isyarat serve                                          web app at http://127.0.0.1:8000
   isyarat extract ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_extract, _add_train, _add_evaluate, _add_export, _add_adapt, _add_recognize, _add_webcam,
-                _add_serve, _add_models, _add_recipes, _add_vocab, _add_sweep):
+                _add_serve, _add_models, _add_recipes, _add_vocab, _add_sweep, _add_synth):
         add(sub)
     return parser
 
@@ -323,6 +324,9 @@ def _add_export(sub) -> None:
     p.add_argument("run", type=Path, help="run directory written by `isyarat train`")
     p.add_argument("--out", type=Path, required=True, help="bundle folder, or a path ending in .zip")
     p.add_argument("--name", help="model name (default: the recipe's name)")
+    p.add_argument("--motion", type=Path, metavar="RUN",
+                   help="a sequence run (e.g. the sibi-motion recipe trained on `isyarat synth` output) that "
+                        "reads moving letters; added to the bundle as motion.onnx")
 
 
 def cmd_export(args) -> int:
@@ -332,7 +336,7 @@ def cmd_export(args) -> int:
         validate.out_file(args.out, (".zip",))
     else:
         validate.out_folder(args.out)
-    out = export_run(args.run, args.out, name=args.name)
+    out = export_run(args.run, args.out, name=args.name, motion_run=args.motion)
     print(f"wrote {out}")
     return 0
 
@@ -383,8 +387,8 @@ def _add_recognize(sub) -> None:
              cmd_recognize)
     p.add_argument("input", type=Path, help="image, video or folder of them")
     p.add_argument("--system", default="sibi",
-                   help="sign system whose shipped model to use: its letter model for images, its word "
-                        "model (if any) for videos (default: %(default)s; see `isyarat models`)")
+                   help="sign system whose shipped letter model to use, for images and videos (default: "
+                        "%(default)s; see `isyarat models`); for words give --model, e.g. bisindo-words")
     p.add_argument("--model", help="a shipped model name or a bundle path, instead of --system")
     p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -521,6 +525,39 @@ def cmd_vocab(args) -> int:
                 print(f"  {s.name:14s} {'dynamic' if s.dynamic else 'static ':8s} {s.hands} hand(s) {s.gloss}")
                 for label, (_, how) in zip(s.variant_labels, s.variants):
                     print(f"    variant {label:8s} {how}")
+    return 0
+
+
+# ---- synth -----------------------------------------------------------------------------------
+def _add_synth(sub) -> None:
+    p = _cmd(sub, "synth", "synthetic letter sequences (moving letters traced, still ones held)",
+             "Make a sequence-folder dataset (<label>/<sequence>/<frame>.npy, 126 values per frame,\n"
+             "with metadata.csv) of every letter of SYSTEM from the still handshapes in DATA: letters\n"
+             "that move (J, Z in SIBI; J, R in BISINDO) trace the path their vocabulary file describes\n"
+             "(`isyarat vocab sibi`), with random size, speed, direction, wrist turn and jitter; the\n"
+             "others are held with drift, tremor, entry/exit movement and sometimes a small shake.\n"
+             "The same seed gives the same dataset. Train a motion model on it, e.g.\n"
+             "  isyarat synth sibi --data DATA/sibi-alphabet-ajustiago --data DATA/asl-alphabet-landmarks-graudt --out synth/sibi\n"
+             "  isyarat train sibi-motion --data synth/sibi --out runs/sibi-motion\n"
+             "  isyarat export runs/sibi-letters --motion runs/sibi-motion --out bundles/sibi-letters",
+             cmd_synth)
+    p.add_argument("system", help="sign system (vocabulary) whose letters to make: sibi, bisindo, asl")
+    p.add_argument("--data", required=True, action="append",
+                   help="photos or landmark frames of the letters' still handshapes; repeat to combine")
+    p.add_argument("--out", type=Path, required=True, help="new folder to write the sequences to")
+    p.add_argument("--per-letter", type=int, default=60, help="sequences per letter (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    _add_workers(p)
+
+
+def cmd_synth(args) -> int:
+    from isyarat.synth.build import build_synthetic
+
+    if args.per_letter < 1:
+        raise IsyaratError(f"--per-letter must be 1 or more, got {args.per_letter}")
+    out, count = build_synthetic(args.system, [Path(d) for d in args.data], args.out, args.per_letter, args.seed,
+                                 workers=args.workers, cache_dir=args.cache, progress=not args.quiet)
+    print(f"wrote {count} sequences to {out}/ (<label>/<sequence>/<frame>.npy, metadata.csv)")
     return 0
 
 

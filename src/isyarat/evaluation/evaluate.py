@@ -97,9 +97,12 @@ def evaluate_recognizer(recognizer, dataset: Dataset, workers: int = 1, cache_di
 
 
 def _probabilities(recognizer, sample) -> np.ndarray | None:
-    """Class probabilities of one sample as the Recognizer computes them; None: no hand."""
+    """Class probabilities of one sample as the Recognizer computes them; None: no hand. A clip
+    (a recorded sequence, a video's landmarks) is one sample, read as `recognize` reads a clip: a
+    motion-aware letter bundle gives a moving hand to its motion model."""
     if not recognizer.takes_pixels:
-        return recognizer.probabilities(sample.landmarks)
+        lm = sample.landmarks
+        return recognizer.clip_probabilities(lm) if lm is not None and lm.n_frames > 1 else recognizer.probabilities(lm)
     if sample.kind == VIDEO:
         clip = recognizer.predict_video(sample.path)
         return np.array([clip.probabilities[k] for k in recognizer.labels]) if clip.probabilities else None

@@ -20,6 +20,7 @@ from torch import nn
 
 from isyarat.errors import IsyaratError
 from isyarat.export.model_input import ModelInput
+from isyarat.export.motion import MOTION_FILE, MotionPart
 
 ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
@@ -45,6 +46,7 @@ class Bundle:
     details: dict = field(default_factory=dict)
     model: "OnnxModel | None" = field(default=None, repr=False)
     input: ModelInput = field(default_factory=ModelInput)
+    motion: MotionPart | None = None  # motion.onnx: reads a moving hand (letters that move)
 
     def summary(self) -> dict:
         """What a user or the web page needs to choose a model."""
@@ -78,13 +80,15 @@ class OnnxModel:
 def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[str], features: dict,
                  sign_system: str, out_dir: str | Path, name: str, model_info: dict,
                  metrics: dict | None = None, card: str = "", extract: dict | None = None,
-                 details: dict | None = None, model_input: ModelInput | None = None) -> Path:
+                 details: dict | None = None, model_input: ModelInput | None = None,
+                 motion: tuple[nn.Module, MotionPart] | None = None) -> Path:
     """Export `model` to ONNX, check it against PyTorch and write the bundle to `out_dir`
     (a folder, or an archive when the path ends in .zip). `extract` holds the landmark extraction
     settings the training data was read with (border, detection confidence), for the runtime to
     use the same; `details` (cross-validation scores, held-out samples, data sources) is stored
-    as it is; `model_input` says what the model reads (landmarks by default, or pixels).
-    Returns the bundle's path."""
+    as it is; `model_input` says what the model reads (landmarks by default, or pixels). `motion`
+    (a sequence model and its record) adds motion.onnx, the reader of a moving hand. Returns the
+    bundle's path."""
     from isyarat.export.onnx_export import check_onnx, export_onnx
 
     out = Path(out_dir)
@@ -97,6 +101,11 @@ def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[st
         folder = Path(tmp)
         export_onnx(model, tuple(input_shape), folder / MODEL_FILE)
         check_onnx(model, folder / MODEL_FILE, tuple(input_shape))
+        if motion is not None:
+            motion_model, part = motion
+            export_onnx(motion_model, part.input_shape, folder / MOTION_FILE)
+            check_onnx(motion_model, folder / MOTION_FILE, part.input_shape)
+            meta["motion"] = part.to_dict()
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (folder / CARD_FILE).write_text(card or f"# {name}\n", encoding="utf-8")
         _publish(folder, out)
@@ -105,13 +114,15 @@ def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[st
 
 def _publish(folder: Path, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
+    names = [n for n in (MODEL_FILE, META_FILE, CARD_FILE, MOTION_FILE) if (folder / n).is_file()]
     if out.suffix.lower() == ".zip":
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in (MODEL_FILE, META_FILE, CARD_FILE):
+            for name in names:
                 archive.write(folder / name, name)
         return
     out.mkdir(exist_ok=True)
-    for name in (MODEL_FILE, META_FILE, CARD_FILE):
+    (out / MOTION_FILE).unlink(missing_ok=True)  # a re-export without motion must not keep an old one
+    for name in names:
         shutil.copyfile(folder / name, out / name)
 
 
@@ -125,12 +136,34 @@ def load_bundle(path: str | Path) -> Bundle:
     except Exception as err:  # onnxruntime raises several unrelated types for a bad file
         raise _not_a_bundle(path, f"{MODEL_FILE} does not load ({str(err).splitlines()[0]})") from err
     _check_model(path, model, meta)
+    motion = _load_motion(path, files, meta)
     return Bundle(path=path, name=meta["name"], sign_system=meta["sign_system"], labels=meta["labels"],
                   input_shape=tuple(meta["input_shape"]), features=meta["features"], model_info=meta["model"],
                   metrics=meta["metrics"], created=meta["created"],
                   card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), extract=meta.get("extract") or {},
                   details=meta.get("details") or {},
-                  model=model, input=_model_input(path, meta))
+                  model=model, input=_model_input(path, meta), motion=motion)
+
+
+def _load_motion(path: Path, files: dict[str, bytes], meta: dict) -> MotionPart | None:
+    """The motion part when bundle.json has one: its record, and motion.onnx checked like model.onnx."""
+    if "motion" not in meta:
+        return None
+    try:
+        part = MotionPart.from_dict(meta["motion"])
+    except IsyaratError as err:
+        raise _not_a_bundle(path, str(err)) from err
+    if MOTION_FILE not in files:
+        raise _not_a_bundle(path, f"{META_FILE} has a motion model but {MOTION_FILE} is missing")
+    unknown = sorted(set(part.labels) - set(meta["labels"]))
+    if unknown:
+        raise _not_a_bundle(path, f"its motion model knows labels the letter model does not: {', '.join(unknown)}")
+    try:
+        part.model = OnnxModel(files[MOTION_FILE])
+    except Exception as err:  # onnxruntime raises several unrelated types for a bad file
+        raise _not_a_bundle(path, f"{MOTION_FILE} does not load ({str(err).splitlines()[0]})") from err
+    _check_model(path, part.model, {"input_shape": list(part.input_shape), "labels": part.labels}, MOTION_FILE)
+    return part
 
 
 def _not_a_bundle(path: Path, why: str) -> IsyaratError:
@@ -139,10 +172,11 @@ def _not_a_bundle(path: Path, why: str) -> IsyaratError:
 
 def _read_files(path: Path) -> dict[str, bytes]:
     if path.is_dir():
-        files = {n: (path / n).read_bytes() for n in (MODEL_FILE, META_FILE, CARD_FILE) if (path / n).is_file()}
+        files = {n: (path / n).read_bytes() for n in (MODEL_FILE, META_FILE, CARD_FILE, MOTION_FILE)
+                 if (path / n).is_file()}
     elif path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist()) & {MODEL_FILE, META_FILE, CARD_FILE}
+            names = set(archive.namelist()) & {MODEL_FILE, META_FILE, CARD_FILE, MOTION_FILE}
             files = {n: archive.read(n) for n in names}
     elif not path.exists():
         raise IsyaratError(f"{path}: no such bundle; give a bundle folder or .zip made by `isyarat export`")
@@ -189,31 +223,35 @@ def _model_input(path: Path, meta: dict) -> ModelInput:
     return model_input
 
 
-def _check_model(path: Path, model: OnnxModel, meta: dict) -> None:
+def _check_model(path: Path, model: OnnxModel, meta: dict, file: str = MODEL_FILE) -> None:
     """One forward pass on zeros: the model must take input_shape and give one logit per label."""
     x = np.zeros((1, *meta["input_shape"]), dtype=np.float32)
     try:
         out = model.logits(x)
     except Exception as err:
-        raise _not_a_bundle(path, f"{MODEL_FILE} does not take input {meta['input_shape']} "
+        raise _not_a_bundle(path, f"{file} does not take input {meta['input_shape']} "
                                   f"({str(err).splitlines()[0]})") from err
     if out.shape != (1, len(meta["labels"])):
-        raise _not_a_bundle(path, f"{MODEL_FILE} gives {out.shape[-1]} outputs for {len(meta['labels'])} labels")
+        raise _not_a_bundle(path, f"{file} gives {out.shape[-1]} outputs for {len(meta['labels'])} labels")
 
 
-def read_model_bytes(path: str | Path) -> bytes:
-    """The ONNX model file of a bundle folder or .zip, as bytes (for tools that edit the graph)."""
-    return _read_files(Path(path).expanduser())[MODEL_FILE]
+def read_model_bytes(path: str | Path, file: str = MODEL_FILE) -> bytes | None:
+    """An ONNX file of a bundle folder or .zip (model.onnx, or motion.onnx: None when the bundle
+    has none), as bytes, for tools that edit the graph."""
+    return _read_files(Path(path).expanduser()).get(file)
 
 
-def write_onnx_bundle(model: bytes, meta: dict, card: str, out_dir: str | Path) -> Path:
+def write_onnx_bundle(model: bytes, meta: dict, card: str, out_dir: str | Path, motion: bytes | None = None) -> Path:
     """Write an already-built ONNX model (bytes) with its bundle.json fields `meta` and its card to
-    `out_dir` (folder or .zip). The bundle is loaded back from a temporary folder first, so a model
-    that does not fit its metadata raises IsyaratError and nothing is written."""
+    `out_dir` (folder or .zip), with the motion model's bytes when `meta` has a motion record.
+    The bundle is loaded back from a temporary folder first, so a model that does not fit its
+    metadata raises IsyaratError and nothing is written."""
     out = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / MODEL_FILE).write_bytes(model)
+        if motion is not None:
+            (folder / MOTION_FILE).write_bytes(motion)
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (folder / CARD_FILE).write_text(card, encoding="utf-8")
         load_bundle(folder)

@@ -16,6 +16,7 @@ NORMALIZATIONS = ("wrist", "maxabs", "none")
 HANDEDNESS = ("mirror", "lone", "keep")
 N_ANGLES = 19      # 15 finger joints + 4 angles between neighbouring fingers at the wrist
 N_DISTANCES = 10   # pairwise distances between the 5 fingertips
+N_TRAJECTORY = 4   # wrist x, y from the window's first hand frame, and its x, y velocity
 
 
 @dataclass
@@ -29,6 +30,10 @@ class FeatureConfig:
     value, the common MLP baseline) or none (raw MediaPipe values, as the Kolok study used).
     zscore: standardize each feature with the training split's mean and std (a first layer of
     the model fitted before training, so the statistics travel with the weights).
+    trajectory (sequences only): add per frame where the wrist is, relative to the window's first
+    frame with a hand, and how fast it moves, in hand sizes, so a hand tracing a path (J, Z) does
+    not look like the same hand held still. Off by default: bundles saved before it existed
+    load with the features they were trained on.
     """
 
     kind: str = "frame"
@@ -40,6 +45,7 @@ class FeatureConfig:
     frames: int = 1
     handedness: str = "mirror"
     zscore: bool = False
+    trajectory: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("kind", self.kind, KINDS), ("hands", self.hands, HANDS),
@@ -49,6 +55,8 @@ class FeatureConfig:
                 raise IsyaratError(f"features.{name} is '{value}'; use one of {', '.join(allowed)}")
         if self.kind != "sequence" and self.frames != 1:
             raise IsyaratError("features.frames > 1 needs features.kind: sequence")
+        if self.trajectory and self.kind != "sequence":
+            raise IsyaratError("features.trajectory needs features.kind: sequence (a path needs frames)")
         if self.kind == "graph" and (self.angles or self.distances or self.pose):
             raise IsyaratError("graph features are the keypoints only: turn off angles, distances and pose")
 
@@ -68,7 +76,7 @@ class FeatureConfig:
     def frame_dim(self) -> int:
         """Values per frame, before the sequence mask channel."""
         dim = self.hand_dim if self.hands == "one" else 2 * self.hand_dim + 2
-        return dim + 132 * self.pose
+        return dim + 132 * self.pose + N_TRAJECTORY * self.trajectory
 
     @property
     def output_shape(self) -> tuple[int, ...]:

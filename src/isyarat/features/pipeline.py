@@ -1,9 +1,11 @@
 """Landmarks -> model input. The one code path used by training, evaluation and the runtime."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from isyarat.features.config import FeatureConfig
+from isyarat.features.config import N_TRAJECTORY, FeatureConfig
 from isyarat.features.hand import WRIST, hand_size, joint_angles, normalize_points, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks
 from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
@@ -147,8 +149,34 @@ def _sequence(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     valid = _frame_valid(lm, cfg)
     idx = resample_indices(lm.n_frames, cfg.frames)
     out = np.zeros((cfg.frames, cfg.frame_dim + 1), np.float32)
+    shape_end = cfg.frame_dim - N_TRAJECTORY * cfg.trajectory
     for row, t in enumerate(idx):
         if valid[t]:
-            out[row, :-1] = _frame_vector(lm, int(t), cfg)
+            out[row, :shape_end] = _frame_vector(lm, int(t), cfg)
             out[row, -1] = 1.0
+    if cfg.trajectory:
+        out[:len(idx), shape_end:-1] = trajectory(lm.hands[idx], cfg)
+    return out
+
+
+def trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(T, 2, 21, 3) -> (T, 4): the signing hand's wrist x, y relative to its first frame with a
+    hand, and its x, y velocity (from the previous frame with a hand), in hand sizes; 0 where no
+    hand. Read from the hand points arrange_hands gives the shape features (mirrored the same
+    way), so a left-handed signer's path is mirrored with their hand shape."""
+    raw = replace(cfg, normalize="none")
+    wrists = np.full((len(hands), 2), np.nan, np.float32)
+    sizes = np.full(len(hands), np.nan, np.float32)
+    for i, frame in enumerate(hands):
+        points, present = arrange_hands(frame, raw)
+        if present.any():
+            hand = points if cfg.hands == "one" else points.reshape(2, 21, 3)[RIGHT if present[RIGHT] else LEFT]
+            wrists[i], sizes[i] = hand[0, :2], hand_size(hand)
+    out = np.zeros((len(hands), N_TRAJECTORY), np.float32)
+    seen = np.flatnonzero(np.isfinite(sizes))
+    if not len(seen):
+        return out
+    pos = (wrists[seen] - wrists[seen[0]]) / float(np.median(sizes[seen]))
+    out[seen, :2] = pos
+    out[seen[1:], 2:] = np.diff(pos, axis=0)
     return out

@@ -45,16 +45,17 @@ def recognize_paths(input: Path, model: str | None, threshold: float, as_json: b
 
 
 def shipped_for(system: str, kind: str | None) -> str:
-    """The shipped model of a sign system for a file: its word (sequence) model for videos when
-    it has one, else its letter (frame) model."""
+    """The shipped letter model of a sign system, for photos and videos alike: a video is read
+    frame by frame (and a moving hand by the bundle's motion model), spelled as text. A word
+    model reads a video only when asked for by name (--model bisindo-words): answering every
+    clip with one of a handful of words misreads anything else signed."""
     models = [m for m in list_shipped() if m["sign_system"] == system]
     if not models:
         systems = sorted({m["sign_system"] for m in list_shipped() if m["sign_system"]})
         raise IsyaratError(f"no shipped model for sign system '{system}': use one of {', '.join(systems) or 'none'}, "
                            "or give --model with a bundle")
-    wanted = "sequence" if kind == "video" else "frame"
-    preferred = [m for m in models if m["kind"] == wanted] or models
-    return preferred[0]["name"]
+    letters = [m for m in models if m["kind"] == "frame"] or models
+    return letters[0]["name"]
 
 
 def recognize_file(recognizer: Recognizer, path: Path, raise_errors: bool = False) -> dict:

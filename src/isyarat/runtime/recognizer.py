@@ -18,6 +18,7 @@ from isyarat.features import FeatureConfig, has_signal, make_features
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.runtime.inputs import list_inputs, media_kind
+from isyarat.runtime.motion import clip_moved
 from isyarat.runtime.smoothing import Prediction, no_hand, to_prediction
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
 from isyarat.shipped_models import SHIPPED_DIR, list_shipped, resolve_bundle  # noqa: F401  (re-exported)
@@ -65,6 +66,9 @@ class Recognizer:
             raise IsyaratError(f"{bundle.path}: its features make {self.config.output_shape} but the model "
                                f"takes {bundle.input_shape}; re-export the bundle")
         self.extract_settings = _extract_settings(bundle, self.config)
+        self.motion = bundle.motion  # reads a moving hand (J, Z ...) when the bundle has one
+        self._motion_index = None if self.motion is None else np.array(
+            [bundle.labels.index(label) for label in self.motion.labels])
         self.threshold = threshold
         self.smoothing = smoothing
         self._image_extractor = None
@@ -115,6 +119,37 @@ class Recognizer:
         """Raw class probabilities of one sample, or None when it holds no hand (or pose)."""
         x = self.features(lm)
         return None if x is None else self.bundle.model.predict(x[None])[0]
+
+    def motion_probabilities(self, lm: Landmarks) -> np.ndarray | None:
+        """The motion model's probabilities for a window or clip, in the order of `labels` (0 for
+        a label it does not read), or None without a motion model or a hand."""
+        if self.motion is None or not has_signal(lm, self.motion.features):
+            return None
+        probs = self.motion.model.predict(make_features(lm, self.motion.features)[None])[0]
+        out = np.zeros(len(self.labels))
+        out[self._motion_index] = probs
+        return out
+
+    def clip_probabilities(self, lm: Landmarks) -> np.ndarray | None:
+        """One probability vector for a whole clip (a recorded sequence or a video's landmarks):
+        a sequence model reads it resampled to its length; a motion-aware letter bundle gives it
+        to its motion model when the hand moved, else to its frame model; a frame model
+        averages its frames with a hand. None when no frame has a hand."""
+        if self.is_sequence:
+            return self.probabilities(lm)
+        if self.motion is not None and clip_moved(lm.hands, self.motion.gate):
+            return self.motion_probabilities(lm)
+        frames = [t for t in range(lm.n_frames) if has_signal(Landmarks(lm.hands[t:t + 1]), self.config)]
+        if not frames:
+            return None
+        x = np.stack([make_features(Landmarks(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1]),
+                                    self.config) for t in frames])
+        return self.bundle.model.predict(x).mean(axis=0)
+
+    def predict_clip(self, lm: Landmarks) -> Prediction:
+        """One prediction for a whole clip (see clip_probabilities)."""
+        probs = self.clip_probabilities(lm)
+        return no_hand() if probs is None else to_prediction(probs, self.labels, self.threshold)
 
     def predict_landmarks(self, lm: Landmarks) -> Prediction:
         """One prediction for one sample (frame models read its last frame with a hand)."""
@@ -189,6 +224,8 @@ class Recognizer:
                            confidence=clip.confidence, probabilities=clip.probabilities)
 
     def _clip_prediction(self, updates: list[StreamUpdate]) -> Prediction:
+        if self.motion is not None:
+            return self.predict_clip(Landmarks(np.stack([u.hands for u in updates])))
         if self.is_sequence:
             pose = np.stack([u.pose for u in updates]) if self.config.pose else None
             return self.predict_landmarks(Landmarks(np.stack([u.hands for u in updates]), pose))

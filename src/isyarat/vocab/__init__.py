@@ -13,6 +13,29 @@ DATA_DIR = Path(__file__).parent / "data"
 
 
 @dataclass(frozen=True)
+class Motion:
+    """How a moving letter travels, as data (isyarat.synth.motion draws sequences from it).
+
+    path: 2-D waypoints of the wrist in hand sizes (wrist to middle knuckle), starting at [0, 0],
+    in the un-mirrored camera image of the signer's right hand: x to the image's right (the
+    signer's left), y down. start: the letter whose still handshape makes the movement.
+    twist: degrees the wrist turns about the forearm over the path (+: the palm turns toward
+    the signer's body); roll: degrees the hand tilts in the image plane over the path."""
+
+    start: str
+    path: tuple[tuple[float, float], ...]
+    twist: float = 0.0
+    roll: float = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        path = tuple(tuple(float(v) for v in point) for point in self.path)
+        if len(path) < 2 or any(len(point) != 2 for point in path):
+            raise IsyaratError(f"motion path {self.path}: give at least 2 waypoints, each [x, y]")
+        object.__setattr__(self, "path", path)
+
+
+@dataclass(frozen=True)
 class Sign:
     """One sign. `variants` maps a variant id to how that form differs: a dataset labels a sample
     of that form `<name>~<id>` (e.g. C~2), a model learns it as its own class and reports the sign."""
@@ -22,6 +45,7 @@ class Sign:
     hands: int = 1
     gloss: str = ""
     variants: tuple[tuple[str, str], ...] = ()
+    motion: Motion | None = None
 
     @property
     def variant_labels(self) -> list[str]:
@@ -52,6 +76,11 @@ class Vocabulary:
         return [label for s in self.signs for label in (s.name, *s.variant_labels)]
 
     @property
+    def moving(self) -> dict[str, Motion]:
+        """The signs whose movement is described, by name."""
+        return {s.name: s.motion for s in self.signs if s.motion is not None}
+
+    @property
     def dynamic(self) -> list[str]:
         return [s.name for s in self.signs if s.dynamic]
 
@@ -67,7 +96,9 @@ def _sign(raw: dict) -> Sign:
     bad = [str(v) for v in variants if not str(v) or SEPARATOR in str(v) or "/" in str(v)]
     if bad:
         raise TypeError(f"variant ids of {raw.get('name')} must be short names without '{SEPARATOR}' or '/': {bad}")
-    return Sign(**{**raw, "variants": tuple((str(k), str(v)) for k, v in variants.items())})
+    motion = raw.get("motion")
+    return Sign(**{**raw, "variants": tuple((str(k), str(v)) for k, v in variants.items()),
+                   "motion": Motion(**motion) if motion else None})
 
 
 def list_vocabularies() -> list[str]:
@@ -92,6 +123,10 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
                            "see isyarat/vocab/data/sibi.yaml")
     try:
         signs = tuple(_sign(s) for s in raw["signs"])
+        names = {s.name for s in signs}
+        for s in signs:
+            if s.motion is not None and s.motion.start not in names:
+                raise IsyaratError(f"{path}: sign {s.name} starts from '{s.motion.start}', which is not one of its signs")
         return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), kind=raw.get("kind", "words"),
                           signs=signs, description=raw.get("description", ""))
     except (KeyError, TypeError, ValueError, AttributeError) as err:

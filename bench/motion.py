@@ -1,0 +1,165 @@
+"""Moving letters: a motion-aware letter bundle against the frame model alone, on hands and paths
+it never trained on.
+
+For each sign system, the still hands of its data are split by capture group (SIBI photos: one
+of the three capture groups; ASL frames: blocks of 25 consecutive frames; BISINDO photos: single
+photos) before anything is synthesized: the training sequences are drawn from the training hands
+(seed 1), the test sequences from the held-out hands with new random paths (seed 2). A frame
+model (the system's letter recipe) and a motion model (letters-motion) are trained on the
+training side only, put into one bundle, and every test sequence is read as one clip
+(`Recognizer.predict_clip`, the code `isyarat recognize` and `isyarat evaluate` use) and streamed
+frame by frame through the fingerspelling decoder ("stream once": it wrote the letter exactly once
+and nothing else).
+
+    nice -n 10 python bench/motion.py                 # both systems, a few minutes on 2 cores
+    python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from isyarat.data.samples import LANDMARKS, Dataset, Sample
+from isyarat.export.bundle import load_bundle, write_bundle
+from isyarat.export.motion import MotionPart
+from isyarat.landmarks.arrays import Landmarks
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.synth import split_hands, synthesize
+from isyarat.synth.build import source_hands
+from isyarat.training.prepare import prepare
+from isyarat.training.recipe import load_recipe
+from isyarat.training.run import train_fold
+from isyarat.vocab import load_vocabulary
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SOURCES = {"sibi": ["sibi-alphabet-ajustiago", "asl-alphabet-landmarks-graudt"],
+           "bisindo": ["bisindo-alphabet-binus"]}
+
+
+def cap_per_label(hands: list, limit: int) -> list:
+    """At most `limit` hands of each label and source, spread evenly (the ASL set has 400 near-
+    identical frames per letter)."""
+    groups = defaultdict(list)
+    for h in hands:
+        groups[(h.source, h.label)].append(h)
+    out = []
+    for items in groups.values():
+        idx = np.linspace(0, len(items) - 1, min(limit, len(items))).round().astype(int)
+        out += [items[i] for i in sorted(set(idx))]
+    return out
+
+
+def as_dataset(items: list[tuple[str, Landmarks, str]], name: str) -> Dataset:
+    samples = [Sample(label, Path(name) / f"{i}", LANDMARKS, {"group": group}, lm)
+               for i, (label, lm, group) in enumerate(items)]
+    return Dataset(Path(name), "sequences", samples)
+
+
+def train(recipe_name: str, dataset: Dataset, overrides: dict, labels: list[str] | None = None):
+    recipe = load_recipe(recipe_name, overrides)
+    prep = prepare(dataset, recipe, labels=labels, progress=False)
+    model, _, seconds = train_fold(prep, np.flatnonzero(prep.usable), recipe, progress=False)
+    return model.eval(), recipe, prep.labels, seconds
+
+
+def build_bundle(system: str, train_hands: list, train_seqs: list, args, folder: Path) -> Path:
+    still = as_dataset([(h.label, Landmarks(h.hands[None]), h.group) for h in train_hands], "hands")
+    frame_model, frame_recipe, labels, s1 = train(f"{system}-letters", still, {
+        "train.epochs": args.epochs, "train.patience": 10, "augment.copies": 2})
+    moving = as_dataset([(s.label, s.landmarks, s.metadata["group"]) for s in train_seqs], "sequences")
+    motion_model, motion_recipe, motion_labels, s2 = train("letters-motion", moving, {
+        "train.epochs": args.epochs, "train.patience": 8})
+    print(f"{system}: trained the frame model in {s1:.0f} s and the motion model in {s2:.0f} s", flush=True)
+    starts = {k: m.start for k, m in load_vocabulary(system).moving.items()}
+    part = MotionPart(labels=motion_labels, input_shape=motion_recipe.features.output_shape,
+                      features=motion_recipe.features, model_info={"name": motion_recipe.model}, starts=starts)
+    return write_bundle(frame_model, frame_recipe.features.output_shape, labels, frame_recipe.features.to_dict(),
+                        system, folder / system, f"{system}-motion-bench", {"name": frame_recipe.model},
+                        extract=frame_recipe.extract, motion=(motion_model, part))
+
+
+def stream_text(recognizer: Recognizer, lm: Landmarks) -> str:
+    with recognizer.stream() as stream:
+        for hands in lm.hands:
+            stream.push_landmarks(hands)
+    return stream.text
+
+
+def score(recognizer: Recognizer, seqs: list) -> list[dict]:
+    rows = []
+    for s in seqs:
+        p = recognizer.predict_clip(s.landmarks)
+        rows.append({"label": s.label, "kind": s.metadata["kind"], "pred": p.label,
+                     "once": stream_text(recognizer, s.landmarks) == s.label})
+    return rows
+
+
+def summarize(system: str, name: str, rows: list[dict], starts: dict[str, str]) -> list[str]:
+    def acc(items, key="pred"):
+        if not items:
+            return "  n/a"
+        hits = [r[key] == r["label"] if key == "pred" else r[key] for r in items]
+        return f"{np.mean(hits):.3f}"
+
+    moving = [r for r in rows if r["kind"] == "moving"]
+    held = [r for r in rows if r["kind"] == "held"]
+    confusions = []
+    for letter, start in sorted(starts.items()):
+        mine = [r for r in moving if r["label"] == letter]
+        as_start = np.mean([r["pred"] == start for r in mine]) if mine and start != letter else float("nan")
+        held_start = [r for r in held if r["label"] == start]
+        start_as = np.mean([r["pred"] == letter for r in held_start]) if held_start else float("nan")
+        confusions.append(f"{letter} {acc(mine)} ({letter}->{start} {as_start:.2f}, held {start}->{letter} {start_as:.2f})")
+    return [f"| {system} | {name} | {acc(moving)} ({len(moving)}) | {acc(held)} ({len(held)}) | "
+            f"{acc(moving, 'once')} | {acc(held, 'once')} | {'; '.join(confusions)} |"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", nargs="+", default=["sibi", "bisindo"], choices=sorted(SOURCES))
+    parser.add_argument("--train-per-letter", type=int, default=30)
+    parser.add_argument("--test-per-letter", type=int, default=12)
+    parser.add_argument("--max-hands", type=int, default=40, help="training hands per letter and source")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the hand split")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    start = time.time()
+    lines = ["| system | reader | moving letters (n) | still letters (n) | stream once: moving | stream once: still | "
+             "per moving letter (confusion with its start handshape) |", "|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for system in args.systems:
+            hands = source_hands(system, [DATA / d for d in SOURCES[system]], progress=False)
+            train_hands, test_hands = split_hands(hands, 0.25, args.seed)
+            train_hands = cap_per_label(train_hands, args.max_hands)
+            vocab = load_vocabulary(system)
+            train_seqs = synthesize(train_hands, vocab, args.train_per_letter, seed=1)
+            test_seqs = synthesize(test_hands, vocab, args.test_per_letter, seed=2)
+            print(f"{system}: {len(train_hands)} training hands, {len(test_hands)} held-out hands "
+                  f"({len({h.group for h in test_hands})} groups); {len(train_seqs)} training and "
+                  f"{len(test_seqs)} test sequences")
+            path = build_bundle(system, train_hands, train_seqs, args, Path(tmp))
+            aware = Recognizer(load_bundle(path))
+            frame_only = Recognizer(load_bundle(path))
+            frame_only.motion = None
+            starts = {k: m.start for k, m in vocab.moving.items()}
+            lines += summarize(system, "frame model alone", score(frame_only, test_seqs), starts)
+            lines += summarize(system, "motion-aware", score(aware, test_seqs), starts)
+    print(f"\nHeld-out synthetic sequences (hands from held-out capture groups, new paths), "
+          f"{args.train_per_letter}/{args.test_per_letter} sequences per letter for training/test, "
+          f"{args.epochs} epochs; one clip = one sample.\n")
+    print("\n".join(lines))
+    print(f"\n({time.time() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

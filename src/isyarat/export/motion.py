@@ -1,0 +1,75 @@
+"""The motion part of a letter bundle: a sequence model (motion.onnx) that reads a moving hand.
+
+A motion-aware bundle stays one folder: model.onnx reads a still hand, motion.onnx reads the
+recent window of frames while the wrist travels (J, Z ...), and bundle.json's "motion" record
+(this dataclass) says how: its labels, input shape, feature settings, the still handshape each
+moving letter starts from, and when a hand counts as moving (GateSettings).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from isyarat.errors import IsyaratError
+from isyarat.features.config import FeatureConfig
+
+MOTION_FILE = "motion.onnx"
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """When the motion model reads the hand: the wrist's path over the last `window` frames
+    (lightly smoothed, in hand sizes) reaching `start`; the frame model again once it falls
+    below `stop`. The gap between them (hysteresis) keeps tremor from flipping it."""
+
+    window: int = 15   # half a second at 30 fps
+    start: float = 1.0
+    stop: float = 0.6  # above synthetic tremor and drift (at most ~0.56 over 15 frames, bench/motion.py's data)
+
+    def __post_init__(self) -> None:
+        if self.window < 3 or not 0 < self.stop < self.start:
+            raise IsyaratError(f"motion gate {self}: needs window >= 3 and 0 < stop < start")
+
+
+@dataclass
+class MotionPart:
+    """What bundle.json says of motion.onnx; `model` is the loaded ONNX model (not saved)."""
+
+    labels: list[str]
+    input_shape: tuple[int, ...]
+    features: FeatureConfig
+    model_info: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    starts: dict[str, str] = field(default_factory=dict)  # moving letter -> still handshape it starts from
+    gate: GateSettings = field(default_factory=GateSettings)
+    model: object | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(d) for d in self.input_shape)
+        if self.features.kind != "sequence":
+            raise IsyaratError("the motion model of a bundle must read sequences (features.kind: sequence)")
+        if tuple(self.features.output_shape) != self.input_shape:
+            raise IsyaratError(f"motion model: its features make {self.features.output_shape} but it takes "
+                               f"{self.input_shape}; export it again")
+        if not self.labels or not all(isinstance(x, str) for x in self.labels):
+            raise IsyaratError("motion model: 'labels' must be a non-empty list of strings")
+
+    def to_dict(self) -> dict:
+        return {"file": MOTION_FILE, "labels": list(self.labels), "input_shape": list(self.input_shape),
+                "features": self.features.to_dict(), "model": self.model_info, "metrics": self.metrics,
+                "starts": dict(self.starts), "gate": asdict(self.gate)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MotionPart":
+        if not isinstance(data, dict):
+            raise IsyaratError("bundle.json 'motion' must be a JSON object")
+        known = {f.name for f in fields(GateSettings)}
+        gate = data.get("gate") or {}
+        if not isinstance(gate, dict) or set(gate) - known:
+            raise IsyaratError(f"bundle.json motion.gate must be an object with {sorted(known)}")
+        try:
+            return cls(labels=list(data["labels"]), input_shape=tuple(data["input_shape"]),
+                       features=FeatureConfig.from_dict(data["features"]), model_info=dict(data.get("model") or {}),
+                       metrics=dict(data.get("metrics") or {}), starts=dict(data.get("starts") or {}),
+                       gate=GateSettings(**gate))
+        except (KeyError, TypeError, ValueError) as err:
+            raise IsyaratError(f"bundle.json 'motion' is incomplete ({err}); export the bundle again") from err

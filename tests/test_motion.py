@@ -1,0 +1,197 @@
+"""Moving letters (issue 13): trajectory features, the motion synthesizer, sequence folders in
+train / evaluate, and a motion-aware bundle reading J in a stream.
+
+Real hands: ASL landmark frames of a few letters (the first half of each letter's frames for
+training, the second half held out; the set is mirrored, so x is flipped back as the data layer
+does). Moving sequences are synthetic by design: no licensed recordings of these letters exist.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from isyarat.data.layouts import load_dataset
+from isyarat.errors import IsyaratError
+from isyarat.evaluation.evaluate import evaluate_model
+from isyarat.export.bundle import load_bundle
+from isyarat.export.from_run import export_run
+from isyarat.export.motion import GateSettings
+from isyarat.features import FeatureConfig, make_features
+from isyarat.landmarks.arrays import Landmarks, from_flat
+from isyarat.runtime.motion import MotionGate
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.synth import SynthSettings, held_sequence, moving_sequence, still_hands, synthesize, write_sequences
+from isyarat.training.recipe import load_recipe
+from isyarat.training.run import train_recipe
+from isyarat.vocab import load_vocabulary
+
+ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
+LETTERS = ["A", "B", "D", "I", "J", "Z"]
+SEQ = FeatureConfig(kind="sequence", frames=30, hands="two", angles=True, distances=True)
+CALM = SynthSettings(jitter=0.0, tremor=0.0, drift=0.0, entry=0.0, exit=0.0, shake=0.0, left_handed=0.0)
+
+
+def asl_hands(datasets: Path, letter: str, half: int, count: int) -> list[np.ndarray]:
+    """`count` frames (2, 21, 3) spread over the first (half=0) or second (half=1) half of a letter."""
+    files = sorted((datasets / ASL / letter).glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    part = files[:len(files) // 2] if half == 0 else files[len(files) // 2:]
+    out = []
+    for f in [part[i] for i in np.linspace(0, len(part) - 1, count).round().astype(int)]:
+        hands = from_flat(np.load(f)).hands[0]
+        hands[..., 0] = 1.0 - hands[..., 0]  # the set is mirrored (data/sources.yaml)
+        out.append(hands)
+    return out
+
+
+def sibi_subset():
+    vocab = load_vocabulary("sibi")
+    return replace(vocab, signs=tuple(s for s in vocab.signs if s.name in LETTERS))
+
+
+def gate_opens(lm: Landmarks, settings: GateSettings) -> bool:
+    gate = MotionGate(settings)
+    return any([gate.push(h) for h in lm.hands])
+
+
+def mirrored(lm: Landmarks) -> Landmarks:
+    hands = lm.hands[:, ::-1].copy()
+    hands[..., 0] = 1.0 - hands[..., 0]
+    return Landmarks(hands)
+
+
+def test_trajectory_features_tell_a_moving_hand_from_a_still_one(datasets):
+    hand = asl_hands(datasets, "D", 1, 1)[0]
+    still = Landmarks(np.repeat(hand[None], 30, axis=0))
+    z = moving_sequence(hand, load_vocabulary("sibi").sign("Z").motion, np.random.default_rng(0), CALM)
+    # wrist-centred shape alone: the Z path and the still hand are the same features
+    assert np.abs(make_features(z, SEQ) - make_features(still, SEQ)).max() < 1e-4
+    with_path = replace(SEQ, trajectory=True)
+    moving_x, still_x = make_features(z, with_path), make_features(still, with_path)
+    assert moving_x.shape == still_x.shape == (30, SEQ.frame_dim + 4 + 1)
+    assert not still_x[:, -5:-1].any()
+    assert np.abs(moving_x[:, -5:-1]).max() > 1.0  # the Z is wider than a hand
+
+
+def test_trajectory_is_mirrored_with_the_hand(datasets):
+    """A left-handed signer's Z is the mirror image of a right-handed one: after arrange_hands
+    mirrors the hand, the features (path included) are the same."""
+    hand = asl_hands(datasets, "D", 1, 1)[0]
+    z = moving_sequence(hand, load_vocabulary("sibi").sign("Z").motion, np.random.default_rng(1), CALM)
+    for hands in ("one", "two"):
+        cfg = replace(SEQ, hands=hands, trajectory=True)
+        assert np.allclose(make_features(z, cfg), make_features(mirrored(z), cfg), atol=1e-4)
+
+
+def test_old_bundles_keep_their_features():
+    cfg = FeatureConfig.from_dict({"kind": "sequence", "frames": 30, "hands": "two"})
+    assert not cfg.trajectory and cfg.output_shape == (30, 129)
+    with pytest.raises(IsyaratError, match="trajectory"):
+        FeatureConfig(kind="frame", trajectory=True)
+
+
+def test_synthesizer_is_deterministic_and_j_is_not_a_held_i(datasets):
+    hands = asl_hands(datasets, "I", 0, 3)
+    j = load_vocabulary("sibi").sign("J").motion
+    first = moving_sequence(hands[0], j, np.random.default_rng(7))
+    again = moving_sequence(hands[0], j, np.random.default_rng(7))
+    assert np.array_equal(first.hands, again.hands, equal_nan=True)
+    calm = replace(SynthSettings(), entry=0.0, exit=0.0, shake=0.0)
+    gate = GateSettings()
+    rng = np.random.default_rng(3)
+    for hand in hands:
+        for _ in range(5):
+            held = held_sequence(hand, rng, calm)
+            moved = moving_sequence(hand, j, rng)
+            travel = [np.abs(make_features(lm, replace(SEQ, trajectory=True))[:, -5:-3]).max() for lm in (moved, held)]
+            assert travel[0] > 0.8 > travel[1], travel  # the J's hook vs a hand's drift
+            assert not gate_opens(held, gate)  # tremor and drift never open the gate
+            assert gate_opens(moved, gate)
+
+
+@pytest.fixture(scope="module")
+def motion_bundle(datasets, tmp_path_factory):
+    """A letter bundle (frame model on ASL frames) with a motion model trained on synthetic
+    sequences of the training hands, both through `train_recipe` on folders, and held-out
+    synthetic sequences (second-half hands, another seed) written as a sequence folder."""
+    base = tmp_path_factory.mktemp("motion")
+    for half, name in ((0, "frames"), (1, "held-out-frames")):
+        for letter in LETTERS:
+            (base / name / letter).mkdir(parents=True)
+            for i, hand in enumerate(asl_hands(datasets, letter, half, 24)):
+                np.save(base / name / letter / f"{i}.npy", np.nan_to_num(hand.reshape(-1)))
+    frames = base / "frames"
+    train_hands = still_hands(load_dataset(frames))
+    test_hands = still_hands(load_dataset(base / "held-out-frames"))
+    vocab = sibi_subset()
+    write_sequences(synthesize(train_hands, vocab, 30, seed=1), base / "synth-train")
+    write_sequences(synthesize(test_hands, vocab, 6, seed=2), base / "synth-test")
+    fast = {"train.epochs": 15, "train.patience": 15, "augment.copies": 1}
+    letters = train_recipe(load_recipe("isyarat-letters", fast), frames, base / "run-letters", progress=False)
+    motion = train_recipe(load_recipe("sibi-motion", fast), base / "synth-train", base / "run-motion",
+                          progress=False)
+    bundle = export_run(letters, base / "bundle", motion_run=motion)
+    return bundle, base / "synth-test", test_hands
+
+
+def test_sequence_folder_trains_and_evaluates_one_sample_per_clip(motion_bundle, tmp_path):
+    bundle, test_folder, _ = motion_bundle
+    loaded = load_bundle(bundle)
+    assert loaded.motion is not None and loaded.motion.starts == {"J": "I", "Z": "D"}
+    assert (bundle / "motion.onnx").is_file() and "Moving letters" in loaded.card
+    clips = load_dataset(test_folder)
+    assert clips.layout == "sequences" and len(clips) == 6 * len(LETTERS)
+    report = evaluate_model(bundle, test_folder, tmp_path / "eval", progress=False)
+    assert report["n_samples"] == len(clips)
+    assert report["accuracy"] > 0.6, report["accuracy"]
+
+
+def test_a_streamed_j_is_written_once(motion_bundle):
+    bundle, _, test_hands = motion_bundle
+    recognizer = Recognizer.load(bundle)
+    j = load_vocabulary("sibi").sign("J").motion
+    rng = np.random.default_rng(11)
+    i_hands = [h for h in test_hands if h.label == "I"]
+    texts = []
+    for k in range(4):
+        clip = moving_sequence(i_hands[k].hands, j, rng, replace(SynthSettings(), hold_frames=(2, 4), left_handed=0.0))
+        with recognizer.stream() as stream:
+            for hands in clip.hands:
+                stream.push_landmarks(hands)
+            for _ in range(20):  # the hand rests in the I handshape after the hook: still the J
+                stream.push_landmarks(clip.hands[-1])
+        texts.append(stream.text)
+    assert texts.count("J") >= 3, texts
+
+
+def test_a_bundle_with_a_broken_motion_part_is_refused_with_the_reason(tmp_path):
+    from isyarat.export.bundle import write_bundle
+    from isyarat.export.motion import MotionPart
+    from isyarat.models.registry import build_model
+
+    frame_cfg = FeatureConfig(kind="frame", hands="two")
+    motion_cfg = FeatureConfig(kind="sequence", frames=8, hands="two", trajectory=True)
+    labels = ["D", "I", "J", "Z"]
+    frame_model = build_model("mlp", frame_cfg.output_shape, 4).eval()
+    motion_model = build_model("transformer", motion_cfg.output_shape, 4, dim=16, layers=1, heads=2).eval()
+    part = MotionPart(labels=labels, input_shape=motion_cfg.output_shape, features=motion_cfg,
+                      starts={"J": "I", "Z": "D"})
+    out = write_bundle(frame_model, frame_cfg.output_shape, labels, frame_cfg.to_dict(), "sibi", tmp_path / "b",
+                       "b", {"name": "mlp"}, motion=(motion_model, part))
+    loaded = load_bundle(out)
+    assert loaded.motion.features == motion_cfg and loaded.motion.gate == GateSettings()
+    meta = json.loads((out / "bundle.json").read_text())
+    meta["motion"]["labels"] = ["D", "I", "J", "Q"]
+    (out / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(IsyaratError, match="labels the letter model does not"):
+        load_bundle(out)
+    meta["motion"]["labels"] = labels
+    (out / "bundle.json").write_text(json.dumps(meta))
+    (out / "motion.onnx").unlink()
+    with pytest.raises(IsyaratError, match="motion.onnx is missing"):
+        load_bundle(out)
+    with pytest.raises(IsyaratError, match="sequences"):
+        MotionPart(labels=labels, input_shape=frame_cfg.output_shape, features=frame_cfg)
