@@ -158,11 +158,10 @@ def test_a_streamed_j_is_written_once(motion_bundle):
     texts = []
     for k in range(4):
         clip = moving_sequence(i_hands[k].hands, j, rng, replace(SynthSettings(), hold_frames=(2, 4), left_handed=0.0))
+        frames = [*clip.hands, *[clip.hands[-1]] * 20]  # the hand rests in the I handshape after the hook: still the J
         with recognizer.stream() as stream:
-            for hands in clip.hands:
-                stream.push_landmarks(hands)
-            for _ in range(20):  # the hand rests in the I handshape after the hook: still the J
-                stream.push_landmarks(clip.hands[-1])
+            for n, hands in enumerate(frames):
+                stream.push_landmarks(hands, t=n / 30)  # a 30 fps camera: spelling counts seconds
         texts.append(stream.text)
     assert texts.count("J") >= 3, texts
 
