@@ -9,6 +9,9 @@ counts as wrong), the same counting as the model cards' held-out scores.
     python bench/handedness.py                       # every shipped model
     python bench/handedness.py --models bisindo-letters --limit 40
     python bench/handedness.py --cards               # also write the table into each model card
+    python bench/handedness.py --cv ../shared/datasets/bisindo-alphabet-binus --handedness mirror lone
+        # 5-fold cross-validation of isyarat-letters per handedness rule, each test fold as
+        # recorded and with its landmarks mirrored (bench/results/handedness-binus-5fold.txt)
 """
 from __future__ import annotations
 
@@ -119,13 +122,44 @@ def write_card(name: str, rows: list[dict]) -> None:
     card.write_text(text + section, encoding="utf-8")
 
 
+def cross_validated(data: Path, recipe_name: str, handedness: str) -> str:
+    """One line: k-fold accuracy of the recipe under this handedness rule, as recorded and mirrored."""
+    from dataclasses import replace
+
+    from isyarat.training.prepare import make_splits, prepare
+    from isyarat.training.recipe import load_recipe
+    from isyarat.training.run import evaluate_indices, train_fold
+
+    recipe = load_recipe(recipe_name, {"features.handedness": handedness})
+    prep = prepare(load_dataset(data), recipe, progress=False)
+    twins = prep.dataset.subset(range(len(prep.dataset)))
+    twins.samples = [replace(s, landmarks=None if s.landmarks is None else mirror_landmarks(s.landmarks))
+                     for s in prep.dataset.samples]
+    mirrored = replace(prep, dataset=twins)
+    recorded, flipped = [], []
+    start = time.perf_counter()
+    for train_idx, test_idx in make_splits(prep, "kfold:5", recipe.train.seed):
+        model, _, _ = train_fold(prep, train_idx, recipe, progress=False)
+        recorded.append(evaluate_indices(model, prep, test_idx, recipe)["accuracy"])
+        flipped.append(evaluate_indices(model, mirrored, test_idx, recipe)["accuracy"])
+    return (f"features.handedness={handedness:8s} orig {np.mean(recorded):.3f}±{np.std(recorded):.3f}  "
+            f"mirrored {np.mean(flipped):.3f}±{np.std(flipped):.3f}  ({time.perf_counter() - start:.0f}s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
     parser.add_argument("--models", nargs="*", help="bundle names or paths (default: every shipped model)")
     parser.add_argument("--limit", type=int, help="at most N held-out samples per model (spread over the list)")
     parser.add_argument("--cards", action="store_true", help="write each model's rows into its MODEL_CARD.md")
+    parser.add_argument("--cv", type=Path, help="instead: 5-fold cross-validation on this dataset (see above)")
+    parser.add_argument("--recipe", default="isyarat-letters", help="recipe for --cv")
+    parser.add_argument("--handedness", nargs="*", default=["mirror", "lone"], help="rules for --cv")
     args = parser.parse_args()
+    if args.cv:
+        for rule in args.handedness:
+            print(cross_validated(args.cv, args.recipe, rule), flush=True)
+        return
     names = args.models or [m["name"] for m in list_shipped()]
     landmarks = LandmarkFiles(args.data)
     rows = [row for name in names for row in bench_model(name, args.data, args.limit, landmarks)]

@@ -275,7 +275,8 @@ def test_recordings_are_saved_as_an_npy_dataset(client, datasets, sandbox):
     assert summary["counts"] == {"Ca-1_x": 2, "Dua": 1}
     program, *argv = shlex.split(summary["train_command"])
     args = build_parser().parse_args(argv)  # the shown command is one the real CLI accepts
-    assert program == "isyarat" and args.command == "train" and args.data == [str(root)]
+    assert program == "isyarat" and args.command == "train" and Path(args.data[0]).name == root.name
+    assert str(sandbox) not in summary["train_command"]  # no absolute path outside home or the working folder
     assert load_recipe(args.recipe).features.kind == "sequence", "a recipe for recorded moving signs"
     assert [v["vocabulary"] for v in client.get("/api/recordings").json()["vocabularies"]] == ["my signs"]
     dataset = load_dataset(root)
@@ -304,6 +305,16 @@ def test_recorder_refuses_path_like_names(client, datasets, sandbox, vocabulary,
 def test_recorder_refuses_bad_frames(client, frames, error):
     response = client.post("/api/recordings", json={"vocabulary": "v", "label": "A", "frames": frames})
     assert response.status_code == 400 and error in response.json()["detail"]
+
+
+def test_recordings_folder_is_shown_without_its_absolute_path(tmp_path, monkeypatch):
+    from isyarat.server.recorder import shown_root
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert shown_root(tmp_path / "home" / ".local/share/isyarat/recordings") == "~/.local/share/isyarat/recordings"
+    monkeypatch.chdir(tmp_path)
+    assert shown_root(tmp_path / "data" / "recordings") == "data/recordings"
+    assert shown_root(Path("/somewhere/else/recordings")) == "recordings"
 
 
 def test_recorder_path_traversal_in_the_url(client):

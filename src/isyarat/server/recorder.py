@@ -157,8 +157,15 @@ def recorder_router(data_dir: Path) -> APIRouter:
 
 
 def shown_root(data_dir: Path) -> str:
-    """The recordings folder as a page may see it: its name only, never where it sits on disk."""
-    return data_dir.resolve().name
+    """The recordings folder as a page may see it, without the absolute path: under the home
+    folder as ~/... (the default user data folder; isyarat expands ~ in --data), under the
+    server's working folder relative to it, elsewhere its name only."""
+    root = data_dir.resolve()
+    for base, prefix in ((Path.home().resolve(), "~"), (Path.cwd().resolve(), "")):
+        if root.is_relative_to(base) and root != base:
+            relative = root.relative_to(base).as_posix()
+            return f"{prefix}/{relative}" if prefix else relative
+    return root.name
 
 
 def vocabulary_summary(data_dir: Path, vocabulary: str) -> dict:
