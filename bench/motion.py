@@ -85,10 +85,11 @@ def build_bundle(system: str, train_hands: list, train_seqs: list, args, folder:
                         extract=frame_recipe.extract, motion=(motion_model, part))
 
 
-def stream_text(recognizer: Recognizer, lm: Landmarks) -> str:
+def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0) -> str:
+    """The text a live stream writes for the clip, played as a camera at `fps` (spelling counts seconds)."""
     with recognizer.stream() as stream:
-        for hands in lm.hands:
-            stream.push_landmarks(hands)
+        for n, hands in enumerate(lm.hands):
+            stream.push_landmarks(hands, t=n / fps)
     return stream.text
 
 
