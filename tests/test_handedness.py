@@ -103,7 +103,7 @@ def _slots(hands: np.ndarray) -> list:
     return [None if np.isnan(h).any() else h.tolist() for h in hands]
 
 
-def test_the_live_server_reads_the_mirror_twin_alike(two_handed):
+def test_the_live_server_reads_the_mirror_twin_alike(two_handed, tmp_path):
     """Over the WebSocket (what the browser sends), with the shipped BISINDO letter model."""
     from fastapi.testclient import TestClient
 
@@ -112,12 +112,12 @@ def test_the_live_server_reads_the_mirror_twin_alike(two_handed):
 
     recognizer = Recognizer.load("bisindo-letters", smoothing=1)
     assert recognizer.config.handedness == "mirror"
-    client = TestClient(create_app({"bisindo": recognizer}))
-    with client.websocket_connect("/ws/bisindo") as ws:
-        for lm in two_handed[:4]:
-            replies = []
-            for hands in (lm.hands[0], mirror_landmarks(lm).hands[0]):
+    client = TestClient(create_app({"bisindo": recognizer}, data_dir=tmp_path, allowed_hosts=["testserver"]))
+    for lm in two_handed[:4]:
+        replies = []
+        for hands in (lm.hands[0], mirror_landmarks(lm).hands[0]):
+            with client.websocket_connect("/ws/bisindo") as ws:  # a viewer each: no motion between them
                 ws.send_json({"hands": _slots(hands)})
                 replies.append(ws.receive_json())
-            original, twin = replies
-            assert original["label"] == twin["label"] and abs(original["confidence"] - twin["confidence"]) < 1e-4
+        original, twin = replies
+        assert original["label"] == twin["label"] and abs(original["confidence"] - twin["confidence"]) < 1e-4

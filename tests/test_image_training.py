@@ -269,7 +269,7 @@ def test_image_bundle_served_by_rest_and_refused_by_the_live_socket(crop_bundle,
 
     from isyarat.server.app import create_app
 
-    client = TestClient(create_app([crop_bundle], data_dir=tmp_path))
+    client = TestClient(create_app([crop_bundle], data_dir=tmp_path, allowed_hosts=["testserver"]))
     photo = sorted((small / "images" / "L").rglob("*.jpg"))[0]
     reply = client.post("/api/predict/image", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")})
     assert reply.status_code == 200 and reply.json()["model"] == "sibi-cnn"
