@@ -24,6 +24,7 @@ import uvicorn
 from isyarat.landmarks.hands import assign_slots
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.app import create_app, find_browser_hands
+from isyarat.server.recorder import shown_root
 from test_runtime import asl_files
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -167,7 +168,8 @@ def test_live_page_spells_and_shows_every_state(server, datasets, tmp_path):
             recorder = browser.new_page()                                 # a new context: ?lang=en
             recorder.goto(f"{server.url}/recorder?lang=en")
             wait_for(recorder, "document.querySelector('#data-dir').textContent !== ''", 30)
-            assert recorder.text_content("#data-dir") == f"Data folder: {server.recordings.resolve()}"
+            shown = shown_root(server.recordings)  # never an absolute path outside home or the working folder
+            assert recorder.text_content("#data-dir") == f"Data folder: {shown}"
             assert recorder.evaluate("document.documentElement.lang") == "en"
             recorder.close()
 

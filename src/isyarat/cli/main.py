@@ -124,7 +124,10 @@ def cmd_extract(args) -> int:
     from isyarat.landmarks.extract import extract_dataset
     from isyarat.landmarks.settings import ExtractSettings
 
-    validate.out_file(args.out, (".parquet", ".csv"))
+    if args.out.suffix:
+        validate.out_file(args.out, (".parquet", ".csv"))
+    else:
+        validate.shard_folder(args.out)
     validate.cache_folder(args.cache)
     validate.at_least(args.workers, 1, "--workers")
     settings = ExtractSettings(mode=args.mode, border=args.border, fallback_border=args.fallback_border,

@@ -25,6 +25,16 @@ def out_file(path: Path, suffixes: tuple[str, ...], flag: str = "--out") -> Path
     return path
 
 
+def shard_folder(path: Path, flag: str = "--out") -> Path:
+    """A new folder for a table written as Parquet shards (part-NNNNN.parquet): never one that
+    holds other files, which a re-run would mix with the table."""
+    out_folder(path, flag)
+    if path.is_dir() and any(not p.name.startswith("part-") for p in path.iterdir()):
+        raise IsyaratError(f"{flag} {path}: is a folder that holds other files; give a new folder for the "
+                           "table's Parquet shards, or a file path ending in .parquet or .csv")
+    return path
+
+
 def cache_folder(path: Path | None) -> Path | None:
     if path is not None:
         out_folder(path, "--cache")
