@@ -603,3 +603,13 @@ def test_a_nan_loss_stops_training_with_an_error():
 def test_bad_recording_bodies_get_a_4xx(client, body):
     response = client.post("/api/recordings", content=body, headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500 and response.json()["detail"], response.text
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback():
+    """`isyarat vocab | head -1` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(f"'{sys.executable}' -m isyarat.cli.main vocab bisindo | head -1", shell=True,
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.startswith("bisindo:") and "Traceback" not in run.stderr

@@ -579,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`isyarat vocab | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:  # a path the system refused: missing, a folder, no permission, disk full
         where = f"{err.filename}: " if err.filename else ""
         print(f"isyarat {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
