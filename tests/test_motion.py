@@ -21,7 +21,7 @@ from isyarat.export.bundle import load_bundle
 from isyarat.export.from_run import export_run
 from isyarat.export.motion import GateSettings
 from isyarat.features import FeatureConfig, make_features
-from isyarat.landmarks.arrays import Landmarks, from_flat
+from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
 from isyarat.runtime.motion import MotionGate
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.synth import SynthSettings, held_sequence, moving_sequence, still_hands, synthesize, write_sequences
@@ -84,6 +84,22 @@ def test_trajectory_is_mirrored_with_the_hand(datasets):
     for hands in ("one", "two"):
         cfg = replace(SEQ, hands=hands, trajectory=True)
         assert np.allclose(make_features(z, cfg), make_features(mirrored(z), cfg), atol=1e-4)
+
+
+def test_a_glimpse_of_the_other_hand_does_not_move_the_path(datasets):
+    """Found on a WL-BISINDO clip (Belajar, mirrored): the other hand seen for one frame as the
+    hands come up became the path's origin and shifted the whole path, so the clip read as another
+    word. The path follows the hand seen in more frames."""
+    hand = asl_hands(datasets, "D", 1, 1)[0]
+    z = moving_sequence(hand, load_vocabulary("sibi").sign("Z").motion, np.random.default_rng(2), CALM)
+    signing = RIGHT if np.isfinite(z.hands[:, RIGHT]).all() else LEFT
+    glimpse = z.hands.copy()
+    glimpse[0, signing] = np.nan  # first frame: only the other hand, elsewhere
+    glimpse[0, 1 - signing] = z.hands[0, signing] + np.array([0.4, 0.1, 0.0], np.float32)
+    cfg = replace(SEQ, trajectory=True, frames=len(glimpse))  # no resampling: frame t is row t
+    clean_path = make_features(Landmarks(z.hands[1:]), cfg)[:-1, -5:-1]
+    glimpse_path = make_features(Landmarks(glimpse), cfg)[1:, -5:-1]
+    assert np.allclose(clean_path, glimpse_path, atol=1e-4)
 
 
 def test_old_bundles_keep_their_features():

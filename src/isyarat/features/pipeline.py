@@ -163,15 +163,21 @@ def trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """(T, 2, 21, 3) -> (T, 4): the signing hand's wrist x, y relative to its first frame with a
     hand, and its x, y velocity (from the previous frame with a hand), in hand sizes; 0 where no
     hand. Read from the hand points arrange_hands gives the shape features (mirrored the same
-    way), so a left-handed signer's path is mirrored with their hand shape."""
-    raw = replace(cfg, normalize="none")
+    way), so a left-handed signer's path is mirrored with their hand shape.
+
+    The path follows one hand, the one seen in more frames of the window (decided once; a left
+    one mirrored as arrange_hands mirrors a lone left hand): a frame where only the other hand
+    shows (a glimpse as the hands come up) would otherwise move the path's origin to the other
+    hand and shift the whole path."""
+    present = ~np.isnan(hands).any(axis=(2, 3))  # (T, 2)
+    slot = RIGHT if present[:, RIGHT].sum() >= present[:, LEFT].sum() else LEFT
     wrists = np.full((len(hands), 2), np.nan, np.float32)
     sizes = np.full(len(hands), np.nan, np.float32)
-    for i, frame in enumerate(hands):
-        points, present = arrange_hands(frame, raw)
-        if present.any():
-            hand = points if cfg.hands == "one" else points.reshape(2, 21, 3)[RIGHT if present[RIGHT] else LEFT]
-            wrists[i], sizes[i] = hand[0, :2], hand_size(hand)
+    for i in np.flatnonzero(present[:, slot]):
+        hand = hands[i, slot]
+        if slot == LEFT and cfg.mirrors_left:
+            hand = mirror_x(hand)
+        wrists[i], sizes[i] = hand[WRIST, :2], hand_size(hand)
     out = np.zeros((len(hands), N_TRAJECTORY), np.float32)
     seen = np.flatnonzero(np.isfinite(sizes))
     if not len(seen):
