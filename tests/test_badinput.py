@@ -393,7 +393,7 @@ RECIPE_ERRORS = {
     "model-number": "recipe.model is 5",
     "unknown-key": "learning_rate",
     "features-frames-many": "features.frames is 'many'",
-    "features-kind-bad": "features.kind is 'movie'",
+    "features-kind-bad": "features.shape is 'movie'",
     "augment-copies-text": "augment.copies is 'lots'",
     "extract-border-big": "border=9",
     "extract-border-text": "extract.border is 'wide'",
