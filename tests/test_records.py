@@ -55,7 +55,7 @@ def test_bad_bundle_records_are_one_line(change, message):
 def test_bundle_record_without_created_or_name_is_refused():
     data = _bundle_dict()
     del data["created"]
-    with pytest.raises(IsyaratError, match="needs created"):
+    with pytest.raises(IsyaratError, match="lacks created"):
         BundleInfo.from_dict(data)
 
 
@@ -154,3 +154,19 @@ def test_every_package_the_code_imports_is_declared():
                 if not dists & declared:
                     missing.add(f"{top} ({path.relative_to(root)})")
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_the_detector_follows_the_features_at_training_and_at_run_time():
+    """One rule: Holistic when the features read the pose (kolok-lstm), Hands otherwise; a recipe
+    whose extract.mode disagrees is refused."""
+    from isyarat.training.prepare import extract_settings
+    from isyarat.training.recipe import recipe_from_dict
+
+    assert extract_settings(load_recipe("kolok-lstm")).mode == "holistic"
+    assert extract_settings(load_recipe("isyarat-words")).mode == "hands"
+    with pytest.raises(IsyaratError, match="extract.mode hands does not fit features.pose True"):
+        recipe_from_dict({"model": "kolok_lstm", "features": {"shape": "sequence", "frames": 30, "hands": "two",
+                                                             "pose": True}, "extract": {"mode": "hands"}})
+    bundle = BundleInfo.from_dict(_bundle_dict())
+    assert bundle.extract.for_model(pose=True).mode == "holistic"
+    assert bundle.extract.for_model(pose=False) == bundle.extract

@@ -22,6 +22,7 @@ from isyarat.evaluation.evaluate import evaluate_model
 from isyarat.export.bundle import load_bundle
 from isyarat.export.from_run import export_run
 from isyarat.features.augment import AugmentConfig
+from isyarat.landmarks.settings import ExtractSettings
 from isyarat.models.registry import build_model, model_track
 from isyarat.training.checkpoint import load_run
 from isyarat.training.landmark_data import LandmarkFeatureDataset
@@ -144,7 +145,7 @@ def test_evaluate_any_dataset_and_export(trained_run, asl_subset, tmp_path):
     assert (tmp_path / "eval" / "report.md").is_file()
     bundle = load_bundle(export_run(trained_run, tmp_path / "bundle"))
     assert bundle.labels == ["A", "B", "L", "V", "Y"]
-    assert bundle.extract == load_recipe("isyarat-letters").extract
+    assert bundle.extract == ExtractSettings(**load_recipe("isyarat-letters").extract)
     assert bundle.details["protocols"]["group:session"]["n_folds"] == 2
     assert len(bundle.details["held_out"]) == 200 - json.loads((trained_run / "run.json").read_text())["n_train"]
     assert "group:session" in bundle.card and "## Training data" in bundle.card

@@ -6,7 +6,7 @@ among them) load: their model record's `kind` is its `track`, a missing `input` 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 
 import numpy as np
 
@@ -79,6 +79,10 @@ class BundleInfo:
         """A bundle.json object; older bundles (model `kind`, no `input`, partial `extract`) load too."""
         if not isinstance(data, dict):
             raise IsyaratError("must hold a JSON object")
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+                   and f.name not in data]
+        if missing:
+            raise IsyaratError(f"lacks {', '.join(missing)}")
         for key in ("features", "model"):
             if not isinstance(data.get(key), dict):
                 raise IsyaratError(f"'{key}' must be a JSON object")
