@@ -251,7 +251,7 @@ def test_two_nodes_on_one_machine_extract_the_same_landmarks(two_nodes, photos, 
     each: both nodes get files, the sharded table equals the process pool's landmarks."""
     ready(two_nodes)
     out = tmp_path / "table"
-    proc = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", str(photos), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", "--data", str(photos), "--out", str(out),
                            "--cache", str(tmp_path / "cache"), "--ray", two_nodes.address],
                           capture_output=True, text=True, env=two_nodes.env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

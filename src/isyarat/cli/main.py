@@ -28,17 +28,17 @@ examples:
   isyarat recognize clip.mp4 --model bisindo-words       a BISINDO word (shipped bisindo-words)
   isyarat recognize clip.mp4 --model sibi-letters        letters over a video, spelled as text
   isyarat serve                                          web app at http://127.0.0.1:8000
-  isyarat extract ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
+  isyarat extract --data ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
   isyarat train bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus --out runs/gnn
   isyarat evaluate --model runs/gnn --data out/binus.parquet --out runs/gnn/eval
   isyarat export runs/gnn --out bundles/gnn
-  isyarat adapt sibi-letters --data my_letters --out bundles/my-sibi   tune a model to you
+  isyarat adapt --model sibi-letters --data my_letters --out bundles/my-sibi   tune a model to you
   isyarat recipes                                        the shipped training recipes
   isyarat sweep mlp-baseline bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus \
           --protocol kfold:5 --seeds 3 --out runs/sweep     recipes x folds x seeds, one table
 
 dataset layouts (detected automatically):
-  <label>/*.jpg|png, <label>/*.mp4|avi|mov, <label>/*.npy, <label>/<sequence>/<frame>.npy,
+  <label>/*.jpg|png|webp|bmp, <label>/*.mp4|mov|avi|mkv|webm, <label>/*.npy, <label>/<sequence>/<frame>.npy,
   or a .csv/.parquet landmark table; an optional metadata.csv (path,label,<columns>) adds
   conditions such as signer, background or group to break results down by.
 """
