@@ -85,3 +85,9 @@ def test_older_positional_spellings_still_parse():
 def test_a_verb_without_its_model_says_so(capsys, tmp_path):
     assert main(["adapt", "--data", str(tmp_path), "--out", str(tmp_path / "b")]) != 0
     assert "--model is required" in capsys.readouterr().err
+
+
+def test_old_and_new_spelling_together_are_refused(capsys, tmp_path):
+    assert main(["adapt", "sibi-letters", "--model", "bisindo-letters", "--data", str(tmp_path),
+                 "--out", str(tmp_path / "b")]) != 0
+    assert "give --model once" in capsys.readouterr().err

@@ -104,12 +104,12 @@ def _old_positional(p: argparse.ArgumentParser, dest: str) -> None:
 
 
 def _flag_or_positional(args, flag: str, dest: str) -> str:
-    """The value of --FLAG, or of the older positional spelling (with a one-line note)."""
+    """The value of --FLAG, or of the older positional spelling (hidden from --help, still read
+    silently so that an error stays one line)."""
     given, old = getattr(args, flag), getattr(args, dest)
     if given is not None and old is not None:
         raise IsyaratError(f"give --{flag} once: {old!r} and --{flag} {given!r} were both given")
     if old is not None:
-        print(f"isyarat: note: give it as --{flag} {old} (the form without --{flag} will go away)", file=sys.stderr)
         return old
     if given is None:
         raise IsyaratError(f"--{flag} is required, e.g. --{flag} {'sibi-letters' if flag == 'model' else 'photos/'}")
