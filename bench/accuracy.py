@@ -55,7 +55,7 @@ EXPERIMENTS = {
 def run_experiment(key: str, recipe_name: str, data_root: Path, workers: int, asl_per_class: int) -> dict:
     _, folder, split = EXPERIMENTS[key]
     recipe = load_recipe(recipe_name)
-    if key.startswith("words") and recipe.features.kind != "sequence":
+    if key.startswith("words") and recipe.features.shape != "sequence":
         raise SystemExit(f"{recipe_name} is not a sequence recipe")
     start = time.perf_counter()
     dataset = load_datasets([data_root / name for name in folder.split("+")])
@@ -76,7 +76,7 @@ def sweep_experiment(key: str, models: list[str], data_root: Path, workers: int,
     """Every model x fold of a cross-validated experiment as one sweep (seed 0, as run_experiment)."""
     _, folder, split = EXPERIMENTS[key]
     recipes = [load_recipe(name) for name in models]
-    if key.startswith("words") and any(r.features.kind != "sequence" for r in recipes):
+    if key.startswith("words") and any(r.features.shape != "sequence" for r in recipes):
         raise SystemExit(f"{key} needs sequence recipes")
     start = time.perf_counter()
     dataset = load_datasets([data_root / name for name in folder.split("+")])

@@ -100,9 +100,7 @@ def experiment(bundle, landmarks: list[Landmarks], truth: list[str], draws: int,
 
 
 def _config(bundle):
-    from isyarat.features import FeatureConfig
-
-    return FeatureConfig.from_dict(bundle.features)
+    return bundle.features
 
 
 def _one(bundle, landmarks, truth, x, adapt_idx, method: str, k, recorded: set[str] | None = None) -> dict:

@@ -73,7 +73,7 @@ def main() -> None:
     if args.node:  # the driver of the two-node rows, run in the cluster's environment
         ray_rows(dataset, settings, "Ray, head + worker node", RayTarget(args.node), 2)
         return
-    print(f"{len(dataset)} {dataset.kind} samples from {args.data}, settings {settings.to_dict()}, "
+    print(f"{len(dataset)} {dataset.media} samples from {args.data}, settings {settings.to_dict()}, "
           f"{os.cpu_count()} CPUs on this machine, load average {os.getloadavg()[0]:.1f} at the start")
     print(HEADER)
     for workers in [w for w in args.workers if w > 0]:

@@ -160,7 +160,7 @@ def main() -> None:
         for rule in args.handedness:
             print(cross_validated(args.cv, args.recipe, rule), flush=True)
         return
-    names = args.models or [m["name"] for m in list_shipped()]
+    names = args.models or [m.name for m in list_shipped()]
     landmarks = LandmarkFiles(args.data)
     rows = [row for name in names for row in bench_model(name, args.data, args.limit, landmarks)]
     print("Held-out test split of each shipped model, as recorded and mirrored (a left-handed signer):\n")

@@ -39,10 +39,9 @@ from isyarat.evaluation.markdown import comparison_table  # noqa: E402
 from isyarat.evaluation.metrics import summarize_folds  # noqa: E402
 from isyarat.export.bundle import write_bundle  # noqa: E402
 from isyarat.export.model_input import ModelInput  # noqa: E402
-from isyarat.images import read_image  # noqa: E402
 from isyarat.landmarks import media  # noqa: E402
 from isyarat.landmarks.hands import HandsExtractor  # noqa: E402
-from isyarat.models.registry import model_kind  # noqa: E402
+from isyarat.models.registry import model_track  # noqa: E402
 from isyarat.runtime.recognizer import Recognizer  # noqa: E402
 from isyarat.training.image_data import model_input  # noqa: E402
 from isyarat.training.prepare import (Prepared, extract_settings, input_shape, make_splits,  # noqa: E402
@@ -159,7 +158,7 @@ def timed(fn, repeats: int = 3) -> list[float]:
 def recognizer_for(name: str, recipe: Recipe, prep: Prepared, model, folder: Path) -> Recognizer:
     """The trained model as users run it: an exported bundle in the Recognizer (ONNX; landmark
     features, or pixels with the recipe's evaluation transform and hand crop)."""
-    pixels = model_kind(recipe.model) == "image"
+    pixels = model_track(recipe.model) == "image"
     path = write_bundle(model, input_shape(recipe), prep.labels, recipe.features.to_dict(), recipe.sign_system,
                         folder / name, name, {"name": recipe.model, "params": recipe.model_params},
                         extract=recipe.extract, model_input=model_input(recipe) if pixels else ModelInput())
@@ -188,7 +187,7 @@ def latencies(trained: dict[str, tuple[Recipe, Prepared, object]], dataset: Data
     recognizers = {name: recognizer_for(name, recipe, prep, model, folder)
                    for name, (recipe, prep, model) in trained.items()}
     for path in picks:
-        bgr, img = media.read_image(path), read_image(path)
+        bgr, img = media.read_image(path), media.read_pil_image(path)
         for key, extractor in extractors.items():
             detect_ms[key] += timed(lambda: extractor.frame(bgr))
         for name, recognizer in recognizers.items():

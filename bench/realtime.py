@@ -3,7 +3,7 @@ vs the rest of the pipeline; (c) the live WebSocket under N concurrent 30 fps st
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
 --bundle gives a trained letter bundle; (c) starts the real app (`isyarat serve`'s code) with
-uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes: `isyarat serve --workers N`)
+uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes: `isyarat serve --processes N`)
 and streams real ASL landmark frames to it from this one.
 Targets on 2 cores: 50 streams at 30 fps with p99 under 20 ms; project overhead under 10% of
 MediaPipe's time.
@@ -74,15 +74,14 @@ def asl_landmarks(letters: list[str], per_letter: int):
 # ---- (a) model latency -----------------------------------------------------------------------
 
 def build_untrained(recipe_name: str, n_classes: int = 26):
-    from isyarat.models.registry import build_model
-    from isyarat.models.standardize import standardized
+    """The recipe's model as a run rebuilds it (`build_model_for`: with its z-score layer, timed
+    as it runs inside the exported model)."""
+    from isyarat.models.spec import build_model_for
     from isyarat.training.recipe import load_recipe
+    from isyarat.training.run_info import planned_run
 
     recipe = load_recipe(recipe_name)
-    model = build_model(recipe.model, recipe.features.output_shape, n_classes, **recipe.model_params)
-    if recipe.features.zscore:  # timed as it runs: the z-score layer is part of the exported model
-        model = standardized(model, recipe.features.output_shape)
-    return recipe, model.eval()
+    return recipe, build_model_for(planned_run(recipe, LETTERS[:n_classes])).eval()
 
 
 def time_calls(fn, x, repeats: int) -> list[float]:
@@ -120,7 +119,7 @@ def model_latency(repeats: int, tmp: Path) -> list[dict]:
                 return model(torch.from_numpy(batch)).numpy()
 
         diff = float(np.abs(onnx.logits(x) - run_torch(x)).max())
-        n = repeats if recipe.features.kind == "frame" else max(50, repeats // 3)
+        n = repeats if recipe.features.shape == "frame" else max(50, repeats // 3)
         rows.append({"model": name, "what": what, "input": list(x.shape), "max_abs_diff": diff,
                      "onnxruntime_ms": percentiles(time_calls(onnx.logits, x, n)),
                      "torch_ms": percentiles(time_calls(run_torch, x, n))})
@@ -265,9 +264,9 @@ def start_server(code: str, port: int, log: Path) -> subprocess.Popen:
 
 
 def app_code(bundle: Path, port: int, tmp: Path, workers: int) -> str:
-    """`isyarat serve --workers N`'s code path: create_app + uvicorn with its settings."""
+    """`isyarat serve --processes N`'s code path: create_app + uvicorn with its settings."""
     return (f"from isyarat.server.app import serve; serve(host='127.0.0.1', port={port}, "
-            f"models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r}, workers={workers})")
+            f"models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r}, processes={workers})")
 
 
 # The floor: the same stack (FastAPI, uvicorn, JSON in and out) answering a fixed reply of the same
@@ -375,7 +374,7 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
     messages = frame_messages(12)
     result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
     for n_workers in workers:
-        print(f"isyarat serve --workers {n_workers}")
+        print(f"isyarat serve --processes {n_workers}")
         port = free_port()
         server = start_server(app_code(bundle, port, tmp, n_workers), port, tmp / "server.log")
         try:
@@ -433,7 +432,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", nargs="+", choices=["models", "images", "websocket"], default=["models", "images", "websocket"])
     p.add_argument("--bundle", type=Path, help="a letter bundle for (b) and (c) (default: an untrained isyarat-letters)")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 10, 25, 50])
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (isyarat serve --workers)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (isyarat serve --processes)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")

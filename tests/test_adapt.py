@@ -30,7 +30,7 @@ from isyarat.runtime.recognizer import Recognizer
 PHOTOS = "bisindo-alphabet-binus/images"
 OLD, NEW = ["A", "B", "C", "D", "E"], "V"
 N_TRAIN, N_TEST, N_ADAPT = 8, 4, 5
-FEATURES = FeatureConfig(kind="frame", hands="two", normalize="wrist", angles=True, distances=True, zscore=True)
+FEATURES = FeatureConfig(shape="frame", hands="two", normalize="wrist", angles=True, distances=True, zscore=True)
 EXTRACT = {"border": 0.25, "fallback_border": 1.0, "min_detection_confidence": 0.3}
 
 

@@ -71,7 +71,7 @@ def test_train_export_evaluate_recognize_from_python(datasets, tmp_path):
 def test_extract_writes_the_table_and_its_summary(datasets, tmp_path):
     data = photos(datasets, tmp_path / "photos", letters=("A", "V"))
     out = tmp_path / "out" / "sibi.parquet"
-    assert main(["extract", str(data), "--out", str(out), "--workers", "1", "--cache", str(tmp_path / "cache"),
+    assert main(["extract", "--data", str(data), "--out", str(out), "--workers", "1", "--cache", str(tmp_path / "cache"),
                  "--border", "0.25", "--quiet"]) == 0
     table = read_table(out)
     assert sorted(table["label"]) == ["A", "A", "V", "V"] and len(table) == 4

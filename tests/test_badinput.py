@@ -393,7 +393,7 @@ RECIPE_ERRORS = {
     "model-number": "recipe.model is 5",
     "unknown-key": "learning_rate",
     "features-frames-many": "features.frames is 'many'",
-    "features-kind-bad": "features.kind is 'movie'",
+    "features-kind-bad": "features.shape is 'movie'",
     "augment-copies-text": "augment.copies is 'lots'",
     "extract-border-big": "border=9",
     "extract-border-text": "extract.border is 'wide'",
@@ -464,7 +464,7 @@ def test_out_and_cache_that_are_files(capsys, table, tmp_path):
     assert "is a file, not a folder" in run_cli(capsys, *train, "--out", a_file)
     assert "is a file, not a folder" in run_cli(capsys, *train, "--out", a_file / "run")
     assert "--cache" in run_cli(capsys, *train, "--out", tmp_path / "run", "--cache", a_file)
-    extract = ["extract", table]
+    extract = ["extract", "--data", table]
     assert "is a folder" in run_cli(capsys, *extract, "--out", tmp_path)
     assert "must end in .parquet or .csv" in run_cli(capsys, *extract, "--out", tmp_path / "x.txt")
     assert "--cache" in run_cli(capsys, *extract, "--out", tmp_path / "x.csv", "--cache", a_file)

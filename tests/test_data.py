@@ -126,7 +126,7 @@ def test_vocabularies_are_data():
 
 
 def test_cli_user_error_is_one_line_without_traceback(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", str(tmp_path / "nope"),
+    out = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", "--data", str(tmp_path / "nope"),
                           "--out", str(tmp_path / "t.parquet")], capture_output=True, text=True)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr

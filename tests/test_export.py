@@ -27,7 +27,7 @@ def onnx_matches_torch(model: nn.Module, shape: tuple[int, ...], tmp_path) -> in
     """Export into a bundle, load it and compare its logits with PyTorch's on fresh inputs."""
     image = ImageTransformConfig(size=shape[-1])
     write_bundle(model, shape, ["a", "b", "c"], {}, "test", tmp_path / "bundle", "test", {"name": "x"},
-                 model_input=ModelInput(kind="pixels", image=image))
+                 model_input=ModelInput(reads="pixels", image=image))
     bundle = load_bundle(tmp_path / "bundle")
     x = torch.rand(4, *shape, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

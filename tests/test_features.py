@@ -60,17 +60,17 @@ def test_two_hands_carry_presence_flags_and_zeros_for_the_missing_hand(hands):
     assert x.shape == cfg.output_shape == (128,)
     assert x[-2:].tolist() == [0.0, 1.0]
     assert not x[:63].any()
-    graph = make_features(hands[0], FeatureConfig(kind="graph", hands="two"))
+    graph = make_features(hands[0], FeatureConfig(shape="graph", hands="two"))
     assert graph.shape == (42, 4) and graph[:21, 3].sum() == 0 and graph[21:, 3].sum() == 21
 
 
 def test_sequences_are_padded_with_a_mask_or_resampled(hands):
     frames = np.concatenate([lm.hands for lm in hands])  # (n, 2, 21, 3)
-    cfg = FeatureConfig(kind="sequence", frames=50)
+    cfg = FeatureConfig(shape="sequence", frames=50)
     x = make_features(Landmarks(frames), cfg)
     assert x.shape == (50, 64)
     assert x[:len(frames), -1].sum() == len(frames) and x[len(frames):].sum() == 0
-    short = FeatureConfig(kind="sequence", frames=4)
+    short = FeatureConfig(shape="sequence", frames=4)
     y = make_features(Landmarks(frames), short)
     np.testing.assert_allclose(y[0], x[0])
     np.testing.assert_allclose(y[-1], x[len(frames) - 1])
@@ -85,7 +85,7 @@ def test_zscore_layer_uses_training_statistics_and_keeps_the_mask(hands):
     z = layer(frames)
     informative = layer.std > 1e-5
     assert torch.allclose(z.mean(0)[informative], torch.zeros(int(informative.sum())), atol=1e-4)
-    seq_cfg = FeatureConfig(kind="sequence", frames=8)
+    seq_cfg = FeatureConfig(shape="sequence", frames=8)
     seqs = torch.from_numpy(np.stack([make_features(lm, seq_cfg) for lm in hands]))  # 1 real frame of 8
     seq_layer = Standardize(tuple(seqs.shape[1:]))
     seq_layer.fit(seqs)
@@ -106,7 +106,7 @@ def test_augmentation_changes_points_but_keeps_shapes(hands):
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(IsyaratError, match="features.kind"):
-        FeatureConfig(kind="video")
+    with pytest.raises(IsyaratError, match="features.shape"):
+        FeatureConfig(shape="video")
     with pytest.raises(IsyaratError, match="unknown feature settings"):
         FeatureConfig.from_dict({"frame": 3})

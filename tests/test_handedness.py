@@ -14,12 +14,12 @@ from isyarat.training.prepare import prepare
 from isyarat.training.recipe import load_recipe
 
 KINDS = {
-    "frame, two hands": FeatureConfig(kind="frame", hands="two", angles=True, distances=True),
-    "frame, one hand": FeatureConfig(kind="frame", hands="one", angles=True),
-    "graph": FeatureConfig(kind="graph", hands="two"),
-    "sequence, two hands + pose": FeatureConfig(kind="sequence", hands="two", pose=True, frames=8),
-    "sequence, raw values (Kolok)": FeatureConfig(kind="sequence", hands="two", pose=True, frames=8, normalize="none"),
-    "sequence, one hand": FeatureConfig(kind="sequence", hands="one", frames=8),
+    "frame, two hands": FeatureConfig(shape="frame", hands="two", angles=True, distances=True),
+    "frame, one hand": FeatureConfig(shape="frame", hands="one", angles=True),
+    "graph": FeatureConfig(shape="graph", hands="two"),
+    "sequence, two hands + pose": FeatureConfig(shape="sequence", hands="two", pose=True, frames=8),
+    "sequence, raw values (Kolok)": FeatureConfig(shape="sequence", hands="two", pose=True, frames=8, normalize="none"),
+    "sequence, one hand": FeatureConfig(shape="sequence", hands="one", frames=8),
 }
 
 
@@ -49,7 +49,7 @@ def _clip_with_pose(frames: list[Landmarks], seed: int = 0) -> Landmarks:
 def test_the_mirror_twin_gets_the_same_features(two_handed, name):
     cfg = KINDS[name]
     samples = [_clip_with_pose(two_handed[i:i + 3]) for i in range(0, len(two_handed) - 2, 2)] \
-        if cfg.kind == "sequence" else two_handed
+        if cfg.shape == "sequence" else two_handed
     for lm in samples:
         np.testing.assert_allclose(make_features(mirror_landmarks(lm), cfg), make_features(lm, cfg), atol=1e-5)
 
@@ -57,14 +57,14 @@ def test_the_mirror_twin_gets_the_same_features(two_handed, name):
 def test_without_the_rule_a_mirrored_two_handed_letter_reads_differently(two_handed):
     """So the test above can fail: 'lone' (isyarat before) and 'keep' see the twin differently."""
     for handedness in ("lone", "keep"):
-        cfg = FeatureConfig(kind="frame", hands="two", handedness=handedness)
+        cfg = FeatureConfig(shape="frame", hands="two", handedness=handedness)
         differ = [not np.allclose(make_features(mirror_landmarks(lm), cfg), make_features(lm, cfg), atol=1e-3)
                   for lm in two_handed]
         assert all(differ)
 
 
 def test_the_higher_hand_goes_to_the_right_slot(two_handed):
-    cfg = FeatureConfig(kind="graph", hands="two", normalize="none")
+    cfg = FeatureConfig(shape="graph", hands="two", normalize="none")
     for lm in two_handed:
         nodes = make_features(lm, cfg)
         left_wrist_y, right_wrist_y = nodes[0, 1], nodes[21, 1]

@@ -19,11 +19,11 @@ from isyarat.images import (
     build_transform,
     crop_image,
     hand_crop_box,
-    read_image,
 )
+from isyarat.landmarks.media import read_pil_image
 from isyarat.landmarks.arrays import from_flat
 from isyarat.models.image_models import SpatialTransformer, WithSTN, image_normalization
-from isyarat.models.registry import build_model, model_kind
+from isyarat.models.registry import build_model, model_track
 
 SIBI = "sibi-alphabet-ajustiago"
 BISINDO = "bisindo-alphabet-binus"
@@ -37,7 +37,7 @@ def real_batch(datasets: Path, size: int, config: ImageTransformConfig | None = 
     """Two real photos: one SIBI, one BISINDO, through the eval transform."""
     paths = letter_images(datasets, SIBI, "B", 1) + letter_images(datasets, BISINDO, "B", 1)
     transform = build_transform(config or ImageTransformConfig(size=size), train=False)
-    return torch.stack([transform(read_image(p)) for p in paths])
+    return torch.stack([transform(read_pil_image(p)) for p in paths])
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def real_batch(datasets: Path, size: int, config: ImageTransformConfig | None = 
 def test_forward_backward_on_real_images(datasets, name, size, params):
     torch.manual_seed(0)
     model = build_model(name, (3, size, size), 4, **params)
-    assert model_kind(name) == "image"
+    assert model_track(name) == "image"
     x = real_batch(datasets, size)
     logits = model(x)
     assert logits.shape == (2, 4) and torch.isfinite(logits).all()
@@ -211,7 +211,7 @@ def test_dataset_reads_crops_and_reports_corrupt_files(datasets, tmp_path):
     full, target = dataset[0]
     cropped, target2 = dataset[1]
     assert full.shape == cropped.shape == (3, 64, 64) and (target, target2) == (2, 5)
-    assert torch.allclose(cropped, transform(crop_image(read_image(path), box)))
+    assert torch.allclose(cropped, transform(crop_image(read_pil_image(path), box)))
     assert not torch.allclose(full, cropped)
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 this is not a jpeg")
@@ -220,7 +220,7 @@ def test_dataset_reads_crops_and_reports_corrupt_files(datasets, tmp_path):
 
 
 def test_train_transform_flips_only_when_asked(datasets):
-    img = read_image(letter_images(datasets, BISINDO, "L", 1)[0])
+    img = read_pil_image(letter_images(datasets, BISINDO, "L", 1)[0])
     still = dict(size=64, brightness=0.0, contrast=0.0, rotation=0.0, crop_scale=(1.0, 1.0))
     reference = build_transform(ImageTransformConfig(**still), train=False)(img)
     mirrored = torch.flip(reference, dims=[-1])
@@ -234,7 +234,7 @@ def test_train_transform_flips_only_when_asked(datasets):
 
 
 def test_default_train_transform_augments_and_eval_is_deterministic(datasets):
-    img = read_image(letter_images(datasets, SIBI, "A", 1)[0])
+    img = read_pil_image(letter_images(datasets, SIBI, "A", 1)[0])
     config = ImageTransformConfig(size=64, blur_sigma=1.0, grayscale=True)
     train, evaluate = build_transform(config, train=True), build_transform(config, train=False)
     first = evaluate(img)

@@ -17,14 +17,15 @@ from isyarat.evaluation.evaluate import evaluate_model
 from isyarat.evaluation.metrics import evaluate_predictions
 from isyarat.export.from_run import export_run
 from isyarat.export.model_input import ModelInput
-from isyarat.images import build_transform, crop_image, read_image
+from isyarat.images import build_transform, crop_image
+from isyarat.landmarks.media import read_pil_image, upright_size
 from isyarat.landmarks.arrays import Landmarks
-from isyarat.models.registry import build_model, model_kind
-from isyarat.training.checkpoint import load_run
-from isyarat.training.image_data import hand_box, image_dataset, image_size, image_transform_config
+from isyarat.models.registry import build_model, model_track
+from isyarat.training.checkpoint import load_run, read_info
+from isyarat.training.image_data import hand_box, image_dataset, image_transform_config
 from isyarat.training.prepare import input_shape, prepare, torch_dataset
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.training.recipe import load_recipe, recipe_from_dict
+from isyarat.training.recipe import load_recipe
 from isyarat.training.run import train_recipe
 
 SIBI = "sibi-alphabet-ajustiago"
@@ -100,7 +101,7 @@ def lite_run(small, cache, tmp_path_factory) -> Path:
 def test_image_recipes_describe_themselves_and_build(name):
     recipe = load_recipe(name)
     assert recipe.description and recipe.reference and recipe.split
-    assert model_kind(recipe.model) == "image"
+    assert model_track(recipe.model) == "image"
     size = recipe.image["size"]
     assert input_shape(recipe) == (3, size, size) == image_transform_config(recipe).input_shape
     params = dict(recipe.model_params)
@@ -122,9 +123,9 @@ def test_transform_takes_the_models_normalization_unless_the_recipe_gives_one():
 
 
 def test_train_writes_an_image_run_that_evaluate_reports_on(cnn_run, small, cache, tmp_path):
-    info = json.loads((cnn_run / "run.json").read_text())
-    assert info["kind"] == "image" and info["input_shape"] == [3, 48, 48]
-    assert info["labels"] == LETTERS and info["epochs_run"] == 2 and len(info["test_samples"]) == 12
+    info = read_info(cnn_run)
+    assert info.track == "image" and info.input_shape == (3, 48, 48)
+    assert info.labels == LETTERS and info.epochs_run == 2 and len(info.test_samples) == 12
     assert {"model.safetensors", "report.json", "curves.png"} <= {p.name for p in cnn_run.iterdir()}
 
     report = evaluate_model(cnn_run, small, tmp_path / "eval", cache_dir=cache, progress=False)
@@ -143,7 +144,7 @@ def test_reloaded_run_predicts_what_the_trained_model_predicted(lite_run, small,
     reports the best class)."""
     trained = json.loads((lite_run / "report.json").read_text())
     test_paths = {Path(p).relative_to(small).as_posix()
-                  for p in json.loads((lite_run / "run.json").read_text())["test_samples"]}
+                  for p in read_info(lite_run).test_samples}
     rows = [r for r in metadata_rows(datasets) if r["path"] in test_paths]
     test_only = small_sibi(datasets, tmp_path / "test-only", rows)
     again = evaluate_model(lite_run, test_only, cache_dir=cache, progress=False, threshold=0.0)
@@ -167,7 +168,7 @@ def test_pretrained_run_reloads_without_reading_imagenet_weights(lite_run, small
     with torch.no_grad():
         assert torch.equal(model(x), reloaded(x))
         assert model(x).shape == (4, len(LETTERS))
-    assert info.kind == "image" and info.input_shape == (3, 64, 64)
+    assert info.track == "image" and info.input_shape == (3, 64, 64)
 
 
 @pytest.fixture(scope="module")
@@ -195,13 +196,13 @@ def test_hand_crop_recipe_crops_around_detected_hands(small, cache, crop_run):
     kept = []
     for i in np.flatnonzero(found):
         sample, (x0, y0, x1, y1) = prep.dataset.samples[i], ds.crop_boxes[i]
-        width, height = image_size(sample.path)
+        width, height = upright_size(sample.path)
         points = sample.landmarks.hands[0].reshape(-1, 3)
         # MediaPipe places fingers cut off by the frame outside it; the box stops at the frame.
         px, py = (np.clip(points[~np.isnan(points).any(axis=1), :2] * (width, height), 0, (width, height)).T)
         assert (px >= x0).all() and (px <= x1).all() and (py >= y0).all() and (py <= y1).all()
         kept.append((x1 - x0) * (y1 - y0) / (width * height))
-        image = read_image(sample.path)
+        image = read_pil_image(sample.path)
         assert torch.equal(ds[i][0], transform(crop_image(image, ds.crop_boxes[i])))
         if kept[-1] < 0.8:
             assert not torch.allclose(ds[i][0], transform(image), atol=0.1), "the model sees the crop"
@@ -209,16 +210,16 @@ def test_hand_crop_recipe_crops_around_detected_hands(small, cache, crop_run):
 
     report = evaluate_model(crop_run, small, cache_dir=cache, progress=False)
     assert REPORT_KEYS <= set(report) and report["n_samples"] == 24
-    trained = json.loads((crop_run / "run.json").read_text())["extraction"]["settings"]
+    trained = read_info(crop_run).extraction["settings"]
     assert report["extraction"]["settings"] == trained, "evaluate detects hands as training did"
 
 
 def test_image_bundle_says_it_reads_pixels(crop_bundle, cnn_run, tmp_path):
     meta = json.loads((crop_bundle / "bundle.json").read_text())
-    assert meta["input"] == {"kind": "pixels", "crop_margin": 0.25, "image": meta["input"]["image"]}
+    assert meta["input"] == {"reads": "pixels", "crop_margin": 0.25, "image": meta["input"]["image"]}
     assert meta["input"]["image"]["size"] == 48 and meta["input_shape"] == [3, 48, 48]
     plain = export_run(cnn_run, tmp_path / "plain")
-    assert Recognizer.load(plain).input == ModelInput(kind="pixels", crop_margin=None,
+    assert Recognizer.load(plain).input == ModelInput(reads="pixels", crop_margin=None,
                                                       image=ModelInput.from_dict(meta["input"]).image)
     old = json.loads((plain / "bundle.json").read_text())
     old["input"] = {"kind": "pixels", "image": {**old["input"]["image"], "size": 64}}
@@ -236,7 +237,7 @@ def test_image_bundle_in_the_recognizer_predicts_what_training_evaluated(crop_ru
     """The Recognizer (fresh hand detection, crop, eval transform, ONNX) gives each photo the
     probabilities the trained PyTorch model gave it through training's evaluation dataset."""
     model, info = load_run(crop_run)
-    recipe = recipe_from_dict(info.data["recipe"])
+    recipe = info.recipe_config()
     prep = prepare(load_dataset(small), recipe, labels=info.labels, cache_dir=cache, progress=False)
     ds = torch_dataset(prep, np.arange(len(prep.dataset)), recipe, train=False)
     assert sum(box is not None for box in ds.crop_boxes) >= 12, "most photos are cropped"
@@ -261,7 +262,7 @@ def test_image_bundle_in_isyarat_recognize(crop_bundle, small, capsys):
     photo = sorted((small / "images" / "V").rglob("*.jpg"))[0]
     assert main(["recognize", str(photo), "--model", str(crop_bundle), "--threshold", "0", "--json"]) == 0
     line = json.loads(capsys.readouterr().out)
-    assert line["kind"] == "image" and line["label"] in LETTERS and len(line["top"]) == 3
+    assert line["media"] == "image" and line["label"] in LETTERS and len(line["top"]) == 3
 
 
 def test_image_bundle_served_by_rest_and_refused_by_the_live_socket(crop_bundle, small, tmp_path):

@@ -21,9 +21,9 @@ from isyarat.landmarks.settings import ExtractSettings
 VIDEO = "bisindo-words-wlbisindo/videos/Tuli/signer0_label11_sample1.mp4"
 
 
-def folder_dataset(root: Path, paths: list[Path], kind: str = "image") -> Dataset:
+def folder_dataset(root: Path, paths: list[Path], media: str = "image") -> Dataset:
     """A Dataset labelled by parent folder name (the layout readers are built elsewhere)."""
-    return Dataset(root, "folders", [Sample(p.parent.name, p, kind) for p in paths])
+    return Dataset(root, "folders", [Sample(p.parent.name, p, media) for p in paths])
 
 
 def nan_equal(a, b) -> bool:

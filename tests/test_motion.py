@@ -31,7 +31,7 @@ from isyarat.vocab import load_vocabulary
 
 ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
 LETTERS = ["A", "B", "D", "I", "J", "Z"]
-SEQ = FeatureConfig(kind="sequence", frames=30, hands="two", angles=True, distances=True)
+SEQ = FeatureConfig(shape="sequence", frames=30, hands="two", angles=True, distances=True)
 CALM = SynthSettings(jitter=0.0, tremor=0.0, drift=0.0, entry=0.0, exit=0.0, shake=0.0, left_handed=0.0)
 
 
@@ -106,7 +106,7 @@ def test_old_bundles_keep_their_features():
     cfg = FeatureConfig.from_dict({"kind": "sequence", "frames": 30, "hands": "two"})
     assert not cfg.trajectory and cfg.output_shape == (30, 129)
     with pytest.raises(IsyaratError, match="trajectory"):
-        FeatureConfig(kind="frame", trajectory=True)
+        FeatureConfig(shape="frame", trajectory=True)
 
 
 def test_synthesizer_is_deterministic_and_j_is_not_a_held_i(datasets):
@@ -187,8 +187,8 @@ def test_a_bundle_with_a_broken_motion_part_is_refused_with_the_reason(tmp_path)
     from isyarat.export.motion import MotionPart
     from isyarat.models.registry import build_model
 
-    frame_cfg = FeatureConfig(kind="frame", hands="two")
-    motion_cfg = FeatureConfig(kind="sequence", frames=8, hands="two", trajectory=True)
+    frame_cfg = FeatureConfig(shape="frame", hands="two")
+    motion_cfg = FeatureConfig(shape="sequence", frames=8, hands="two", trajectory=True)
     labels = ["D", "I", "J", "Z"]
     frame_model = build_model("mlp", frame_cfg.output_shape, 4).eval()
     motion_model = build_model("transformer", motion_cfg.output_shape, 4, dim=16, layers=1, heads=2).eval()

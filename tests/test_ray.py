@@ -28,6 +28,7 @@ from isyarat.distributed.ray_cluster import RayTarget
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.cache import LandmarkCache
 from isyarat.landmarks.extract import _plan, extract_dataset
+from isyarat.training.checkpoint import read_info
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.training.prepare import make_splits, prepare
 from isyarat.training.recipe import load_recipe
@@ -237,9 +238,9 @@ def test_sweep_as_ray_tasks_gives_a_table_and_run_folders(local_ray, datasets, t
     for fold, (_, test_idx) in enumerate(make_splits(prep, "kfold:2", seed=0)):
         run = tmp_path / "sweep" / "runs" / "mlp-baseline" / "kfold-2" / "seed0" / f"fold{fold}"
         assert {"run.json", "model.safetensors", "report.json", "curves.png"} <= {p.name for p in run.iterdir()}
-        info = json.loads((run / "run.json").read_text())
-        assert info["test_samples"] == [prep.dataset.samples[i].id for i in test_idx]
-        assert sweep["runs"][fold]["accuracy"] == info["metrics"]["accuracy"]
+        info = read_info(run)
+        assert info.test_samples == [prep.dataset.samples[i].id for i in test_idx]
+        assert sweep["runs"][fold]["accuracy"] == info.metrics["accuracy"]
 
     assert main(args) == 0  # nothing left to train
     assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["resumed_runs"] == 2
@@ -250,7 +251,7 @@ def test_two_nodes_on_one_machine_extract_the_same_landmarks(two_nodes, photos, 
     each: both nodes get files, the sharded table equals the process pool's landmarks."""
     ready(two_nodes)
     out = tmp_path / "table"
-    proc = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", str(photos), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "isyarat.cli.main", "extract", "--data", str(photos), "--out", str(out),
                            "--cache", str(tmp_path / "cache"), "--ray", two_nodes.address],
                           capture_output=True, text=True, env=two_nodes.env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -107,11 +107,11 @@ def test_a_folder_is_read_recursively_and_a_corrupt_image_does_not_stop_it(capsy
     assert [Path(r["path"]).relative_to(folder).as_posix() for r in results] == [
         "binus_B.jpg", "blank.png", "broken.jpg", "sibi/B0.jpg", "sibi/B1.jpg", "video/belajar.mp4"]
     binus, blank, broken, sibi0, sibi1, video = results
-    assert broken == {"path": str(folder / "broken.jpg"), "kind": "image",
+    assert broken == {"path": str(folder / "broken.jpg"), "media": "image",
                       "error": "not a readable image: replace or remove the file"}
-    assert blank["kind"] == "image" and not blank["has_hand"] and blank["label"] is None and blank["top"] == []
+    assert blank["media"] == "image" and not blank["has_hand"] and blank["label"] is None and blank["top"] == []
     assert binus["has_hand"] and sibi0["label"] == sibi1["label"] == "B"
-    assert video["kind"] == "video" and video["n_frames"] > 60 and video["frames_with_hand"] > video["n_frames"] / 2
+    assert video["media"] == "video" and video["n_frames"] > 60 and video["frames_with_hand"] > video["n_frames"] / 2
     assert isinstance(video["text"], str) and video["top"][0][1] == pytest.approx(video["confidence"])
 
 

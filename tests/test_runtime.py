@@ -30,7 +30,7 @@ from isyarat.runtime.webcam import open_camera, render, run_webcam
 
 ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
 WORD_VIDEO = "bisindo-words-wlbisindo/videos/Belajar/signer0_label1_sample1.mp4"
-LETTER_FEATURES = FeatureConfig(kind="frame", hands="one", normalize="wrist", angles=True, distances=True)
+LETTER_FEATURES = FeatureConfig(shape="frame", hands="one", normalize="wrist", angles=True, distances=True)
 
 
 def asl_files(datasets: Path, letter: str) -> list[Path]:
@@ -165,8 +165,8 @@ def test_shipped_models_are_found_by_name(letter_bundle, tmp_path, monkeypatch):
     _copy_bundle(letter_bundle, tmp_path / "asl-letters")
     monkeypatch.setattr(shipped_models, "SHIPPED_DIR", tmp_path)
     [shipped] = list_shipped()
-    assert shipped["name"] == "asl-letters" and shipped["sign_system"] == "ASL" and len(shipped["labels"]) == 26
-    assert Recognizer.load("asl-letters").labels == shipped["labels"]
+    assert shipped.name == "asl-letters" and shipped.info.sign_system == "ASL" and len(shipped.info.labels) == 26
+    assert Recognizer.load("asl-letters").labels == shipped.info.labels
     with pytest.raises(IsyaratError, match="shipped models: asl-letters"):
         Recognizer.load("sibi-letters")
 
@@ -225,7 +225,7 @@ def test_sequence_model_clip_and_sliding_window(datasets, tmp_path, video_update
     """Mechanism test (the model's weights are untrained, the landmarks real): the clip prediction
     is the model on the whole clip resampled by make_features, and the stream's prediction at a
     frame is the model on the last `frames` frames only."""
-    cfg = FeatureConfig(kind="sequence", hands="two", frames=16)
+    cfg = FeatureConfig(shape="sequence", hands="two", frames=16)
     torch.manual_seed(0)
     model = build_model("kolok_lstm", cfg.output_shape, 4)
     words = ["Belajar", "Terima Kasih", "Tuli", "maaf"]

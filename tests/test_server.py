@@ -99,7 +99,7 @@ def test_missing_browser_tracker_is_explained(letters, tmp_path):
 
 def test_models_are_listed(client, letters):
     [model] = client.get("/api/models").json()
-    assert model["name"] == "letters" and model["sign_system"] == "ASL" and model["kind"] == "frame"
+    assert model["name"] == "letters" and model["sign_system"] == "ASL" and model["shape"] == "frame"
     assert model["labels"] == letters.labels and "metrics" in model
 
 
@@ -277,7 +277,7 @@ def test_recordings_are_saved_as_an_npy_dataset(client, datasets, sandbox):
     args = build_parser().parse_args(argv)  # the shown command is one the real CLI accepts
     assert program == "isyarat" and args.command == "train" and Path(args.data[0]).name == root.name
     assert str(sandbox) not in summary["train_command"]  # no absolute path outside home or the working folder
-    assert load_recipe(args.recipe).features.kind == "sequence", "a recipe for recorded moving signs"
+    assert load_recipe(args.recipe).features.shape == "sequence", "a recipe for recorded moving signs"
     assert [v["vocabulary"] for v in client.get("/api/recordings").json()["vocabularies"]] == ["my signs"]
     dataset = load_dataset(root)
     assert dataset.layout == "npy" and len(dataset) == 3 and dataset.labels == ["Ca-1_x", "Dua"]

@@ -25,7 +25,7 @@ def held_out(name: str, suffixes: tuple[str, ...], count: int) -> list[dict]:
 
 
 def test_shipped_models_are_listed(capsys):
-    assert set(SHIPPED) <= {m["name"] for m in list_shipped()}
+    assert set(SHIPPED) <= {m.name for m in list_shipped()}
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in SHIPPED)
@@ -74,10 +74,10 @@ def test_recognize_picks_the_shipped_model_by_sign_system(datasets, capsys):
     assert main(["recognize", str(datasets / photo["path"]), "--system", "bisindo", "--json"]) == 0
     assert main(["recognize", str(datasets / video["path"]), "--system", "bisindo", "--json"]) == 0
     image_line, video_line = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert image_line["kind"] == "image" and image_line["label"] in load_bundle(resolve_bundle("bisindo-letters")).labels
+    assert image_line["media"] == "image" and image_line["label"] in load_bundle(resolve_bundle("bisindo-letters")).labels
     # videos go to the system's letter model too (issue 13); a word model only when asked for
     letters = load_bundle(resolve_bundle("bisindo-letters")).labels
-    assert video_line["kind"] == "video" and video_line["label"] in [*letters, None]
+    assert video_line["media"] == "video" and video_line["label"] in [*letters, None]
     assert main(["recognize", str(datasets / video["path"]), "--model", "bisindo-words", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] in load_bundle(resolve_bundle("bisindo-words")).labels
 

@@ -22,7 +22,8 @@ from isyarat.evaluation.evaluate import evaluate_model
 from isyarat.export.bundle import load_bundle
 from isyarat.export.from_run import export_run
 from isyarat.features.augment import AugmentConfig
-from isyarat.models.registry import build_model, model_kind
+from isyarat.landmarks.settings import ExtractSettings
+from isyarat.models.registry import build_model, model_track
 from isyarat.training.checkpoint import load_run
 from isyarat.training.landmark_data import LandmarkFeatureDataset
 from isyarat.training.prepare import input_shape, make_splits, prepare
@@ -65,7 +66,7 @@ def test_every_shipped_recipe_loads_and_builds_its_model():
     for name in names:
         recipe = load_recipe(name)
         assert recipe.description and recipe.train.lr > 0, name
-        if model_kind(recipe.model) == "landmarks":
+        if model_track(recipe.model) == "landmarks":
             model = build_model(recipe.model, input_shape(recipe), 26, **recipe.model_params)
             assert sum(p.numel() for p in model.parameters()) > 0
 
@@ -75,7 +76,7 @@ def test_every_shipped_recipe_loads_and_builds_its_model():
     ({"name": "x", "model": "mlp", "colour": "red"}, "unknown setting\\(s\\) colour"),
     ({"name": "x", "model": "mlp", "split": "random"}, "split .random. is not usable"),
     ({"name": "x", "model": "mlp", "train": {"optimizer": "adagrad"}}, "optimizer"),
-    ({"name": "x", "model": "mlp", "features": {"kind": "video"}}, "features.kind"),
+    ({"name": "x", "model": "mlp", "features": {"kind": "video"}}, "features.shape"),
     ({"name": "x", "model": "mlp", "augment": {"rotate_deg": -5}}, "augment"),
 ])
 def test_bad_recipes_are_refused_with_the_reason(raw, message):
@@ -92,7 +93,7 @@ def test_paper_recipes_follow_the_papers():
     # the study's 258 values per frame, plus two hand-present flags and the frame mask
     assert kolok.features.output_shape == (30, 258 + 2 + 1) and kolok.features.pose
     assert load_recipe("kolok-lstm3").model_params["layers"] == 3
-    assert gnn.features.kind == "graph" and gnn.model_params == {} and gnn.features.hands == "two"
+    assert gnn.features.shape == "graph" and gnn.model_params == {} and gnn.features.hands == "two"
     for recipe in (sibi, kolok, gnn):
         assert recipe.train.lr == 0.001 and recipe.train.batch_size == 32 and recipe.train.patience == 15
 
@@ -124,7 +125,7 @@ def test_checkpoint_reloads_and_refuses_edited_settings(trained_run, tmp_path):
     (edited / "run.json").write_text(json.dumps(data))
     with pytest.raises(IsyaratError, match="feature settings"):
         load_run(edited)
-    (edited / "run.json").write_text(json.dumps({**data, "features": info.data["features"],
+    (edited / "run.json").write_text(json.dumps({**data, "features": info.features.to_dict(),
                                                  "model": {"name": "resmlp", "params": {"dim": 64}}}))
     with pytest.raises(IsyaratError, match="weights do not match"):
         load_run(edited)
@@ -144,7 +145,7 @@ def test_evaluate_any_dataset_and_export(trained_run, asl_subset, tmp_path):
     assert (tmp_path / "eval" / "report.md").is_file()
     bundle = load_bundle(export_run(trained_run, tmp_path / "bundle"))
     assert bundle.labels == ["A", "B", "L", "V", "Y"]
-    assert bundle.extract == load_recipe("isyarat-letters").extract
+    assert bundle.extract == ExtractSettings(**load_recipe("isyarat-letters").extract)
     assert bundle.details["protocols"]["group:session"]["n_folds"] == 2
     assert len(bundle.details["held_out"]) == 200 - json.loads((trained_run / "run.json").read_text())["n_train"]
     assert "group:session" in bundle.card and "## Training data" in bundle.card
@@ -172,7 +173,7 @@ def test_evaluate_refuses_a_corrupt_model_and_unknown_labels(trained_run, datase
 def test_combined_sources_are_tagged_and_balanced(asl_subset, datasets):
     both = load_datasets([asl_subset, datasets / "bisindo-alphabet-binus"])
     assert {s.metadata["source"] for s in both} == {"asl5", "bisindo-alphabet-binus"}
-    assert both.kind == "mixed"
+    assert both.media == "mixed"
     assert len(balanced_subset(both, 3)) == 5 * 3 + 26 * 3
     assert source_relative(datasets / ASL / "raw_gestures/A/frame_0.npy", [asl_subset, datasets / ASL]) == \
         f"{ASL}/raw_gestures/A/frame_0.npy"
@@ -270,3 +271,49 @@ def test_recipe_extends_merges_sections_and_detects_loops(tmp_path):
     with pytest.raises(IsyaratError, match="no recipe 'missing-base'"):
         (tmp_path / "c.yaml").write_text("extends: missing-base\nname: c\n")
         load_recipe(tmp_path / "c.yaml")
+
+
+def test_group_split_early_stops_on_held_out_groups(asl_subset):
+    """Under group:COLUMN the validation part is whole groups the fit part does not hold (samples
+    without a group stay in the fit part); other splits carve a random part."""
+    from isyarat.training.run import early_stopping_split
+
+    recipe = load_recipe("mlp-baseline")
+    prep = prepare(load_dataset(asl_subset), recipe, progress=False)
+    for i, sample in enumerate(prep.dataset.samples):
+        sample.metadata["session"] = f"s{(i % 40) // 10}"  # four sessions of every letter
+    del prep.dataset.samples[0].metadata["session"]
+    train = np.arange(len(prep.dataset))
+    fit, val = early_stopping_split(prep, train, recipe, "group:session")
+    session = [s.metadata.get("session") for s in prep.dataset.samples]
+    assert {session[i] for i in val} and not {session[i] for i in val} & {session[i] for i in fit}
+    assert 0 in fit and len(fit) + len(val) == len(train)
+    fit, val = early_stopping_split(prep, train, recipe, "kfold:5")
+    assert {session[i] for i in val} & {session[i] for i in fit}, "a random part mixes sessions"
+
+
+@pytest.mark.parametrize("bad", ["kfold:1", "holdout:2", "group:", "random", "kfold:x"])
+def test_recipe_compare_and_sweep_parse_splits_alike(bad):
+    from isyarat.training.recipe import with_compare
+    from isyarat.training.sweep import check_protocol
+
+    messages = []
+    for attempt in (lambda: recipe_from_dict({"model": "mlp", "split": bad}),
+                    lambda: with_compare(load_recipe("mlp-baseline"), [bad]),
+                    lambda: check_protocol(bad)):
+        with pytest.raises(IsyaratError) as err:
+            attempt()
+        messages.append(str(err.value).split(f"'{bad}'", 1)[1])
+    assert len(set(messages)) == 1 and "kfold:5" in messages[0]
+
+
+def test_a_group_split_on_a_missing_column_stops_before_extraction(asl_subset, tmp_path, monkeypatch):
+    import isyarat.training.run as run_module
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("extraction started")
+
+    monkeypatch.setattr(run_module, "prepare", no_extraction)
+    recipe = load_recipe("mlp-baseline", {"compare": ["group:signer"]})
+    with pytest.raises(IsyaratError, match="no 'signer' metadata"):
+        run_module.train_recipe(recipe, asl_subset, tmp_path / "run", progress=False)

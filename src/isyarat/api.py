@@ -21,7 +21,7 @@ def train(recipe, data: str | Path | Iterable[str | Path], out: str | Path, *, s
     """`isyarat train RECIPE --data DATA --out OUT`: train a recipe (a shipped name, a YAML path or
     a loaded Recipe) on one dataset or several (a list: combined, each sample tagged with its
     source). `overrides` is `--set` as a dict ({"train.lr": 0.0005}). Returns the run folder."""
-    from isyarat.training.recipe import Recipe, load_recipe
+    from isyarat.training.recipe import Recipe, load_recipe, with_compare
     from isyarat.training.run import train_recipe
 
     values = dict(overrides or {})
@@ -46,7 +46,7 @@ def train(recipe, data: str | Path | Iterable[str | Path], out: str | Path, *, s
             recipe = replace(recipe)
     else:
         recipe = load_recipe(recipe, values)
-    recipe.compare = [*recipe.compare, *compare]
+    recipe = with_compare(recipe, list(compare))
     paths = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
     return train_recipe(recipe, paths, Path(out), workers=workers, cache_dir=_path(cache), progress=not quiet)
 

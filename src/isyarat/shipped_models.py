@@ -6,26 +6,31 @@ up without importing each other.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from isyarat.errors import IsyaratError
+from isyarat.export.bundle_info import BundleInfo
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 META_FILE = "bundle.json"
 
 
-def list_shipped() -> list[dict]:
-    """The bundles shipped inside the package: name, sign system, labels, metrics, path."""
+@dataclass
+class ShippedModel:
+    """A bundle shipped inside the package: its name (the folder's), folder and record."""
+
+    name: str
+    path: Path
+    info: BundleInfo
+
+
+def list_shipped() -> list[ShippedModel]:
+    """The bundles shipped inside the package, by name."""
     found = []
     for meta_path in sorted(SHIPPED_DIR.glob(f"*/{META_FILE}")):
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        found.append({"name": meta_path.parent.name, "sign_system": meta.get("sign_system"),
-                      "kind": meta.get("features", {}).get("kind"),
-                      "input": (meta.get("input") or {}).get("kind", "landmarks"),
-                      "labels": meta.get("labels", []), "metrics": meta.get("metrics", {}),
-                      "protocols": meta.get("details", {}).get("protocols", {}),
-                      "by_source": meta.get("details", {}).get("held_out_by_source", {}),
-                      "path": str(meta_path.parent)})
+        info = BundleInfo.from_dict(json.loads(meta_path.read_text(encoding="utf-8")))
+        found.append(ShippedModel(meta_path.parent.name, meta_path.parent, info))
     return found
 
 
@@ -37,6 +42,6 @@ def resolve_bundle(name_or_path: str | Path) -> Path:
     shipped = SHIPPED_DIR / str(name_or_path)
     if str(name_or_path) and "/" not in str(name_or_path) and (shipped / META_FILE).is_file():
         return shipped
-    names = ", ".join(m["name"] for m in list_shipped()) or "none installed"
+    names = ", ".join(m.name for m in list_shipped()) or "none installed"
     raise IsyaratError(f"{name_or_path}: no bundle at this path and no shipped model of this name "
                        f"(shipped models: {names}); make one with `isyarat export`")

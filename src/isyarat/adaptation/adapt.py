@@ -156,7 +156,7 @@ def user_samples(recognizer: Recognizer, data: str | Path | Dataset, workers: in
 def as_frames(lm: Landmarks, recognizer: Recognizer) -> list[Landmarks]:
     """A recording given to a frame model: up to FRAMES_PER_RECORDING of its frames with a hand,
     evenly spaced, each one sample (a frame model reads one frame; a recorded letter holds many)."""
-    if recognizer.config.kind != "frame" or lm.n_frames == 1:
+    if recognizer.config.shape != "frame" or lm.n_frames == 1:
         return [lm]
     frames = [t for t in range(lm.n_frames) if recognizer.features(_frame(lm, t)) is not None]
     picked = np.linspace(0, len(frames) - 1, min(FRAMES_PER_RECORDING, len(frames))).round().astype(int)
@@ -183,14 +183,12 @@ def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path
                               settings=settings.to_dict(), samples=adapted.samples, new_labels=adapted.new_labels,
                               left_out=left_out, seconds=round(adapted.seconds, 3))
     name = name or f"{base.name}-adapted"
-    meta = {"name": name, "sign_system": base.sign_system, "labels": adapted.labels,
-            "input_shape": list(base.input_shape), "features": base.features,
-            "model": {**base.model_info, "adapted_from": base.name}, "metrics": {},
-            "extract": base.extract, "details": {**base.details, "adaptation": record.to_dict()},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if base.motion is not None:  # moving letters stay read by the base's motion model
-        meta["motion"] = base.motion.to_dict()
-    write_onnx_bundle(adapted.model, meta, adapted_card(base, name, record), out,
+    info = replace(base.info, name=name, labels=adapted.labels, metrics={},
+                   model=replace(base.info.model, adapted_from=base.name),
+                   details={**base.details, "adaptation": record.to_dict()},
+                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    # moving letters stay read by the base's motion model (info.motion is the base's)
+    write_onnx_bundle(adapted.model, info, adapted_card(base, name, record), out,
                       motion=read_model_bytes(base_path, MOTION_FILE) if base.motion is not None else None)
     return out, record
 

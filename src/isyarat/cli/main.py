@@ -28,17 +28,17 @@ examples:
   isyarat recognize clip.mp4 --model bisindo-words       a BISINDO word (shipped bisindo-words)
   isyarat recognize clip.mp4 --model sibi-letters        letters over a video, spelled as text
   isyarat serve                                          web app at http://127.0.0.1:8000
-  isyarat extract ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
+  isyarat extract --data ../shared/datasets/bisindo-alphabet-binus --out out/binus.parquet
   isyarat train bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus --out runs/gnn
   isyarat evaluate --model runs/gnn --data out/binus.parquet --out runs/gnn/eval
   isyarat export runs/gnn --out bundles/gnn
-  isyarat adapt sibi-letters --data my_letters --out bundles/my-sibi   tune a model to you
+  isyarat adapt --model sibi-letters --data my_letters --out bundles/my-sibi   tune a model to you
   isyarat recipes                                        the shipped training recipes
   isyarat sweep mlp-baseline bisindo-gnn --data ../shared/datasets/bisindo-alphabet-binus \
           --protocol kfold:5 --seeds 3 --out runs/sweep     recipes x folds x seeds, one table
 
 dataset layouts (detected automatically):
-  <label>/*.jpg|png, <label>/*.mp4|avi|mov, <label>/*.npy, <label>/<sequence>/<frame>.npy,
+  <label>/*.jpg|png|webp|bmp, <label>/*.mp4|mov|avi|mkv|webm, <label>/*.npy, <label>/<sequence>/<frame>.npy,
   or a .csv/.parquet landmark table; an optional metadata.csv (path,label,<columns>) adds
   conditions such as signer, background or group to break results down by.
 """
@@ -84,6 +84,38 @@ def _add_ray(p: argparse.ArgumentParser, what: str) -> None:
                         "put it after the positional arguments (see docs/SCALING.md)")
 
 
+DATA_HELP = "a dataset folder (images, videos, .npy or sequences) or a landmark table (.csv/.parquet)"
+MODEL_HELP = "a shipped model name (see `isyarat models`) or a bundle (folder or .zip)"
+
+
+def _add_data(p: argparse.ArgumentParser, what: str = DATA_HELP, required: bool = True) -> None:
+    """--data DATA, the same on every verb (train, sweep and synth: repeated to combine datasets)."""
+    p.add_argument("--data", required=required, metavar="DATA", help=what)
+
+
+def _add_model(p: argparse.ArgumentParser, what: str = MODEL_HELP, **options) -> None:
+    """--model MODEL, the same on every verb."""
+    p.add_argument("--model", metavar="MODEL", help=what, **options)
+
+
+def _old_positional(p: argparse.ArgumentParser, dest: str) -> None:
+    """The positional argument a verb took before its --data / --model flag (hidden; still read)."""
+    p.add_argument(dest, nargs="?", default=None, help=argparse.SUPPRESS)
+
+
+def _flag_or_positional(args, flag: str, dest: str) -> str:
+    """The value of --FLAG, or of the older positional spelling (hidden from --help, still read
+    silently so that an error stays one line)."""
+    given, old = getattr(args, flag), getattr(args, dest)
+    if given is not None and old is not None:
+        raise IsyaratError(f"give --{flag} once: {old!r} and --{flag} {given!r} were both given")
+    if old is not None:
+        return old
+    if given is None:
+        raise IsyaratError(f"--{flag} is required, e.g. --{flag} {'sibi-letters' if flag == 'model' else 'photos/'}")
+    return given
+
+
 def _ray_target(args):
     """The RayTarget of --ray, or None without it (validated before any work starts)."""
     if getattr(args, "ray", None) is None:
@@ -99,9 +131,11 @@ def _add_extract(sub) -> None:
              "Run MediaPipe Hands (or Holistic) over every image or video of DATA and write the\n"
              "canonical landmark table (.parquet or .csv) plus a summary with the detection rate\n"
              "per class. Results are cached by file content and settings: a second run is near-free.\n"
-             "Unreadable files and frames without a hand are listed in the summary, never fatal.",
+             "Unreadable files and frames without a hand are listed in the summary, never fatal.\n\n"
+             "example:\n  isyarat extract --data photos/ --out landmarks.parquet",
              cmd_extract)
-    p.add_argument("data", help="dataset folder (images or videos)")
+    _add_data(p, what="the dataset folder (images or videos)", required=False)
+    _old_positional(p, "data_arg")
     p.add_argument("--out", type=Path, required=True,
                    help="table to write: .parquet or .csv, or a folder (no suffix) of Parquet shards for "
                         "large datasets; every command reads the folder as one table")
@@ -113,7 +147,7 @@ def _add_extract(sub) -> None:
     p.add_argument("--fallback-border", type=float, default=1.0,
                    help="a larger border tried again on photos where no hand was found (default: "
                         "%(default)s; tight grey crops need it)")
-    p.add_argument("--min-confidence", type=float, default=0.3, help="palm detection threshold")
+    p.add_argument("--min-confidence", type=float, default=0.3, help="palm detection threshold (default: %(default)s)")
     p.add_argument("--every", type=int, default=1, help="use every N-th video frame")
     _add_workers(p)
 
@@ -134,7 +168,7 @@ def cmd_extract(args) -> int:
                                min_detection_confidence=args.min_confidence,
                                every=args.every)
     ray = _ray_target(args)
-    dataset = load_dataset(args.data)
+    dataset = load_dataset(_flag_or_positional(args, "data", "data_arg"))
     print(dataset.summary())
     result = extract_dataset(dataset, settings, workers=args.workers, cache_dir=args.cache,
                              progress=not args.quiet, ray=ray)
@@ -155,7 +189,7 @@ def _add_train(sub) -> None:
              "labels, feature settings, history), curves.png and the test report.",
              cmd_train)
     p.add_argument("recipe", help="recipe name or YAML path")
-    p.add_argument("--data", required=True, action="append",
+    p.add_argument("--data", required=True, action="append", metavar="DATA",
                    help="dataset folder or landmark table; repeat to combine sources (each sample gets a "
                         "'source' column)")
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
@@ -173,14 +207,13 @@ def _add_train(sub) -> None:
 def cmd_train(args) -> int:
     import yaml
 
-    from isyarat.training.recipe import load_recipe, parse_split
+    from isyarat.training.checkpoint import read_info
+    from isyarat.training.recipe import load_recipe, with_compare
     from isyarat.training.run import train_recipe
 
     validate.out_folder(args.out)
     validate.cache_folder(args.cache)
     validate.at_least(args.workers, 1, "--workers")
-    for split in args.compare:
-        parse_split(split)
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -197,14 +230,14 @@ def cmd_train(args) -> int:
     if args.max_per_class is not None:
         overrides["max_per_class"] = args.max_per_class
     recipe = load_recipe(args.recipe, overrides)
-    recipe.compare = [*recipe.compare, *args.compare]
+    recipe = with_compare(recipe, args.compare)
     run = train_recipe(recipe, [Path(d) for d in args.data], args.out, workers=args.workers, cache_dir=args.cache,
                        progress=not args.quiet, ray=_ray_target(args))
-    info = json.loads((run / "run.json").read_text())
-    m = info["metrics"]
-    print(f"trained {recipe.model} in {info['train_seconds']:.1f} s ({info['epochs_run']} epochs); test split: "
+    info = read_info(run)
+    m = info.metrics
+    print(f"trained {recipe.model} in {info.train_seconds:.1f} s ({info.epochs_run} epochs); test split: "
           f"accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f} on {m['n_samples']} samples")
-    for split, summary in info["protocols"].items():
+    for split, summary in info.protocols.items():
         print(f"  {split:16s} accuracy {summary['mean']['accuracy']:.3f} ± {summary['std']['accuracy']:.3f} "
               f"over {summary['n_folds']} folds")
     print(f"wrote {run}/ (report.md, confusion_matrix.png, curves.png, model.safetensors, run.json)")
@@ -219,8 +252,8 @@ def _add_evaluate(sub) -> None:
              "report.md and confusion_matrix.png; samples where no hand was found count as wrong\n"
              "in `accuracy` (see `accuracy_detected` for the rest).",
              cmd_evaluate)
-    p.add_argument("--model", required=True, help="run dir, bundle (dir or .zip) or shipped name")
-    p.add_argument("--data", required=True, help="dataset folder or landmark table")
+    _add_model(p, "a run folder, " + MODEL_HELP, required=True)
+    _add_data(p)
     p.add_argument("--out", type=Path, required=True, help="folder for the report")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="minimum confidence, as in `recognize` (default: %(default)s); below it the answer "
@@ -258,7 +291,7 @@ def _add_sweep(sub) -> None:
              "      --protocol kfold:5 --seeds 3 --out runs/sweep --ray 10.0.0.5:6379",
              cmd_sweep)
     p.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe names or YAML paths")
-    p.add_argument("--data", required=True, action="append",
+    p.add_argument("--data", required=True, action="append", metavar="DATA",
                    help="dataset folder or landmark table; repeat to combine sources")
     p.add_argument("--out", type=Path, required=True, help="folder for sweep.md, sweep.json and runs/")
     p.add_argument("--protocol", action="append", default=None, metavar="SPLIT",
@@ -353,11 +386,12 @@ def _add_adapt(sub) -> None:
              "sign it). Only the model's last layer is refit, in seconds on a CPU; signs you did not\n"
              "record keep what the model knew. OUT is an ordinary bundle: use it with `recognize\n"
              "--model OUT`, `serve --model OUT` or Recognizer.load(OUT).\n\n"
-             "example:\n  isyarat adapt sibi-letters --data recordings/me --out bundles/sibi-me\n"
+             "example:\n  isyarat adapt --model sibi-letters --data recordings/me --out bundles/sibi-me\n"
              "  isyarat recognize photo.jpg --model bundles/sibi-me",
              cmd_adapt)
-    p.add_argument("bundle", help="shipped model name or bundle path (folder or .zip)")
-    p.add_argument("--data", required=True, help="your samples: a dataset folder or landmark table")
+    _add_model(p, "the model to adapt: " + MODEL_HELP)
+    _old_positional(p, "bundle")
+    _add_data(p, what="your samples: " + DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="adapted bundle to write: a folder, or a path ending in .zip")
     p.add_argument("--name", help="name of the adapted model (default: <bundle name>-adapted)")
     p.add_argument("--method", choices=["shared", "finetune", "prototype"], default="shared",
@@ -370,7 +404,8 @@ def _add_adapt(sub) -> None:
 def cmd_adapt(args) -> int:
     from isyarat.adaptation import FitSettings, adapt_bundle
 
-    out, record = adapt_bundle(args.bundle, args.data, args.out, name=args.name,
+    model = _flag_or_positional(args, "model", "bundle")
+    out, record = adapt_bundle(model, args.data, args.out, name=args.name,
                                settings=FitSettings(method=args.method), workers=args.workers,
                                cache_dir=args.cache, progress=not args.quiet)
     samples = ", ".join(f"{label} {n}" for label, n in record.samples.items())
@@ -392,17 +427,25 @@ def _add_recognize(sub) -> None:
     p.add_argument("--system", default="sibi",
                    help="sign system whose shipped letter model to use, for images and videos (default: "
                         "%(default)s; see `isyarat models`); for words give --model, e.g. bisindo-words")
-    p.add_argument("--model", help="a shipped model name or a bundle path, instead of --system")
-    p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence (default: %(default)s)")
+    _add_model(p, MODEL_HELP + ", instead of --system")
+    _add_threshold(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _add_threshold(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="minimum confidence; below it the answer is 'no sign' (default: %(default)s)")
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise IsyaratError(f"--threshold {threshold}: a confidence between 0 and 1, e.g. 0.5")
 
 
 def cmd_recognize(args) -> int:
     from isyarat.runtime.cli_recognize import recognize_paths
 
-    if not 0.0 <= args.threshold <= 1.0:
-        raise IsyaratError(f"--threshold {args.threshold}: a confidence between 0 and 1, e.g. 0.5")
-
+    _check_threshold(args.threshold)
     return recognize_paths(args.input, args.model, args.threshold, as_json=args.json, system=args.system)
 
 
@@ -410,15 +453,16 @@ def _add_webcam(sub) -> None:
     p = _cmd(sub, "webcam", "live recognition in an OpenCV window",
              "Open the camera, draw the hand landmarks, show the current sign and the spelled\n"
              "text. Keys: q quits, c clears the text.", cmd_webcam)
-    p.add_argument("--model", default="sibi-letters", help="shipped model name or bundle path")
+    _add_model(p, MODEL_HELP + " (default: %(default)s)", default="sibi-letters")
     p.add_argument("--camera", type=int, default=0, help="camera index (default: %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.5)
+    _add_threshold(p)
 
 
 def cmd_webcam(args) -> int:
     from isyarat.runtime.recognizer import Recognizer
     from isyarat.runtime.webcam import run_webcam
 
+    _check_threshold(args.threshold)
     run_webcam(Recognizer.load(args.model, threshold=args.threshold), camera=args.camera)
     return 0
 
@@ -434,16 +478,19 @@ def _add_serve(sub) -> None:
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="also answer requests addressed to NAME (a host name or address this machine is "
                         "reached by, e.g. behind a proxy)")
-    p.add_argument("--model", action="append", help="models to offer (default: every shipped model)")
+    _add_model(p, "a model to offer, " + MODEL_HELP + "; repeat it for several (default: every shipped model)",
+               action="append")
+    _add_threshold(p)
     from isyarat.server.datadir import default_recordings_dir
 
     p.add_argument("--data-dir", type=Path, default=default_recordings_dir(),
                    help="where the recorder page saves samples (default: your data folder, "
                         "$XDG_DATA_HOME/isyarat/recordings or ~/.local/share/isyarat/recordings; "
                         "here %(default)s)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="server processes (default: %(default)s); 2 on a 2-core machine serves about twice "
+    p.add_argument("--processes", type=int, default=None,
+                   help="server processes (default: 1); 2 on a 2-core machine serves about twice "
                         "as many live viewers (see bench/realtime.py)")
+    p.add_argument("--workers", type=int, dest="old_workers", help=argparse.SUPPRESS)  # its name before --processes
 
 
 def cmd_serve(args) -> int:
@@ -451,12 +498,19 @@ def cmd_serve(args) -> int:
 
     from isyarat.server.guards import check_data_dir, check_port
 
-    if args.workers < 1:
-        raise IsyaratError(f"--workers must be 1 or more, got {args.workers}")
+    processes = args.processes
+    if args.old_workers is not None:
+        print("isyarat: note: serve --workers is now --processes (server processes); --workers will go away",
+              file=sys.stderr)
+        processes = args.old_workers if processes is None else processes
+    processes = 1 if processes is None else processes
+    if processes < 1:
+        raise IsyaratError(f"--processes must be 1 or more, got {processes}")
+    _check_threshold(args.threshold)
     check_port(args.port)
     check_data_dir(args.data_dir)
-    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir, workers=args.workers,
-          allow_hosts=args.allow_host)
+    serve(host=args.host, port=args.port, models=args.model, data_dir=args.data_dir, processes=processes,
+          allow_hosts=args.allow_host, threshold=args.threshold)
     return 0
 
 
@@ -469,11 +523,11 @@ def _add_models(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from isyarat.models.registry import model_kind, model_names
+    from isyarat.models.registry import model_track, model_names
 
     if args.registry:
         for name in model_names():
-            print(f"{name:22s} {model_kind(name)}")
+            print(f"{name:22s} {model_track(name)}")
         return 0
     from isyarat.shipped_models import SHIPPED_DIR, list_shipped
 
@@ -481,12 +535,15 @@ def cmd_models(args) -> int:
     if not shipped:
         print("no shipped models installed")
     for m in shipped:
-        kind = "words/sequences" if m["kind"] == "sequence" else "letters/photos"
-        print(f"{m['name']:18s} {m['sign_system'] or '':8s} {kind:16s} {len(m['labels'])} classes: {' '.join(m['labels'])}")
-        scores = [f"held-out test accuracy {m['metrics'].get('accuracy', float('nan')):.3f}"]
-        if m["by_source"]:
-            scores[0] += " (" + ", ".join(f"{s} {a:.3f}" for s, a in m["by_source"].items()) + ")"
-        scores += [f"{split} {p['mean']['accuracy']:.3f} ± {p['std']['accuracy']:.3f}" for split, p in m["protocols"].items()]
+        info = m.info
+        unit = "words/sequences" if info.features.shape == "sequence" else "letters/photos"
+        print(f"{m.name:18s} {info.sign_system or '':8s} {unit:16s} {len(info.labels)} classes: {' '.join(info.labels)}")
+        scores = [f"held-out test accuracy {info.metrics.get('accuracy', float('nan')):.3f}"]
+        by_source = info.details.get("held_out_by_source") or {}
+        if by_source:
+            scores[0] += " (" + ", ".join(f"{s} {a:.3f}" for s, a in by_source.items()) + ")"
+        protocols = info.details.get("protocols") or {}
+        scores += [f"{split} {p['mean']['accuracy']:.3f} ± {p['std']['accuracy']:.3f}" for split, p in protocols.items()]
         print(f"{'':18s} {'; '.join(scores)}")
     print(f"\nmodel cards: {SHIPPED_DIR}/<name>/MODEL_CARD.md; use one with "
           "`isyarat recognize FILE --model <name>` or `--system <sign system>`")
@@ -519,7 +576,7 @@ def cmd_vocab(args) -> int:
     names = [args.name] if args.name else list_vocabularies()
     for name in names:
         v = load_vocabulary(name)
-        print(f"{v.name}: {v.title} ({len(v.signs)} {v.kind}); dynamic: {' '.join(v.dynamic) or '-'}; "
+        print(f"{v.name}: {v.title} ({len(v.signs)} {v.unit}); dynamic: {' '.join(v.dynamic) or '-'}; "
               f"two-handed: {' '.join(v.two_handed) or '-'}; "
               f"variants: {' '.join(label for s in v.signs for label in s.variant_labels) or '-'}")
         if args.name:
@@ -545,7 +602,7 @@ def _add_synth(sub) -> None:
              "  isyarat export runs/sibi-letters --motion runs/sibi-motion --out bundles/sibi-letters",
              cmd_synth)
     p.add_argument("system", help="sign system (vocabulary) whose letters to make: sibi, bisindo, asl")
-    p.add_argument("--data", required=True, action="append",
+    p.add_argument("--data", required=True, action="append", metavar="DATA",
                    help="photos or landmark frames of the letters' still handshapes; repeat to combine")
     p.add_argument("--out", type=Path, required=True, help="new folder to write the sequences to")
     p.add_argument("--per-letter", type=int, default=60, help="sequences per letter (default: %(default)s)")

@@ -1,7 +1,7 @@
 """Read the dataset layouts people actually have, detected automatically.
 
-1. image folder     <label>/*.jpg|jpeg|png
-2. video folder     <label>/*.mp4|avi|mov
+1. image folder     <label>/*.jpg|jpeg|png|bmp|webp  (data.samples.IMAGE_SUFFIXES)
+2. video folder     <label>/*.mp4|avi|mov|mkv|webm   (data.samples.VIDEO_SUFFIXES)
 3. landmark table   a .csv or .parquet file in the canonical schema, or a folder of
                     .parquet shards of one (written by `isyarat extract --out FOLDER`)
 4. .npy folder      <label>/*.npy (63 or 126 values, or a (T, F) array)
@@ -19,17 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from isyarat.data.samples import IMAGE, LANDMARKS, VIDEO, Dataset, Sample
+from isyarat.data.samples import IMAGE, IMAGE_SUFFIXES, LANDMARKS, VIDEO, VIDEO_SUFFIXES, Dataset, Sample
 from isyarat.data.sources import dataset_options
 from isyarat.data.table import metadata_columns, read_table, shard_files, table_landmarks
 from isyarat.errors import IsyaratError
 from isyarat.landmarks.arrays import Landmarks, from_flat
 from isyarat.landmarks.mirror import mirror_x
 
-IMAGE_EXT = {".jpg", ".jpeg", ".png"}
-VIDEO_EXT = {".mp4", ".avi", ".mov"}
 TABLE_EXT = {".csv", ".parquet"}
-LAYOUTS_HELP = ("expected one of: <label>/*.jpg|png (images), <label>/*.mp4|avi|mov (videos), "
+LAYOUTS_HELP = (f"expected one of: <label>/*{'|'.join(sorted(s[1:] for s in IMAGE_SUFFIXES))} (images), "
+                f"<label>/*{'|'.join(sorted(s[1:] for s in VIDEO_SUFFIXES))} (videos), "
                 "<label>/*.npy (landmarks), <label>/<sequence>/<frame>.npy (sequences), "
                 "or a .csv/.parquet landmark table (or a folder of .parquet shards)")
 
@@ -112,13 +111,13 @@ def _detect_layout(root: Path, label_dirs: list[Path]) -> str:
                 exts.add(p.suffix.lower())
     if nested and not exts:
         return "sequences"
-    known = {"images": IMAGE_EXT, "videos": VIDEO_EXT, "npy": {".npy"}}
+    known = {"images": IMAGE_SUFFIXES, "videos": VIDEO_SUFFIXES, "npy": {".npy"}}
     found = [name for name, group in known.items() if exts & group]
     if len(found) == 1:
         return found[0]
     if not found:
         raise IsyaratError(f"{root}: no images, videos or .npy files in its label folders; {LAYOUTS_HELP}")
-    raise IsyaratError(f"{root}: mixes {' and '.join(found)} in its label folders; keep one kind per dataset")
+    raise IsyaratError(f"{root}: mixes {' and '.join(found)} in its label folders; keep one media type per dataset")
 
 
 def _read_folder(label_dirs: list[Path], layout: str) -> tuple[list[Sample], list[str]]:
@@ -138,16 +137,16 @@ def _read_folder(label_dirs: list[Path], layout: str) -> tuple[list[Sample], lis
                         continue
                     samples.append(Sample(d.name, seq, LANDMARKS, landmarks=lm))
             continue
-        ext = {"images": IMAGE_EXT, "videos": VIDEO_EXT, "npy": {".npy"}}[layout]
-        kind = {"images": IMAGE, "videos": VIDEO, "npy": LANDMARKS}[layout]
+        ext = {"images": IMAGE_SUFFIXES, "videos": VIDEO_SUFFIXES, "npy": {".npy"}}[layout]
+        media = {"images": IMAGE, "videos": VIDEO, "npy": LANDMARKS}[layout]
         for f in sorted((p for p in d.iterdir() if p.suffix.lower() in ext and not p.name.startswith(".")),
                         key=natural_key):
             try:
-                lm = _npy_landmarks(f) if kind == LANDMARKS else None
+                lm = _npy_landmarks(f) if media == LANDMARKS else None
             except IsyaratError as err:
                 skipped.append(str(err))
                 continue
-            samples.append(Sample(d.name, f, kind, landmarks=lm))
+            samples.append(Sample(d.name, f, media, landmarks=lm))
     return samples, skipped
 
 

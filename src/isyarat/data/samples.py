@@ -9,8 +9,18 @@ import pandas as pd
 
 from isyarat.landmarks.arrays import Landmarks
 
-# kind of a sample's source
+# a sample's media: what its source file holds
 IMAGE, VIDEO, LANDMARKS = "image", "video", "landmarks"
+# the files every command reads as photos and videos (datasets, `recognize`, `evaluate`, uploads):
+# the image formats media.decode_image reads, the containers media.check_video accepts (.mkv is WebM's)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+
+
+def media_of(path: str | Path) -> str | None:
+    """IMAGE, VIDEO or None, by the file's extension."""
+    suffix = Path(path).suffix.lower()
+    return IMAGE if suffix in IMAGE_SUFFIXES else VIDEO if suffix in VIDEO_SUFFIXES else None
 
 
 @dataclass
@@ -20,7 +30,7 @@ class Sample:
 
     label: str
     path: Path
-    kind: str
+    media: str
     metadata: dict[str, str] = field(default_factory=dict)
     landmarks: Landmarks | None = None
 
@@ -46,10 +56,10 @@ class Dataset:
         return sorted({s.label for s in self.samples})
 
     @property
-    def kind(self) -> str:
-        """image, video or landmarks; "mixed" for combined datasets of several kinds."""
-        kinds = {s.kind for s in self.samples}
-        return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else LANDMARKS)
+    def media(self) -> str:
+        """image, video or landmarks; "mixed" for combined datasets of several media."""
+        media = {s.media for s in self.samples}
+        return media.pop() if len(media) == 1 else ("mixed" if media else LANDMARKS)
 
     def metadata_frame(self) -> pd.DataFrame:
         """One row per sample: id, label and every metadata column."""
@@ -62,6 +72,6 @@ class Dataset:
     def summary(self) -> str:
         counts = pd.Series([s.label for s in self.samples]).value_counts().sort_index()
         cols = sorted({k for s in self.samples for k in s.metadata})
-        return (f"{self.root}: layout={self.layout}, {len(self)} {self.kind} samples, "
+        return (f"{self.root}: layout={self.layout}, {len(self)} {self.media} samples, "
                 f"{len(counts)} labels ({', '.join(counts.index[:30])}{'...' if len(counts) > 30 else ''}), "
                 f"metadata columns: {', '.join(cols) or 'none'}")

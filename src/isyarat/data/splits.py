@@ -5,6 +5,7 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold, train_test_split
@@ -13,6 +14,56 @@ from isyarat.data.samples import Dataset
 from isyarat.errors import IsyaratError
 
 Split = tuple[np.ndarray, np.ndarray]  # (train indices, test indices)
+SPLIT_USAGE = "use holdout:0.2 (a test fraction between 0 and 1), kfold:5 (2 or more folds) or group:<metadata column>"
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split as recipes, `train --split/--compare` and `sweep --protocol` name it: `holdout:F`
+    (0 < F < 1, default 0.2), `kfold:K` (K >= 2, default 5) or `group:COLUMN` (folds that never
+    put one value of a metadata column on both sides)."""
+
+    method: str
+    fraction: float = 0.2
+    folds: int = 5
+    column: str = ""
+
+    def __str__(self) -> str:
+        value = {"holdout": f"{self.fraction:g}", "kfold": str(self.folds), "group": self.column}[self.method]
+        return f"{self.method}:{value}"
+
+
+def parse_split(split: object, what: str = "split") -> SplitSpec:
+    """The one parser of split names; `what` names the setting in the one-line error."""
+    if not isinstance(split, str):
+        raise IsyaratError(f"{what} {split!r} is not a split; {SPLIT_USAGE}")
+    method, _, arg = split.strip().partition(":")
+    arg = arg.strip()
+    try:
+        if method == "holdout" and 0 < float(arg or 0.2) < 1:
+            return SplitSpec("holdout", fraction=float(arg or 0.2))
+        if method == "kfold" and int(arg or 5) >= 2:
+            return SplitSpec("kfold", folds=int(arg or 5))
+    except ValueError:
+        pass
+    if method == "group" and arg:
+        return SplitSpec("group", column=arg)
+    raise IsyaratError(f"{what} '{split}' is not usable; {SPLIT_USAGE}")
+
+
+def check_split_columns(dataset: Dataset, splits: Sequence[str]) -> None:
+    """Every group split's column is in the dataset's metadata: checked before any extraction."""
+    for split in splits:
+        spec = parse_split(split)
+        if spec.method == "group":
+            groups_of(dataset, spec.column, allow_missing=True)
+
+
+def split_groups(dataset: Dataset, split: str) -> list[str | None] | None:
+    """Each sample's group under a group split (None where a sample has no value); None for
+    other splits."""
+    spec = parse_split(split)
+    return groups_of(dataset, spec.column, allow_missing=True) if spec.method == "group" else None
 
 
 def holdout(labels: Sequence[str], test_size: float = 0.3, seed: int = 0,
@@ -72,7 +123,10 @@ def leave_one_group_out(groups: Sequence[str]) -> list[Split]:
 
 def validation_split(train_idx: np.ndarray, labels: Sequence[str], fraction: float = 0.15, seed: int = 0,
                      groups: Sequence[str] | None = None) -> Split:
-    """Carve an early-stopping validation set out of the training indices (never the test set)."""
+    """Carve an early-stopping validation set out of the training indices (never the test set).
+    With `groups` (a group split's), the validation part is whole groups the fit part does not
+    hold, so early stopping watches unseen signers/sessions as the test does; samples without a
+    group stay in the fit part. Fewer than 3 groups among the training indices: a random part."""
     sub_labels = [labels[i] for i in train_idx]
     if groups is not None and len({groups[i] for i in train_idx}) >= 3:
         inner = group_kfold(sub_labels, [groups[i] for i in train_idx], max(2, int(round(1 / fraction))), seed)

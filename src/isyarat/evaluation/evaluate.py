@@ -68,18 +68,18 @@ def evaluate_recognizer(recognizer, dataset: Dataset, workers: int = 1, cache_di
     """The report of `recognizer` on every sample of `dataset`; a sample with no hand found
     (landmark models) counts as wrong, a file that cannot be read is left out and listed in
     the report's `extraction` summary."""
-    excluded = set(recognizer.bundle.model_info.get("recipe", {}).get("exclude_labels") or [])
+    excluded = set(recognizer.bundle.info.model.excluded_labels)
     if excluded & set(dataset.labels):  # the recipe left these labels out of training
         dataset = dataset.subset([i for i, s in enumerate(dataset.samples) if s.label not in excluded])
     unknown = sorted(set(dataset.labels) - set(recognizer.labels))
     if unknown:
         raise IsyaratError(f"{dataset.root} has labels the model does not know: {', '.join(unknown[:10])}; "
                            f"the model knows {', '.join(recognizer.labels)}")
-    if recognizer.takes_pixels and dataset.kind == LANDMARKS:
+    if recognizer.takes_pixels and dataset.media == LANDMARKS:
         raise IsyaratError(f"model '{recognizer.name}' reads photos (pixels) but {dataset.root} holds landmarks; "
                            "give it a folder of images")
     summary = None
-    needs_hands = dataset.kind != LANDMARKS and (not recognizer.takes_pixels or recognizer.input.crops_hands)
+    needs_hands = dataset.media != LANDMARKS and (not recognizer.takes_pixels or recognizer.input.crops_hands)
     if needs_hands:
         from isyarat.landmarks.extract import extract_dataset
 
@@ -103,10 +103,10 @@ def _probabilities(recognizer, sample) -> np.ndarray | None:
     if not recognizer.takes_pixels:
         lm = sample.landmarks
         return recognizer.clip_probabilities(lm) if lm is not None and lm.n_frames > 1 else recognizer.probabilities(lm)
-    if sample.kind == VIDEO:
+    if sample.media == VIDEO:
         clip = recognizer.predict_video(sample.path)
         return np.array([clip.probabilities[k] for k in recognizer.labels]) if clip.probabilities else None
-    from isyarat.images import read_image
+    from isyarat.landmarks.media import read_pil_image
 
     hands = sample.landmarks.hands[0] if sample.landmarks is not None else None
-    return recognizer.pixel_probabilities(read_image(sample.path), hands)
+    return recognizer.pixel_probabilities(read_pil_image(sample.path), hands)

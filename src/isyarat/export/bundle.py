@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,40 +19,40 @@ import onnxruntime as ort
 from torch import nn
 
 from isyarat.errors import IsyaratError
+from isyarat.export.bundle_info import BundleInfo
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MOTION_FILE, MotionPart
 
 ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
-MAX_INPUT_VALUES = 10_000_000  # a sample's input: 3x1000x1000 images fit, a claim of 1e12 does not
-REQUIRED_KEYS = ("name", "sign_system", "labels", "input_shape", "features", "model", "metrics", "created")
 
 
 @dataclass
 class Bundle:
-    """A loaded bundle: its metadata, card and ready-to-run model."""
+    """A loaded bundle: its record (bundle.json), card and ready-to-run model."""
 
     path: Path
-    name: str
-    sign_system: str
-    labels: list[str]
-    input_shape: tuple[int, ...]
-    features: dict
-    model_info: dict
-    metrics: dict
-    created: str
+    info: BundleInfo
     card: str = ""
-    extract: dict = field(default_factory=dict)
-    details: dict = field(default_factory=dict)
     model: "OnnxModel | None" = field(default=None, repr=False)
-    input: ModelInput = field(default_factory=ModelInput)
-    motion: MotionPart | None = None  # motion.onnx: reads a moving hand (letters that move)
+
+    name = property(lambda self: self.info.name)
+    sign_system = property(lambda self: self.info.sign_system)
+    labels = property(lambda self: self.info.labels)
+    input_shape = property(lambda self: self.info.input_shape)
+    features = property(lambda self: self.info.features)
+    metrics = property(lambda self: self.info.metrics)
+    created = property(lambda self: self.info.created)
+    extract = property(lambda self: self.info.extract)
+    details = property(lambda self: self.info.details)
+    input = property(lambda self: self.info.input)
+    motion = property(lambda self: self.info.motion)  # motion.onnx: reads a moving hand (letters that move)
 
     def summary(self) -> dict:
         """What a user or the web page needs to choose a model."""
         return {"name": self.name, "sign_system": self.sign_system, "labels": self.labels,
-                "input_shape": list(self.input_shape), "model": self.model_info.get("name"),
-                "metrics": self.metrics, "created": self.created, "input": self.input.kind}
+                "input_shape": list(self.input_shape), "model": self.info.model.name,
+                "metrics": self.metrics, "created": self.created, "input": self.input.reads}
 
 
 class OnnxModel:
@@ -82,34 +82,43 @@ def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[st
                  metrics: dict | None = None, card: str = "", extract: dict | None = None,
                  details: dict | None = None, model_input: ModelInput | None = None,
                  motion: tuple[nn.Module, MotionPart] | None = None) -> Path:
-    """Export `model` to ONNX, check it against PyTorch and write the bundle to `out_dir`
-    (a folder, or an archive when the path ends in .zip). `extract` holds the landmark extraction
-    settings the training data was read with (border, detection confidence), for the runtime to
-    use the same; `details` (cross-validation scores, held-out samples, data sources) is stored
-    as it is; `model_input` says what the model reads (landmarks by default, or pixels). `motion`
-    (a sequence model and its record) adds motion.onnx, the reader of a moving hand. Returns the
-    bundle's path."""
+    """`save_bundle` with the record given field by field as bundle.json spells them (`features`,
+    `model_info` and `extract` as dicts), checked the same way."""
+    info = BundleInfo.from_dict({
+        "name": name, "sign_system": sign_system, "labels": list(labels), "input_shape": [int(d) for d in input_shape],
+        "features": features, "model": model_info, "metrics": metrics or {}, "extract": extract or {},
+        "details": details or {}, "input": (model_input or ModelInput()).to_dict(), "created": "",
+        "motion": None if motion is None else motion[1].to_dict()})
+    return save_bundle(model, info, out_dir, card, None if motion is None else motion[0])
+
+
+def save_bundle(model: nn.Module, info: BundleInfo, out_dir: str | Path, card: str = "",
+                motion_model: nn.Module | None = None) -> Path:
+    """Export `model` to ONNX, check it against PyTorch and write the bundle with its record
+    `info` (`created` is set now) to `out_dir` (a folder, or an archive when the path ends in
+    .zip). `motion_model`, the sequence model `info.motion` describes, becomes motion.onnx, the
+    reader of a moving hand. Returns the bundle's path."""
     from isyarat.export.onnx_export import check_onnx, export_onnx
 
     out = Path(out_dir)
-    meta = {"name": name, "sign_system": sign_system, "labels": list(labels),
-            "input_shape": [int(d) for d in input_shape], "features": features, "model": model_info,
-            "metrics": metrics or {}, "extract": extract or {}, "details": details or {},
-            "input": (model_input or ModelInput()).to_dict(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    info = replace(info, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if (motion_model is None) != (info.motion is None):
+        raise IsyaratError("a motion model needs its record (BundleInfo.motion) and the other way round")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        export_onnx(model, tuple(input_shape), folder / MODEL_FILE)
-        check_onnx(model, folder / MODEL_FILE, tuple(input_shape))
-        if motion is not None:
-            motion_model, part = motion
-            export_onnx(motion_model, part.input_shape, folder / MOTION_FILE)
-            check_onnx(motion_model, folder / MOTION_FILE, part.input_shape)
-            meta["motion"] = part.to_dict()
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (folder / CARD_FILE).write_text(card or f"# {name}\n", encoding="utf-8")
+        export_onnx(model, info.input_shape, folder / MODEL_FILE)
+        check_onnx(model, folder / MODEL_FILE, info.input_shape)
+        if motion_model is not None:
+            export_onnx(motion_model, info.motion.input_shape, folder / MOTION_FILE)
+            check_onnx(motion_model, folder / MOTION_FILE, info.motion.input_shape)
+        _write_record(folder, info, card or f"# {info.name}\n")
         _publish(folder, out)
     return out
+
+
+def _write_record(folder: Path, info: BundleInfo, card: str) -> None:
+    (folder / META_FILE).write_text(json.dumps(info.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / CARD_FILE).write_text(card, encoding="utf-8")
 
 
 def _publish(folder: Path, out: Path) -> None:
@@ -130,40 +139,27 @@ def load_bundle(path: str | Path) -> Bundle:
     """Read and check a bundle folder or .zip; a broken one raises IsyaratError naming the problem."""
     path = Path(path).expanduser()
     files = _read_files(path)
-    meta = _parse_meta(path, files[META_FILE])
+    info = _parse_meta(path, files[META_FILE])
     try:
         model = OnnxModel(files[MODEL_FILE])
     except Exception as err:  # onnxruntime raises several unrelated types for a bad file
         raise _not_a_bundle(path, f"{MODEL_FILE} does not load ({str(err).splitlines()[0]})") from err
-    _check_model(path, model, meta)
-    motion = _load_motion(path, files, meta)
-    return Bundle(path=path, name=meta["name"], sign_system=meta["sign_system"], labels=meta["labels"],
-                  input_shape=tuple(meta["input_shape"]), features=meta["features"], model_info=meta["model"],
-                  metrics=meta["metrics"], created=meta["created"],
-                  card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), extract=meta.get("extract") or {},
-                  details=meta.get("details") or {},
-                  model=model, input=_model_input(path, meta), motion=motion)
+    _check_model(path, model, info.input_shape, info.labels)
+    if info.motion is not None:
+        info.motion.model = _load_motion(path, files, info.motion)
+    return Bundle(path=path, info=info, card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), model=model)
 
 
-def _load_motion(path: Path, files: dict[str, bytes], meta: dict) -> MotionPart | None:
-    """The motion part when bundle.json has one: its record, and motion.onnx checked like model.onnx."""
-    if "motion" not in meta:
-        return None
-    try:
-        part = MotionPart.from_dict(meta["motion"])
-    except IsyaratError as err:
-        raise _not_a_bundle(path, str(err)) from err
+def _load_motion(path: Path, files: dict[str, bytes], part: MotionPart) -> OnnxModel:
+    """motion.onnx, checked like model.onnx against its record."""
     if MOTION_FILE not in files:
         raise _not_a_bundle(path, f"{META_FILE} has a motion model but {MOTION_FILE} is missing")
-    unknown = sorted(set(part.labels) - set(meta["labels"]))
-    if unknown:
-        raise _not_a_bundle(path, f"its motion model knows labels the letter model does not: {', '.join(unknown)}")
     try:
-        part.model = OnnxModel(files[MOTION_FILE])
+        model = OnnxModel(files[MOTION_FILE])
     except Exception as err:  # onnxruntime raises several unrelated types for a bad file
         raise _not_a_bundle(path, f"{MOTION_FILE} does not load ({str(err).splitlines()[0]})") from err
-    _check_model(path, part.model, {"input_shape": list(part.input_shape), "labels": part.labels}, MOTION_FILE)
-    return part
+    _check_model(path, model, part.input_shape, part.labels, MOTION_FILE)
+    return model
 
 
 def _not_a_bundle(path: Path, why: str) -> IsyaratError:
@@ -188,51 +184,28 @@ def _read_files(path: Path) -> dict[str, bytes]:
     return files
 
 
-def _parse_meta(path: Path, raw: bytes) -> dict:
+def _parse_meta(path: Path, raw: bytes) -> BundleInfo:
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _not_a_bundle(path, f"{META_FILE} is not valid JSON ({err})") from err
-    if not isinstance(meta, dict):
-        raise _not_a_bundle(path, f"{META_FILE} must hold a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if missing:
-        raise _not_a_bundle(path, f"{META_FILE} lacks {', '.join(missing)}")
-    labels, shape = meta["labels"], meta["input_shape"]
-    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
-        raise _not_a_bundle(path, f"{META_FILE} 'labels' must be a non-empty list of strings")
-    if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
-        raise _not_a_bundle(path, f"{META_FILE} 'input_shape' must be a list of positive integers")
-    if int(np.prod(shape, dtype=np.float64)) > MAX_INPUT_VALUES:
-        raise _not_a_bundle(path, f"{META_FILE} 'input_shape' {shape} claims more than {MAX_INPUT_VALUES:,} "
-                                  "input values per sample")
-    if not isinstance(meta["features"], dict) or not isinstance(meta["model"], dict):
-        raise _not_a_bundle(path, f"{META_FILE} 'features' and 'model' must be JSON objects")
-    return meta
-
-
-def _model_input(path: Path, meta: dict) -> ModelInput:
-    """The bundle's `input` record (absent in older bundles: landmarks), checked against its input_shape."""
     try:
-        model_input = ModelInput.from_dict(meta.get("input"))
+        return BundleInfo.from_dict(meta)
     except IsyaratError as err:
-        raise _not_a_bundle(path, f"{META_FILE} 'input': {err}") from err
-    if model_input.pixels and tuple(model_input.image.input_shape) != tuple(meta["input_shape"]):
-        raise _not_a_bundle(path, f"its image settings make {model_input.image.input_shape} but the model "
-                                  f"takes {tuple(meta['input_shape'])}")
-    return model_input
+        raise _not_a_bundle(path, f"{META_FILE}: {err}") from err
 
 
-def _check_model(path: Path, model: OnnxModel, meta: dict, file: str = MODEL_FILE) -> None:
+def _check_model(path: Path, model: OnnxModel, input_shape: tuple[int, ...], labels: list[str],
+                 file: str = MODEL_FILE) -> None:
     """One forward pass on zeros: the model must take input_shape and give one logit per label."""
-    x = np.zeros((1, *meta["input_shape"]), dtype=np.float32)
+    x = np.zeros((1, *input_shape), dtype=np.float32)
     try:
         out = model.logits(x)
     except Exception as err:
-        raise _not_a_bundle(path, f"{file} does not take input {meta['input_shape']} "
+        raise _not_a_bundle(path, f"{file} does not take input {list(input_shape)} "
                                   f"({str(err).splitlines()[0]})") from err
-    if out.shape != (1, len(meta["labels"])):
-        raise _not_a_bundle(path, f"{file} gives {out.shape[-1]} outputs for {len(meta['labels'])} labels")
+    if out.shape != (1, len(labels)):
+        raise _not_a_bundle(path, f"{file} gives {out.shape[-1]} outputs for {len(labels)} labels")
 
 
 def read_model_bytes(path: str | Path, file: str = MODEL_FILE) -> bytes | None:
@@ -241,19 +214,19 @@ def read_model_bytes(path: str | Path, file: str = MODEL_FILE) -> bytes | None:
     return _read_files(Path(path).expanduser()).get(file)
 
 
-def write_onnx_bundle(model: bytes, meta: dict, card: str, out_dir: str | Path, motion: bytes | None = None) -> Path:
-    """Write an already-built ONNX model (bytes) with its bundle.json fields `meta` and its card to
-    `out_dir` (folder or .zip), with the motion model's bytes when `meta` has a motion record.
-    The bundle is loaded back from a temporary folder first, so a model that does not fit its
-    metadata raises IsyaratError and nothing is written."""
+def write_onnx_bundle(model: bytes, info: BundleInfo, card: str, out_dir: str | Path,
+                      motion: bytes | None = None) -> Path:
+    """Write an already-built ONNX model (bytes) with its record `info` and its card to `out_dir`
+    (folder or .zip), with the motion model's bytes when `info` has a motion record. The bundle
+    is loaded back from a temporary folder first, so a model that does not fit its record raises
+    IsyaratError and nothing is written."""
     out = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / MODEL_FILE).write_bytes(model)
         if motion is not None:
             (folder / MOTION_FILE).write_bytes(motion)
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (folder / CARD_FILE).write_text(card, encoding="utf-8")
+        _write_record(folder, info, card)
         load_bundle(folder)
         _publish(folder, out)
     return out

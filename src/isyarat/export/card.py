@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from isyarat.data.sources import dataset_options
+from isyarat.training.run_info import RunInfo
 
 
 def describe_source(data: str) -> dict:
@@ -27,11 +28,6 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def data_paths(run: dict) -> list[str]:
-    data = run.get("data", [])
-    return [data] if isinstance(data, str) else list(data)
-
-
 def _sources_section(sources: list[dict]) -> list[str]:
     lines = ["## Training data", ""]
     for s in sources:
@@ -44,20 +40,19 @@ def _sources_section(sources: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _scores_section(run: dict) -> list[str]:
-    metrics = run.get("metrics", {})
+def _scores_section(run: RunInfo, by_source: dict) -> list[str]:
+    metrics = run.metrics
     lines = [f"## Scores", "",
-             f"Held-out test split (`{run.get('split')}`, {metrics.get('n_samples', '?')} samples never "
+             f"Held-out test split (`{run.split}`, {metrics.get('n_samples', '?')} samples never "
              "trained on; samples where no hand was found count as wrong in `accuracy`):", "",
              "| metric | value |", "|---|---|", *[f"| {k} | {_fmt(v)} |" for k, v in metrics.items()], ""]
-    by_source = run.get("by_source") or {}
     if by_source:
         lines += ["The same held-out split, per source (the combined score is weighted by each source's size):", "",
                   "| source | samples | without a hand | accuracy |", "|---|---|---|---|"]
         lines += [f"| `{name}` | {s['n_samples']} | {s['n_without_hand']} | {_fmt(s['accuracy'])} |"
                   for name, s in by_source.items()]
         lines.append("")
-    protocols = run.get("protocols") or {}
+    protocols = run.protocols
     if protocols:
         lines += ["Cross-validation (mean ± std over folds). Random splits keep near-duplicate frames of one "
                   "session on both sides; group splits test on capture groups, signers or sources never "
@@ -71,33 +66,32 @@ def _scores_section(run: dict) -> list[str]:
     return lines
 
 
-def model_card(name: str, run: dict, extra: str = "") -> str:
-    """Markdown card from a run's run.json."""
-    recipe = run["recipe"]
-    sources = [describe_source(d) for d in data_paths(run)]
+def model_card(name: str, run: RunInfo, by_source: dict | None = None, extra: str = "") -> str:
+    """Markdown card from a run's record; `by_source`: its held-out scores per source dataset."""
+    recipe = run.recipe_config()
+    sources = [describe_source(d) for d in run.data]
     data_args = " ".join(f"--data <datasets>/{s['name']}" for s in sources)
     lines = [
-        f"# {name}", "", recipe.get("description", "").strip(), "",
+        f"# {name}", "", recipe.description.strip(), "",
         "## What it recognizes", "",
-        f"- sign system: {run.get('sign_system') or 'unspecified'}",
-        f"- classes ({len(run['labels'])}): {', '.join(run['labels'])}",
+        f"- sign system: {run.sign_system or 'unspecified'}",
+        f"- classes ({len(run.labels)}): {', '.join(run.labels)}",
         "- below the confidence threshold, or with no hand in view, the answer is \"no sign\"", "",
         "## Model", "",
-        f"- architecture: `{run['model']['name']}` {json.dumps(run['model'].get('params', {}))}, "
-        f"{run.get('n_params', '?')} parameters",
-        f"- recipe: `{recipe['name']}` (reference: {recipe.get('reference') or 'isyarat'})",
-        f"- features: {json.dumps(run['features'])}",
-        f"- landmark extraction: {json.dumps(recipe.get('extract') or {})}",
-        f"- trained on {run.get('n_train', '?')} samples in {run.get('train_seconds', '?')} s "
-        f"({run.get('epochs_run', '?')} epochs, CPU)", "",
+        f"- architecture: `{run.model.name}` {json.dumps(run.model.params)}, "
+        f"{run.n_params or '?'} parameters",
+        f"- recipe: `{recipe.name}` (reference: {recipe.reference or 'isyarat'})",
+        f"- features: {json.dumps(run.features.to_dict())}",
+        f"- landmark extraction: {json.dumps(recipe.extract)}",
+        f"- trained on {run.n_train} samples in {run.train_seconds} s ({run.epochs_run} epochs, CPU)", "",
         *_sources_section(sources),
-        *_scores_section(run),
+        *_scores_section(run, by_source or {}),
         "## Caveats", "",
         *[f"- `{s['name']}`: {s['caveats'].strip()}" for s in sources if s.get("caveats")],
         "- MediaPipe must find the hand first: very tight crops, dark rooms or hands leaving the frame give "
         "\"no sign\".", "",
         "## Rebuild it", "",
-        f"    isyarat train {recipe['name']} {data_args} --out runs/{name}",
+        f"    isyarat train {recipe.name} {data_args} --out runs/{name}",
         f"    isyarat export runs/{name} --out {name}", "",
     ]
     if extra:

@@ -2,70 +2,75 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from torch import nn
+
 from isyarat.errors import IsyaratError
-from isyarat.export.bundle import write_bundle
-from isyarat.export.card import data_paths, describe_source, model_card
+from isyarat.export.bundle import save_bundle
+from isyarat.export.bundle_info import BundleInfo
+from isyarat.export.card import describe_source, model_card
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MotionPart
+from isyarat.landmarks.settings import ExtractSettings
 from isyarat.training.checkpoint import load_run
-from isyarat.training.recipe import recipe_from_dict
+from isyarat.training.run_info import RunInfo
 
 
 def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: str = "",
                motion_run: Path | None = None) -> Path:
     """`motion_run`: a sequence model trained on the same letters (e.g. on `isyarat synth`
     sequences) that reads a moving hand; it goes into the bundle as motion.onnx."""
-    model, info = load_run(run_dir)
-    motion = None
+    model, run = load_run(run_dir)
+    motion_model, motion = None, None
     if motion_run is not None:
-        motion = motion_part(Path(motion_run), info.labels, info.data.get("sign_system") or "")
-        card_extra = card_extra + motion_card(motion[1], Path(motion_run))
-    d = dict(info.data)
-    d["by_source"] = held_out_by_source(run_dir)
-    name = name or d["name"]
-    model_info = {**d["model"], "recipe": d["recipe"], "kind": d["kind"], "n_params": d.get("n_params")}
-    metrics = dict(d.get("metrics", {}))
-    details = {"protocols": d.get("protocols", {}), "held_out": d.get("held_out", []),
-               "sources": [describe_source(p)["name"] for p in data_paths(d)],
-               "held_out_by_source": {name: s["accuracy"] for name, s in d["by_source"].items()}}
-    return write_bundle(model, info.input_shape, info.labels, d["features"], d.get("sign_system") or "",
-                        out, name=name, model_info=model_info, metrics=metrics,
-                        card=model_card(name, d, extra=card_extra), extract=d["recipe"].get("extract"),
-                        details=details, model_input=run_model_input(d), motion=motion)
+        motion_model, motion = motion_part(Path(motion_run), run.labels, run.sign_system or "")
+        card_extra = card_extra + motion_card(motion, Path(motion_run))
+    by_source = held_out_by_source(run_dir)
+    name = name or run.name
+    details = {"protocols": run.protocols, "held_out": run.held_out,
+               "sources": [describe_source(p)["name"] for p in run.data],
+               "held_out_by_source": {source: s["accuracy"] for source, s in by_source.items()}}
+    info = BundleInfo(
+        name=name, sign_system=run.sign_system or "", labels=run.labels, input_shape=run.input_shape,
+        features=run.features, model=replace(run.model, recipe=run.recipe, n_params=run.n_params),
+        metrics=dict(run.metrics), created="", extract=ExtractSettings(**run.recipe_config().extract),
+        details=details, input=run_model_input(run), motion=motion)
+    return save_bundle(model, info, out, card=model_card(name, run, by_source, extra=card_extra),
+                       motion_model=motion_model)
 
 
-def run_model_input(run: dict) -> ModelInput:
+def run_model_input(run: RunInfo) -> ModelInput:
     """Landmarks, or for an image run its pixels' evaluation transform and hand crop."""
-    if run.get("kind") != "image":
+    if run.track != "image":
         return ModelInput()
     from isyarat.training.image_data import model_input
 
-    return model_input(recipe_from_dict(run["recipe"]))
+    return model_input(run.recipe_config())
 
 
-def motion_part(run_dir: Path, letters: list[str], sign_system: str):
+def motion_part(run_dir: Path, letters: list[str], sign_system: str) -> tuple[nn.Module, MotionPart]:
     """(model, MotionPart) of a trained sequence run, checked against the letter model's labels;
     the moving letters' start handshapes come from the sign system's vocabulary (the letter
     model's, else the motion model's)."""
     from isyarat.vocab import load_vocabulary
 
     model, info = load_run(run_dir)
-    if info.features.kind != "sequence":
-        raise IsyaratError(f"{run_dir}: a motion model must be a sequence model (features.kind: sequence); "
+    if info.features.shape != "sequence":
+        raise IsyaratError(f"{run_dir}: a motion model must be a sequence model (features.shape: sequence); "
                            "train one on `isyarat synth` sequences, e.g. with the sibi-motion recipe")
     unknown = sorted(set(info.labels) - set(letters))
     if unknown:
         raise IsyaratError(f"{run_dir}: its labels {', '.join(unknown)} are not letters of the letter model")
     starts = {}
-    sign_system = sign_system or info.data.get("sign_system") or ""
+    sign_system = sign_system or info.sign_system or ""
     if sign_system:
         moving = load_vocabulary(sign_system).moving
         starts = {label: m.start for label, m in moving.items() if label in info.labels}
     part = MotionPart(labels=info.labels, input_shape=info.input_shape, features=info.features,
-                      model_info={**info.data["model"], "recipe": info.data["recipe"]},
-                      metrics=dict(info.data.get("metrics", {})), starts=starts)
+                      model_info=replace(info.model, recipe=info.recipe),
+                      metrics=dict(info.metrics), starts=starts)
     return model, part
 
 
@@ -74,7 +79,7 @@ def motion_card(part: MotionPart, run_dir: Path) -> str:
     moving = ", ".join(sorted(part.starts)) or "none"
     return ("\n## Moving letters\n\n"
             f"Letters that move ({moving}) are read by a second model, `motion.onnx` "
-            f"({part.model_info.get('name')}, {part.input_shape[0]} frames with the wrist's path), whenever the "
+            f"({part.model_info.name if part.model_info else '?'}, {part.input_shape[0]} frames with the wrist's path), whenever the "
             f"wrist travels more than {part.gate.start} hand sizes over {part.gate.window} frames. It was trained "
             "on synthetic sequences (`isyarat synth`: real still handshapes of the photos moved along each "
             "letter's path as the vocabulary describes it, and every letter held with drift, tremor and "

@@ -16,23 +16,23 @@ LANDMARKS, PIXELS = "landmarks", "pixels"
 
 @dataclass
 class ModelInput:
-    """`kind` "landmarks": the model reads the features of bundle.json's `features`
-    (a FeatureConfig). `kind` "pixels": it reads `image` (an ImageTransformConfig, its
+    """`reads` "landmarks": the model reads the features of bundle.json's `features`
+    (a FeatureConfig). `reads` "pixels": it reads `image` (an ImageTransformConfig, its
     evaluation transform) of the photo, first cropped to a square around the hands MediaPipe
     finds when `crop_margin` is a number (the whole photo when no hand is found)."""
 
-    kind: str = LANDMARKS
+    reads: str = LANDMARKS
     image: ImageTransformConfig | None = None
     crop_margin: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.image, dict):
             self.image = ImageTransformConfig.from_dict(self.image)
-        if self.kind not in (LANDMARKS, PIXELS):
-            raise IsyaratError(f"input kind must be '{LANDMARKS}' or '{PIXELS}', got {self.kind!r}")
-        if self.kind == PIXELS and self.image is None:
+        if self.reads not in (LANDMARKS, PIXELS):
+            raise IsyaratError(f"input reads must be '{LANDMARKS}' or '{PIXELS}', got {self.reads!r}")
+        if self.reads == PIXELS and self.image is None:
             raise IsyaratError("a pixel input needs its 'image' transform settings")
-        if self.kind == LANDMARKS and (self.image is not None or self.crop_margin is not None):
+        if self.reads == LANDMARKS and (self.image is not None or self.crop_margin is not None):
             raise IsyaratError("a landmark input takes no 'image' or 'crop_margin' settings")
         if self.crop_margin is not None:
             if isinstance(self.crop_margin, bool) or not isinstance(self.crop_margin, (int, float)) \
@@ -42,23 +42,25 @@ class ModelInput:
 
     @property
     def pixels(self) -> bool:
-        return self.kind == PIXELS
+        return self.reads == PIXELS
 
     @property
     def crops_hands(self) -> bool:
         return self.crop_margin is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "image": None if self.image is None else self.image.to_dict(),
+        return {"reads": self.reads, "image": None if self.image is None else self.image.to_dict(),
                 "crop_margin": self.crop_margin}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ModelInput:
-        """None (an older bundle) reads landmarks."""
+        """None (an older bundle) reads landmarks; `kind` is the older name of `reads`."""
         if values is None:
             return cls()
         if not isinstance(values, dict):
             raise IsyaratError(f"input must be a JSON object, got {type(values).__name__}")
+        if "kind" in values and "reads" not in values:
+            values = {("reads" if k == "kind" else k): v for k, v in values.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from isyarat.errors import IsyaratError
 from isyarat.features.config import FeatureConfig
+from isyarat.models.spec import ModelSpec
 
 MOTION_FILE = "motion.onnx"
 
@@ -37,7 +38,7 @@ class MotionPart:
     labels: list[str]
     input_shape: tuple[int, ...]
     features: FeatureConfig
-    model_info: dict = field(default_factory=dict)
+    model_info: ModelSpec | None = None  # the registry model and its recipe
     metrics: dict = field(default_factory=dict)
     starts: dict[str, str] = field(default_factory=dict)  # moving letter -> still handshape it starts from
     gate: GateSettings = field(default_factory=GateSettings)
@@ -45,8 +46,10 @@ class MotionPart:
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
-        if self.features.kind != "sequence":
-            raise IsyaratError("the motion model of a bundle must read sequences (features.kind: sequence)")
+        if isinstance(self.model_info, dict):
+            self.model_info = ModelSpec.from_dict(self.model_info, "motion.model")
+        if self.features.shape != "sequence":
+            raise IsyaratError("the motion model of a bundle must read sequences (features.shape: sequence)")
         if tuple(self.features.output_shape) != self.input_shape:
             raise IsyaratError(f"motion model: its features make {self.features.output_shape} but it takes "
                                f"{self.input_shape}; export it again")
@@ -55,7 +58,7 @@ class MotionPart:
 
     def to_dict(self) -> dict:
         return {"file": MOTION_FILE, "labels": list(self.labels), "input_shape": list(self.input_shape),
-                "features": self.features.to_dict(), "model": self.model_info, "metrics": self.metrics,
+                "features": self.features.to_dict(), "model": None if self.model_info is None else self.model_info.to_dict(), "metrics": self.metrics,
                 "starts": dict(self.starts), "gate": asdict(self.gate)}
 
     @classmethod
@@ -68,7 +71,7 @@ class MotionPart:
             raise IsyaratError(f"bundle.json motion.gate must be an object with {sorted(known)}")
         try:
             return cls(labels=list(data["labels"]), input_shape=tuple(data["input_shape"]),
-                       features=FeatureConfig.from_dict(data["features"]), model_info=dict(data.get("model") or {}),
+                       features=FeatureConfig.from_dict(data["features"]), model_info=data.get("model"),
                        metrics=dict(data.get("metrics") or {}), starts=dict(data.get("starts") or {}),
                        gate=GateSettings(**gate))
         except (KeyError, TypeError, ValueError) as err:

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, fields
 
 from isyarat.errors import IsyaratError
 
-KINDS = ("frame", "sequence", "graph")
+SHAPES = ("frame", "sequence", "graph")
 HANDS = ("one", "two")
 NORMALIZATIONS = ("wrist", "maxabs", "none")
 # mirror: a signer and their mirror twin (a left-handed signer) get the same features: a lone left
@@ -23,7 +23,7 @@ N_TRAJECTORY = 4   # wrist x, y from the window's first hand frame, and its x, y
 class FeatureConfig:
     """How landmarks become a model's input.
 
-    kind: frame -> (F,), sequence -> (T, F + 1) with the frame mask last, graph -> (V, C + 1) with
+    shape: frame -> (F,), sequence -> (T, F + 1) with the frame mask last, graph -> (V, C + 1) with
     the node mask last. hands: one (the signing hand) or two (left and right slots, 42 points).
     handedness: how a left-handed signer is read (see HANDEDNESS; mirror by default). normalize: wrist (wrist-centred, scaled
     by hand size, z relative to the wrist), maxabs (wrist-relative divided by the largest absolute
@@ -36,7 +36,7 @@ class FeatureConfig:
     load with the features they were trained on.
     """
 
-    kind: str = "frame"
+    shape: str = "frame"
     hands: str = "one"
     normalize: str = "wrist"
     angles: bool = False
@@ -48,16 +48,16 @@ class FeatureConfig:
     trajectory: bool = False
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (("kind", self.kind, KINDS), ("hands", self.hands, HANDS),
+        for name, value, allowed in (("shape", self.shape, SHAPES), ("hands", self.hands, HANDS),
                                      ("normalize", self.normalize, NORMALIZATIONS),
                                      ("handedness", self.handedness, HANDEDNESS)):
             if value not in allowed:
                 raise IsyaratError(f"features.{name} is '{value}'; use one of {', '.join(allowed)}")
-        if self.kind != "sequence" and self.frames != 1:
-            raise IsyaratError("features.frames > 1 needs features.kind: sequence")
-        if self.trajectory and self.kind != "sequence":
-            raise IsyaratError("features.trajectory needs features.kind: sequence (a path needs frames)")
-        if self.kind == "graph" and (self.angles or self.distances or self.pose):
+        if self.shape != "sequence" and self.frames != 1:
+            raise IsyaratError("features.frames > 1 needs features.shape: sequence")
+        if self.trajectory and self.shape != "sequence":
+            raise IsyaratError("features.trajectory needs features.shape: sequence (a path needs frames)")
+        if self.shape == "graph" and (self.angles or self.distances or self.pose):
             raise IsyaratError("graph features are the keypoints only: turn off angles, distances and pose")
 
     @property
@@ -80,18 +80,27 @@ class FeatureConfig:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        if self.kind == "frame":
+        if self.shape == "frame":
             return (self.frame_dim,)
-        if self.kind == "sequence":
+        if self.shape == "sequence":
             return (self.frames, self.frame_dim + 1)
         return (self.n_points, 4)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @staticmethod
+    def renamed(data: object) -> object:
+        """Settings saved or written with an older name: `kind` is `shape` (bundles, runs, recipes)."""
+        if not isinstance(data, dict) or "kind" not in data:
+            return data
+        if "shape" in data:
+            raise IsyaratError("features: give shape (frame, sequence or graph), not also its old name kind")
+        return {("shape" if k == "kind" else k): v for k, v in data.items()}
+
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureConfig":
-        data = dict(data)
+        data = dict(cls.renamed(data))
         if "mirror_left" in data:  # saved before the handedness setting existed
             if "handedness" in data:
                 raise IsyaratError("features: give handedness (mirror, lone or keep), not mirror_left")

@@ -15,11 +15,11 @@ L_SHOULDER, R_SHOULDER = 11, 12
 
 def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     """Features of one sample, shaped cfg.output_shape (float32)."""
-    if cfg.kind == "sequence":
+    if cfg.shape == "sequence":
         return _sequence(dominant_right(lm, cfg), cfg)
     t = _signal_frame(lm, cfg)
     frame = dominant_right(Landmarks(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1]), cfg)
-    if cfg.kind == "graph":
+    if cfg.shape == "graph":
         return _graph_nodes(frame.hands[0], cfg)
     return _frame_vector(frame, 0, cfg)
 

@@ -1,6 +1,6 @@
 """The image track's pixels: preprocessing and augmentation, hand crops, a torch Dataset."""
 from isyarat.images.crop import crop_image, hand_crop_box
-from isyarat.images.dataset import ImageSampleDataset, crop_and_transform, read_image
+from isyarat.images.dataset import ImageSampleDataset, crop_and_transform
 from isyarat.images.transforms import ImageTransformConfig, build_transform
 
 __all__ = [
@@ -10,5 +10,4 @@ __all__ = [
     "crop_and_transform",
     "crop_image",
     "hand_crop_box",
-    "read_image",
 ]

@@ -5,20 +5,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset
 
 from isyarat.errors import IsyaratError
 from isyarat.images.crop import Box, crop_image
-
-
-def read_image(path: str | Path) -> Image.Image:
-    """An RGB PIL image, upright by its EXIF orientation as OpenCV and MediaPipe see it."""
-    try:
-        with Image.open(path) as img:
-            return ImageOps.exif_transpose(img).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise IsyaratError(f"cannot read image {path}: {err}; replace or remove the file") from err
+from isyarat.landmarks.media import read_pil_image
 
 
 def crop_and_transform(img: Image.Image, box: Box | None, transform: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
@@ -49,5 +41,5 @@ class ImageSampleDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        img = read_image(self.paths[index])
+        img = read_pil_image(self.paths[index])
         return crop_and_transform(img, self.crop_boxes[index], self.transform), self.targets[index]

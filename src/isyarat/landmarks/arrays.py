@@ -8,6 +8,16 @@ import numpy as np
 N_HAND_POINTS = 21
 N_POSE_POINTS = 33
 LEFT, RIGHT = 0, 1
+# MediaPipe's hand skeleton: the bones between the 21 points (wrist 0; thumb 1-4, index 5-8, middle
+# 9-12, ring 13-16, little 17-20). The GNN's graph, the webcam overlay and the page's drawing
+# (server/static/camera.js CONNECTIONS, compared in tests/test_records.py) use these bones.
+HAND_BONES: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 3), (3, 4),
+    (0, 5), (5, 6), (6, 7), (7, 8),
+    (5, 9), (9, 10), (10, 11), (11, 12),
+    (9, 13), (13, 14), (14, 15), (15, 16),
+    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
+)
 
 
 @dataclass

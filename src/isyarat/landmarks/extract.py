@@ -39,7 +39,7 @@ class ExtractionResult:
 class _Task:
     index: int
     path: str
-    kind: str
+    media: str
     key: str
 
 
@@ -62,15 +62,15 @@ class _Worker:
             self.extractors[video] = make(self.settings, video=video)
         return self.extractors[video]
 
-    def landmarks(self, path: str, kind: str) -> Landmarks:
-        if kind == IMAGE:
+    def landmarks(self, path: str, media: str) -> Landmarks:
+        if media == IMAGE:
             frames = [self.extractor(video=False).frame(read_image(path))]
-        elif kind == VIDEO:
+        elif media == VIDEO:
             extractor = self.extractor(video=True)
             extractor.reset()
             frames = [extractor.frame(f) for f in iter_video_frames(path, self.settings.every, self.settings.max_frames)]
         else:
-            raise IsyaratError(f"{path}: unknown sample kind {kind!r}: use image, video or landmarks")
+            raise IsyaratError(f"{path}: unknown sample media {media!r}: use image, video or landmarks")
         hands = np.stack([hands for hands, _ in frames])
         pose = np.stack([pose for _, pose in frames]) if self.settings.mode == "holistic" else None
         return Landmarks(hands=hands, pose=pose)
@@ -78,7 +78,7 @@ class _Worker:
     def run(self, task: _Task) -> _Outcome:
         """Never raises for a bad file: the reason is returned instead."""
         try:
-            found = self.landmarks(task.path, task.kind)
+            found = self.landmarks(task.path, task.media)
         except IsyaratError as e:
             return task.index, None, str(e)
         except Exception as e:  # a decoder or MediaPipe error on one odd file must not stop the run
@@ -133,7 +133,7 @@ def _plan(samples: list[Sample], settings: ExtractSettings,
     failed: dict[int, str] = {}
     tasks: list[_Task] = []
     for index, sample in enumerate(samples):
-        if sample.kind == LANDMARKS:
+        if sample.media == LANDMARKS:
             if sample.landmarks is None:
                 failed[index] = f"{sample.path}: landmark sample without landmarks: re-read the dataset"
             else:
@@ -146,7 +146,7 @@ def _plan(samples: list[Sample], settings: ExtractSettings,
             continue
         cached = cache.get(key)
         if cached is None:
-            tasks.append(_Task(index, str(sample.path), sample.kind, key))
+            tasks.append(_Task(index, str(sample.path), sample.media, key))
         else:
             ready[index] = cached
     return ready, failed, tasks
@@ -174,7 +174,7 @@ def extract_dataset(dataset: Dataset, settings: ExtractSettings, workers: int = 
     start = time.perf_counter()
     cache = LandmarkCache(cache_dir)
     ready, failed, tasks = _plan(dataset.samples, settings, cache)
-    hits = sum(1 for s in ready if dataset.samples[s].kind != LANDMARKS)
+    hits = sum(1 for s in ready if dataset.samples[s].media != LANDMARKS)
     batches = _batches(tasks, settings, cache, workers, ray, progress)
     with tqdm(total=len(tasks), desc=f"landmarks ({settings.mode})", unit="file", disable=not progress) as bar:
         for batch in batches:

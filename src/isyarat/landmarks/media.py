@@ -1,4 +1,6 @@
-"""Reading images and video frames (BGR, as OpenCV gives them) and padding tight crops."""
+"""The one media module: photos read as BGR arrays (OpenCV, for MediaPipe) or as upright RGB PIL
+images (the image track), video frames, and the padding of tight crops. Both photo readers check
+the header (format, pixel count) before decoding."""
 from __future__ import annotations
 
 import io
@@ -22,6 +24,8 @@ MAX_DETECT_SIDE = 1920
 # Video containers, recognized from their first bytes (never from the name): FFmpeg picks its
 # demuxer from the content, so a playlist named x.mp4 would otherwise open other files or URLs.
 VIDEO_CONTAINERS = ("MP4/MOV", "AVI", "WebM")
+EXIF_ORIENTATION = 0x0112
+EXIF_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 MOV_ATOMS = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 
 
@@ -99,6 +103,36 @@ def read_image(path: str | Path) -> np.ndarray:
         raise
     except IsyaratError:
         raise IsyaratError(f"{path}: not a readable image: replace or remove the file") from None
+
+
+def read_pil_image(path: str | Path):
+    """The image as an RGB PIL image, upright by its EXIF orientation (as OpenCV and MediaPipe see
+    it); IsyaratError when it is missing or cannot be decoded."""
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    if not path.is_file():
+        raise IsyaratError(f"{path}: image not found: check the path")
+    data = path.read_bytes()
+    image_size(data, str(path))
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return ImageOps.exif_transpose(img).convert("RGB")
+    except (OSError, ValueError) as err:
+        raise IsyaratError(f"{path}: not a readable image ({err}): replace or remove the file") from None
+
+
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the image as shown, after its EXIF rotation; reads the header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, ValueError) as err:
+        raise IsyaratError(f"{path}: not a readable image ({err}): replace or remove the file") from None
+    return (height, width) if orientation in EXIF_ROTATED else (width, height)
 
 
 def iter_video_frames(path: str | Path, every: int = 1, max_frames: int | None = None) -> Iterator[np.ndarray]:

@@ -1,7 +1,7 @@
 """How landmarks are extracted; the settings' dict is part of every cache key."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from isyarat.errors import IsyaratError
 
@@ -46,6 +46,11 @@ class ExtractSettings:
             raise IsyaratError("min_detection_confidence and fallback_confidence must be between 0 and 1")
         if self.every < 1 or (self.max_frames is not None and self.max_frames < 1):
             raise IsyaratError("every and max_frames must be at least 1")
+
+    def for_model(self, pose: bool) -> "ExtractSettings":
+        """These settings with the detector a model's input needs: Holistic when its features read
+        the pose, else Hands. The one rule, at training (recipes) and at run time (bundles)."""
+        return replace(self, mode="holistic" if pose else "hands")
 
     def to_dict(self) -> dict:
         data = asdict(self)

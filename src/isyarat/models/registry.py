@@ -10,16 +10,17 @@ from isyarat.errors import IsyaratError
 
 Builder = Callable[..., nn.Module]
 _BUILDERS: dict[str, Builder] = {}
-_KINDS: dict[str, str] = {}
+_TRACKS: dict[str, str] = {}
+TRACKS = ("landmarks", "image")  # which track feeds a model: landmark features or pixels
 
 
-def register(name: str, kind: str = "landmarks") -> Callable[[Builder], Builder]:
+def register(name: str, track: str = "landmarks") -> Callable[[Builder], Builder]:
     """Register `build(input_shape, num_classes, **params) -> nn.Module` under `name`.
-    `kind` is "landmarks" or "image": which track feeds the model."""
+    `track` is "landmarks" or "image": which track feeds the model."""
 
     def wrap(fn: Builder) -> Builder:
         _BUILDERS[name] = fn
-        _KINDS[name] = kind
+        _TRACKS[name] = track
         return fn
 
     return wrap
@@ -37,16 +38,17 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **par
     return _BUILDERS[name](tuple(input_shape), num_classes, **params)
 
 
-def model_kind(name: str) -> str:
+def model_track(name: str) -> str:
+    """"landmarks" or "image": what the model named `name` reads."""
     _load_all()
-    if name not in _KINDS:
+    if name not in _TRACKS:
         raise IsyaratError(f"unknown model '{name}'; known models: {', '.join(sorted(_BUILDERS))}")
-    return _KINDS[name]
+    return _TRACKS[name]
 
 
 def model_params(name: str) -> set[str]:
     """The parameter names that model `name`'s builder takes besides input_shape and num_classes."""
-    model_kind(name)
+    model_track(name)
     return set(inspect.signature(_BUILDERS[name]).parameters) - {"input_shape", "num_classes"}
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from isyarat.errors import IsyaratError
-from isyarat.runtime.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_inputs, media_kind  # noqa: F401
+from isyarat.runtime.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_inputs, media_of  # noqa: F401
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.shipped_models import list_shipped
 from isyarat.runtime.smoothing import Prediction
@@ -32,7 +32,7 @@ def recognize_paths(input: Path, model: str | None, threshold: float, as_json: b
     failed = 0
     try:
         for path in files:
-            name = model or shipped_for(system, media_kind(path))
+            name = model or shipped_for(system, media_of(path))
             if name not in loaded:
                 loaded[name] = Recognizer.load(name, threshold=threshold)
             result = recognize_file(loaded[name], path, raise_errors=single)
@@ -44,42 +44,42 @@ def recognize_paths(input: Path, model: str | None, threshold: float, as_json: b
     return 1 if failed else 0
 
 
-def shipped_for(system: str, kind: str | None) -> str:
+def shipped_for(system: str, media: str | None) -> str:
     """The shipped letter model of a sign system, for photos and videos alike: a video is read
     frame by frame (and a moving hand by the bundle's motion model), spelled as text. A word
     model reads a video only when asked for by name (--model bisindo-words): answering every
     clip with one of a handful of words misreads anything else signed."""
-    models = [m for m in list_shipped() if m["sign_system"] == system]
+    models = [m for m in list_shipped() if m.info.sign_system == system]
     if not models:
-        systems = sorted({m["sign_system"] for m in list_shipped() if m["sign_system"]})
+        systems = sorted({m.info.sign_system for m in list_shipped() if m.info.sign_system})
         raise IsyaratError(f"no shipped model for sign system '{system}': use one of {', '.join(systems) or 'none'}, "
                            "or give --model with a bundle")
-    letters = [m for m in models if m["kind"] == "frame"] or models
-    return letters[0]["name"]
+    letters = [m for m in models if m.info.features.shape == "frame"] or models
+    return letters[0].name
 
 
 def recognize_file(recognizer: Recognizer, path: Path, raise_errors: bool = False) -> dict:
     """The result of one file as a JSON-ready dict; an unreadable file gives {"path", "error"}
     (or raises, with `raise_errors`)."""
     try:
-        if media_kind(path) == "image":
+        if media_of(path) == "image":
             return image_result(path, recognizer.predict_image(path))
         return video_result(path, recognizer)
     except IsyaratError as err:
         if raise_errors:
             raise
-        return {"path": str(path), "kind": media_kind(path), "error": _without_path(str(err), path)}
+        return {"path": str(path), "media": media_of(path), "error": _without_path(str(err), path)}
 
 
 def image_result(path: Path, prediction: Prediction) -> dict:
-    return {"path": str(path), "kind": "image", "label": prediction.label, "confidence": prediction.confidence,
+    return {"path": str(path), "media": "image", "label": prediction.label, "confidence": prediction.confidence,
             "has_hand": prediction.has_hand, "top": prediction.top(TOP_K)}
 
 
 def video_result(path: Path, recognizer: Recognizer) -> dict:
     video = recognizer.predict_video(path)
     clip = Prediction(video.label, video.confidence, video.probabilities, has_hand=bool(video.probabilities))
-    return {"path": str(path), "kind": "video", "label": video.label, "confidence": video.confidence,
+    return {"path": str(path), "media": "video", "label": video.label, "confidence": video.confidence,
             "has_hand": clip.has_hand, "top": clip.top(TOP_K), "text": video.text,
             "n_frames": len(video.frames), "frames_with_hand": sum(p.has_hand for p in video.frames)}
 
@@ -93,7 +93,7 @@ def format_line(result: dict) -> str:
     else:
         top = ", ".join(f"{label} {p:.0%}" for label, p in result["top"])
         line = f"{result['path']}  {result['label'] or 'no sign'}  {result['confidence']:.0%}  ({top})"
-    if result["kind"] == "video":
+    if result["media"] == "video":
         line += f"  text {json.dumps(result['text'], ensure_ascii=False)}  " \
                 f"({result['n_frames']} frames, {result['frames_with_hand']} with a hand)"
     return line

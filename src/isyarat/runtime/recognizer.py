@@ -17,7 +17,7 @@ from isyarat.export.bundle import Bundle, load_bundle
 from isyarat.features import FeatureConfig, has_signal, make_features
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.settings import ExtractSettings
-from isyarat.runtime.inputs import list_inputs, media_kind
+from isyarat.runtime.inputs import list_inputs, media_of
 from isyarat.runtime.motion import clip_moved
 from isyarat.runtime.smoothing import Prediction, no_hand, to_prediction
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
@@ -43,12 +43,7 @@ class VideoResult:
 
 def _extract_settings(bundle: Bundle, config: FeatureConfig) -> ExtractSettings:
     """The extraction settings the model's training data was read with (border, confidence)."""
-    pose = config.pose and not bundle.input.pixels
-    values = {**bundle.extract, "mode": "holistic" if pose else "hands"}
-    try:
-        return ExtractSettings(**values)
-    except TypeError as err:
-        raise IsyaratError(f"{bundle.path}: bad 'extract' settings in its bundle.json ({err}); re-export it") from err
+    return bundle.extract.for_model(pose=config.pose and not bundle.input.pixels)
 
 
 class Recognizer:
@@ -61,7 +56,7 @@ class Recognizer:
             raise IsyaratError(f"smoothing must be at least 1 frame, got {smoothing}")
         self.bundle = bundle
         self.input = bundle.input
-        self.config = FeatureConfig() if self.input.pixels else FeatureConfig.from_dict(bundle.features)
+        self.config = FeatureConfig() if self.input.pixels else bundle.features
         if not self.input.pixels and tuple(self.config.output_shape) != tuple(bundle.input_shape):
             raise IsyaratError(f"{bundle.path}: its features make {self.config.output_shape} but the model "
                                f"takes {bundle.input_shape}; re-export the bundle")
@@ -90,7 +85,7 @@ class Recognizer:
 
     @property
     def is_sequence(self) -> bool:
-        return self.config.kind == "sequence"
+        return self.config.shape == "sequence"
 
     @property
     def takes_pixels(self) -> bool:
@@ -104,7 +99,7 @@ class Recognizer:
         files = list_inputs(path)
         if path.is_dir():
             return {f: self.predict(f) for f in files}
-        return self.predict_image(path) if media_kind(path) == "image" else self.predict_video(path)
+        return self.predict_image(path) if media_of(path) == "image" else self.predict_video(path)
 
     def features(self, lm: Landmarks) -> np.ndarray | None:
         """The model input of one sample, or None when it holds no hand (or pose)."""
@@ -181,12 +176,10 @@ class Recognizer:
     def _predict_photo_pixels(self, image: str | Path | np.ndarray) -> Prediction:
         from PIL import Image
 
-        from isyarat.images import read_image
-
         if isinstance(image, (str, Path)):
             from isyarat.landmarks import media
 
-            rgb = read_image(image)  # the pixels as training read them (PIL, upright by EXIF)
+            rgb = media.read_pil_image(image)  # the pixels as training read them (PIL, upright by EXIF)
             bgr = media.read_image(Path(image)) if self.input.crops_hands else None  # as extraction reads it
         else:
             bgr, rgb = image, Image.fromarray(np.ascontiguousarray(image[..., ::-1]))

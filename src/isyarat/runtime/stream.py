@@ -199,7 +199,7 @@ class RecognizerStream:
         self.close()
 
 
-_SHAPE = FeatureConfig(kind="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes
+_SHAPE = FeatureConfig(shape="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes
 STARTING = 0.3  # net wrist travel (hand sizes) over the gate's window that may be a path setting off
 SAME_SHAPE = 0.25  # mean landmark distance (hand sizes) below which a hand kept its shape
 

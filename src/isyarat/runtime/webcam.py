@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 
 from isyarat.errors import IsyaratError
+from isyarat.landmarks.arrays import HAND_BONES
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
 
 WINDOW = "isyarat (q: quit, c: clear)"
-BONES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
-         (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (17, 18), (18, 19), (19, 20), (0, 17)]
 SLOT_COLORS = [(214, 111, 59), (91, 157, 46)]  # BGR: signer's left hand blue, right hand green
 
 
@@ -58,7 +57,7 @@ def draw_hands(image: np.ndarray, hands: np.ndarray) -> None:
         if np.isnan(hand).any():
             continue
         xy = [(int(x * width), int(y * height)) for x, y in hand[:, :2]]
-        for a, b in BONES:
+        for a, b in HAND_BONES:
             cv2.line(image, xy[a], xy[b], SLOT_COLORS[slot], 2, cv2.LINE_AA)
         for point in xy:
             cv2.circle(image, point, 3, (255, 255, 255), -1, cv2.LINE_AA)

@@ -41,20 +41,19 @@ ModelSource = Union[Recognizer, str, Path, Callable[[], Recognizer]]
 
 
 def find_browser_hands() -> Path | None:
-    """@mediapipe/hands from npm: copied into static/vendor/hands, or in a node_modules folder
-    of the current directory or of the source checkout."""
+    """@mediapipe/hands from npm, in a node_modules folder of the current directory or of the
+    source checkout."""
     here = Path(__file__).resolve()
-    candidates = [STATIC / "vendor" / "hands", Path.cwd() / HANDS_PACKAGE,
+    candidates = [Path.cwd() / HANDS_PACKAGE,
                   *(parent / HANDS_PACKAGE for parent in here.parents)]
     return next((c for c in candidates if (c / "hands.js").is_file()), None)
 
 
 def find_swagger_ui() -> Path | None:
-    """swagger-ui-dist from npm (the /docs page's scripts, served locally so /docs works offline):
-    in static/vendor/swagger-ui, or in a node_modules folder of the current directory or of the
-    source checkout."""
+    """swagger-ui-dist from npm (the /docs page's scripts, served locally so /docs works offline),
+    in a node_modules folder of the current directory or of the source checkout."""
     here = Path(__file__).resolve()
-    candidates = [STATIC / "vendor" / "swagger-ui", Path.cwd() / SWAGGER_PACKAGE,
+    candidates = [Path.cwd() / SWAGGER_PACKAGE,
                   *(parent / SWAGGER_PACKAGE for parent in here.parents)]
     return next((c for c in candidates if (c / "swagger-ui-bundle.js").is_file()), None)
 
@@ -74,13 +73,15 @@ def add_offline_docs(app: FastAPI) -> None:
                                    swagger_css_url="/vendor/swagger-ui/swagger-ui.css", swagger_favicon_url="data:,")
 
 
-def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource]) -> dict[str, Recognizer]:
-    """Recognizers by name, from recognizers, loader functions, bundle paths or shipped names."""
+def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource],
+                threshold: float = 0.5) -> dict[str, Recognizer]:
+    """Recognizers by name, from recognizers, loader functions, bundle paths or shipped names
+    (those loaded here answer "no sign" below `threshold`)."""
     items = models.items() if isinstance(models, Mapping) else [(None, m) for m in models]
     loaded: dict[str, Recognizer] = {}
     for key, source in items:
         recognizer = source if isinstance(source, Recognizer) else (
-            source() if callable(source) else Recognizer.load(source))
+            source() if callable(source) else Recognizer.load(source, threshold=threshold))
         name = key or recognizer.name
         if name in loaded:
             raise IsyaratError(f"two models are named '{name}': give them distinct names")
@@ -92,13 +93,14 @@ def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource]) -> di
 
 def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_dir: Path,
                max_upload_bytes: int = 10_000_000, hands_dir: Path | None = None,
-               allowed_hosts: Sequence[str] = LOCAL_HOSTS, uploads: UploadQueue | None = None) -> FastAPI:
-    """The app serving `models`; recordings go under `data_dir`. `hands_dir` is the npm
+               allowed_hosts: Sequence[str] = LOCAL_HOSTS, uploads: UploadQueue | None = None,
+               threshold: float = 0.5) -> FastAPI:
+    """The app serving `models` (loaded with the confidence `threshold`); recordings go under `data_dir`. `hands_dir` is the npm
     @mediapipe/hands folder for the page (found automatically when None). Requests whose Host
     header is not in `allowed_hosts` are refused (a web page of another site cannot reach the
     server through DNS rebinding); uploads run on `uploads`' own threads."""
     check_data_dir(Path(data_dir))
-    recognizers = load_models(models)
+    recognizers = load_models(models, threshold)
     uploads = uploads or UploadQueue()
     batched = {name: BatchedModel(r.bundle.model) for name, r in recognizers.items()}
     hands_dir = hands_dir if hands_dir is not None else find_browser_hands()
@@ -151,8 +153,8 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
 
     @app.get("/api/models")
     def list_models() -> list[dict]:
-        return [{**r.bundle.summary(), "name": name, "kind": r.config.kind, "frames": r.config.frames,
-                 "input": r.input.kind}
+        return [{**r.bundle.summary(), "name": name, "shape": r.config.shape, "frames": r.config.frames,
+                 "input": r.input.reads}
                 for name, r in recognizers.items()]
 
     @app.post("/api/predict/image")
@@ -195,35 +197,37 @@ SERVE_ENV = "ISYARAT_SERVE"  # how `serve --workers N` hands its settings to eac
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path] | None = None,
-          data_dir: Path | None = None, workers: int = 1, allow_hosts: Sequence[str] = ()) -> None:
+          data_dir: Path | None = None, processes: int = 1, allow_hosts: Sequence[str] = (),
+          threshold: float = 0.5) -> None:
     """Run the web app (what `isyarat serve` calls); with no models, every shipped model.
-    `workers` > 1 runs that many server processes on one port (each live connection stays in
-    one process), for many viewers on a machine with several cores."""
+    `processes` > 1 runs that many server processes on one port (each live connection stays in
+    one process), for many viewers on a machine with several cores. Below `threshold` a model
+    answers "no sign"."""
     import uvicorn
 
     check_port(port)
-    names = [str(m) for m in models] if models else [m["path"] for m in list_shipped()]
+    names = [str(m) for m in models] if models else [str(m.path) for m in list_shipped()]
     data_dir = default_recordings_dir() if data_dir is None else Path(data_dir)
     hosts = allowed_hosts(host, allow_hosts)
-    app = create_app(names, data_dir, allowed_hosts=hosts)  # also checks every model loads before anything starts
+    app = create_app(names, data_dir, allowed_hosts=hosts, threshold=threshold)  # also checks every model loads before anything starts
     print(f"isyarat: serving {', '.join(app.state.model_names)}"
-          f"{f' with {workers} worker processes' if workers > 1 else ''}\n"
+          f"{f' in {processes} server processes' if processes > 1 else ''}\n"
           f"isyarat: {announce(host, port)} (API docs at /docs)\n"
           f"isyarat: the recorder saves samples in {data_dir}", flush=True)
     # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
     # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
     options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
                    log_level="info")
-    if workers <= 1:
+    if processes <= 1:
         uvicorn.run(app, **options)
         return
     os.environ[SERVE_ENV] = json.dumps({"models": names, "data_dir": str(Path(data_dir).resolve()),
-                                        "allowed_hosts": hosts})
-    uvicorn.run("isyarat.server.app:app_from_environment", factory=True, workers=workers, **options)
+                                        "allowed_hosts": hosts, "threshold": threshold})
+    uvicorn.run("isyarat.server.app:app_from_environment", factory=True, workers=processes, **options)
 
 
 def app_from_environment() -> FastAPI:
-    """The app of one worker process started by `serve(workers=N)`."""
+    """The app of one server process started by `serve(processes=N)`."""
     settings = json.loads(os.environ[SERVE_ENV])
     return create_app(settings["models"], Path(settings["data_dir"]),
-                      allowed_hosts=settings.get("allowed_hosts", LOCAL_HOSTS))
+                      allowed_hosts=settings.get("allowed_hosts", LOCAL_HOSTS), threshold=settings.get("threshold", 0.5))

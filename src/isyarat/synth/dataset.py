@@ -59,7 +59,7 @@ def still_hands(dataset: Dataset, group_column: str = "group") -> list[StillHand
         if lm is None or not lm.has_hand():
             continue
         t = int(np.flatnonzero(lm.hand_present().any(axis=1))[-1])
-        block = f"{sample.label}-block{n // BLOCK}" if sample.kind == LANDMARKS else sample.id
+        block = f"{sample.label}-block{n // BLOCK}" if sample.media == LANDMARKS else sample.id
         group = sample.metadata.get(group_column) or block
         found.append(StillHand(sample.label, lm.hands[t].copy(), f"{source}:{group}", source))
     return found

@@ -3,21 +3,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from isyarat.data.samples import Sample
 from isyarat.errors import IsyaratError
 from isyarat.export.model_input import PIXELS, ModelInput
 from isyarat.images import ImageSampleDataset, ImageTransformConfig, build_transform, hand_crop_box
 from isyarat.images.crop import Box
+from isyarat.landmarks.media import upright_size
 from isyarat.models.image_models import image_normalization
 from isyarat.training.recipe import Recipe
 
 # `image:` keys that say what part of the image to use, not how its pixels are transformed.
 CROP_KEYS = ("crop_hands", "crop_margin")
 DEFAULT_CROP_MARGIN = 0.25
-_EXIF_ORIENTATION = 0x0112
-_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 def image_transform_config(recipe: Recipe) -> ImageTransformConfig:
@@ -43,7 +40,7 @@ def crop_margin(recipe: Recipe) -> float | None:
 
 def model_input(recipe: Recipe) -> ModelInput:
     """What a bundle of this recipe's model reads: pixels, with the evaluation transform and hand crop."""
-    return ModelInput(kind=PIXELS, image=image_transform_config(recipe), crop_margin=crop_margin(recipe))
+    return ModelInput(reads=PIXELS, image=image_transform_config(recipe), crop_margin=crop_margin(recipe))
 
 
 def image_dataset(samples: list[Sample], targets: list[int], recipe: Recipe, train: bool) -> ImageSampleDataset:
@@ -59,16 +56,6 @@ def hand_box(sample: Sample, margin: float) -> Box | None:
     if sample.landmarks is None:
         raise IsyaratError(f"{sample.path}: image.crop_hands needs the sample's hand landmarks; "
                            "prepare the dataset with isyarat.training.prepare.prepare, which extracts them")
-    width, height = image_size(sample.path)
+    width, height = upright_size(sample.path)
     return hand_crop_box(sample.landmarks.hands[0], width, height, margin)
 
-
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) as the image is shown, after its EXIF rotation; reads the header only."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-    except (OSError, UnidentifiedImageError) as err:
-        raise IsyaratError(f"cannot read image {path}: {err}; replace or remove the file") from err
-    return (height, width) if orientation in _ROTATED else (width, height)

@@ -8,12 +8,12 @@ import numpy as np
 from torch.utils.data import Dataset as TorchDataset
 
 from isyarat.data.samples import LANDMARKS, Dataset
-from isyarat.data.splits import group_kfold, groups_of, holdout, kfold, warn_if_mixed
+from isyarat.data.splits import group_kfold, holdout, kfold, parse_split, split_groups, warn_if_mixed
 from isyarat.errors import IsyaratError
 from isyarat.features import has_signal
 from isyarat.features.hand import hand_size
 from isyarat.landmarks.arrays import LEFT, RIGHT
-from isyarat.models.registry import model_kind
+from isyarat.models.registry import model_track
 from isyarat.training.landmark_data import LandmarkFeatureDataset
 from isyarat.training.recipe import Recipe
 from isyarat.vocab.variants import SEPARATOR, sign_of
@@ -32,20 +32,22 @@ class Prepared:
 
 
 def needs_landmarks(recipe: Recipe) -> bool:
-    return model_kind(recipe.model) == "landmarks" or bool(recipe.image.get("crop_hands"))
+    return model_track(recipe.model) == "landmarks" or bool(recipe.image.get("crop_hands"))
 
 
 def extract_settings(recipe: Recipe):
+    """The recipe's extraction settings, with the detector its features need (Holistic for pose)."""
     from isyarat.landmarks.settings import ExtractSettings
 
-    return ExtractSettings(**recipe.extract)
+    pose = recipe.features.pose and model_track(recipe.model) == "landmarks"
+    return ExtractSettings(**recipe.extract).for_model(pose)
 
 
 def with_landmarks(dataset: Dataset, recipe: Recipe, workers: int = 1, cache_dir: Path | None = None,
                    progress: bool = True, ray=None) -> tuple[Dataset, dict | None]:
     """Run MediaPipe over image/video samples (cached; as Ray tasks with `ray`, a RayTarget);
     landmark datasets pass through."""
-    if dataset.kind == LANDMARKS or not needs_landmarks(recipe):
+    if dataset.media == LANDMARKS or not needs_landmarks(recipe):
         return dataset, None
     from isyarat.landmarks.extract import extract_dataset
 
@@ -60,9 +62,9 @@ def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, w
             cache_dir: Path | None = None, progress: bool = True, ray=None) -> Prepared:
     if recipe.exclude_labels:
         dataset = dataset.subset([i for i, s in enumerate(dataset) if s.label not in recipe.exclude_labels])
-    kind = model_kind(recipe.model)
-    if kind == "image" and dataset.kind != "image":
-        raise IsyaratError(f"model '{recipe.model}' reads images but {dataset.root} holds {dataset.kind} samples")
+    track = model_track(recipe.model)
+    if track == "image" and dataset.media != "image":
+        raise IsyaratError(f"model '{recipe.model}' reads images but {dataset.root} holds {dataset.media} samples")
     dataset, summary = with_landmarks(dataset, recipe, workers, cache_dir, progress, ray)
     if recipe.hand_classes:
         dataset = by_signing_hand(dataset)
@@ -73,7 +75,7 @@ def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, w
                            f"the model knows {', '.join(labels)}")
     index = {label: i for i, label in enumerate(labels)}
     targets = np.array([index[s.label] for s in dataset], dtype=np.int64)
-    if kind == "landmarks":
+    if track == "landmarks":
         usable = np.array([s.landmarks is not None and has_signal(s.landmarks, recipe.features) for s in dataset])
     else:
         usable = np.ones(len(dataset), bool)
@@ -83,7 +85,7 @@ def prepare(dataset: Dataset, recipe: Recipe, labels: list[str] | None = None, w
 def by_signing_hand(dataset: Dataset) -> Dataset:
     """Relabel every sample as a variant of its sign named by the hand that signs it (A -> A~kiri or
     A~kanan: the larger hand in view, over the sample's frames), as the SIBI LSTM study's 52 classes."""
-    if dataset.kind != LANDMARKS and not any(s.landmarks is not None for s in dataset):
+    if dataset.media != LANDMARKS and not any(s.landmarks is not None for s in dataset):
         raise IsyaratError("hand_classes needs landmarks: use a landmark recipe")
     relabelled = dataset.subset(range(len(dataset)))
     relabelled.samples = [replace(s, label=f"{sign_of(s.label)}{SEPARATOR}{HAND_NAMES[_signing_hand(s.landmarks)]}")
@@ -103,7 +105,7 @@ def _signing_hand(lm) -> int:
 
 
 def input_shape(recipe: Recipe) -> tuple[int, ...]:
-    if model_kind(recipe.model) == "landmarks":
+    if model_track(recipe.model) == "landmarks":
         return recipe.features.output_shape
     from isyarat.training.image_data import image_transform_config
 
@@ -113,7 +115,7 @@ def input_shape(recipe: Recipe) -> tuple[int, ...]:
 def torch_dataset(prep: Prepared, indices: np.ndarray, recipe: Recipe, train: bool) -> TorchDataset:
     samples = [prep.dataset.samples[i] for i in indices]
     targets = prep.targets[indices].tolist()
-    if model_kind(recipe.model) == "landmarks":
+    if model_track(recipe.model) == "landmarks":
         return LandmarkFeatureDataset([s.landmarks for s in samples], targets, recipe.features,
                                       recipe.augment if train else None, seed=recipe.train.seed)
     from isyarat.training.image_data import image_dataset
@@ -123,16 +125,9 @@ def torch_dataset(prep: Prepared, indices: np.ndarray, recipe: Recipe, train: bo
 
 def make_splits(prep: Prepared, split: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """holdout:F, kfold:K or group:COLUMN (one fold per group, or K group folds for many groups)."""
-    kind, _, arg = split.partition(":")
+    spec = parse_split(split)
     labels = [prep.labels[t] for t in prep.targets]
-    if kind == "holdout":
-        warn_if_mixed(prep.dataset)
-        return [holdout(labels, float(arg or 0.2), seed)]
-    if kind == "kfold":
-        warn_if_mixed(prep.dataset)
-        return kfold(labels, int(arg or 5), seed)
-    if kind == "group":
-        if not arg:
-            raise IsyaratError("split group: needs a metadata column, e.g. group:signer")
-        return group_kfold(labels, groups_of(prep.dataset, arg, allow_missing=True), 5, seed)
-    raise IsyaratError(f"unknown split '{split}'; use holdout:0.2, kfold:5 or group:<metadata column>")
+    if spec.method == "group":
+        return group_kfold(labels, split_groups(prep.dataset, split), 5, seed)
+    warn_if_mixed(prep.dataset)
+    return [holdout(labels, spec.fraction, seed)] if spec.method == "holdout" else kfold(labels, spec.folds, seed)

@@ -1,15 +1,16 @@
 """Training recipes: YAML files (shipped in isyarat/training/recipes/) validated into dataclasses."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
+from isyarat.data.splits import parse_split
 from isyarat.errors import IsyaratError
 from isyarat.features.augment import AugmentConfig
 from isyarat.features.config import FeatureConfig
-from isyarat.training.schema import build, shown
+from isyarat.schema import build, shown
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -45,24 +46,6 @@ class TrainConfig:
                 raise IsyaratError(f"train.{name} is {getattr(self, name)}; it must be {rule}")
 
 
-def parse_split(split: str) -> tuple[str, str]:
-    """'holdout:F' (0 < F < 1), 'kfold:K' (K >= 2) or 'group:COLUMN' -> (kind, argument); IsyaratError else."""
-    usage = "use holdout:0.2 (a test fraction between 0 and 1), kfold:5 (2 or more folds) or group:<metadata column>"
-    if not isinstance(split, str):
-        raise IsyaratError(f"split {shown(split)} is not a split; {usage}")
-    kind, _, arg = split.partition(":")
-    try:
-        if kind == "holdout" and 0 < float(arg or 0.2) < 1:
-            return kind, arg or "0.2"
-        if kind == "kfold" and int(arg or 5) >= 2:
-            return kind, arg or "5"
-    except ValueError:
-        pass
-    if kind == "group" and arg.strip():
-        return kind, arg
-    raise IsyaratError(f"split '{split}' is not usable; {usage}")
-
-
 @dataclass
 class Recipe:
     name: str
@@ -90,8 +73,9 @@ class Recipe:
             self.init_from = str(self.init_from)
         if isinstance(self.compare, str):
             self.compare = [self.compare]
-        for split in [self.split, *self.compare]:
-            parse_split(split)
+        parse_split(self.split)
+        for split in self.compare:
+            parse_split(split, "compare split")
         if self.max_per_class is not None and self.max_per_class < 1:
             raise IsyaratError(f"max_per_class is {self.max_per_class}; it must be at least 1 (or left out)")
 
@@ -99,6 +83,11 @@ class Recipe:
         data = asdict(self)
         data["features"] = self.features.to_dict()
         return data
+
+
+def with_compare(recipe: Recipe, splits: list[str]) -> Recipe:
+    """The recipe with more `compare` splits (`train --compare`), checked as the recipe's own are."""
+    return replace(recipe, compare=[*recipe.compare, *splits])
 
 
 def list_recipes() -> list[str]:
@@ -184,11 +173,14 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
     data.setdefault("name", Path(source).stem)
     if "model" not in data:
         raise IsyaratError("a recipe needs 'model' (a registry name, see `isyarat models --registry`)")
-    data["features"] = build(FeatureConfig, data.get("features"), "features")
+    data["features"] = build(FeatureConfig, FeatureConfig.renamed(data.get("features")), "features")
     data["augment"] = build(AugmentConfig, data["augment"], "augment") if data.get("augment") else None
     data["train"] = build(TrainConfig, data.get("train"), "train")
     recipe = build(Recipe, data, "recipe", skip=("features", "augment", "train"))
-    build(ExtractSettings, recipe.extract, "extract")  # refused now, not after the extraction started
+    settings = build(ExtractSettings, recipe.extract, "extract")  # refused now, not after the extraction started
+    if "mode" in recipe.extract and settings.mode != ("holistic" if recipe.features.pose else "hands"):
+        raise IsyaratError(f"extract.mode {settings.mode} does not fit features.pose {recipe.features.pose}: the "
+                           "detector follows the features (Holistic when they read the pose); remove extract.mode")
     check_model(recipe.model, recipe.model_params)
     return recipe
 
@@ -199,7 +191,7 @@ def check_model(name: str, params: dict) -> None:
     import inspect
 
     from isyarat.models.registry import _BUILDERS, model_names
-    from isyarat.training.schema import check_value
+    from isyarat.schema import check_value
 
     if name not in model_names():
         raise IsyaratError(f"model '{name}' is not in the registry; use one of {', '.join(model_names())}")

@@ -1,42 +1,48 @@
 """`isyarat train`: recipe + data -> run directory (weights, run.json, curves, test report)."""
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
 
 from isyarat.data.combine import balanced_subset, load_datasets, source_relative
-from isyarat.data.splits import validation_split
+from isyarat.data.splits import Split, check_split_columns, split_groups, validation_split
 from isyarat.evaluation.metrics import score_probabilities, summarize_folds
 from isyarat.evaluation.report import write_report
-from isyarat.models.registry import build_model, model_kind
+from isyarat.models.registry import build_model, model_track
 from isyarat.models.standardize import standardized
 from isyarat.training.checkpoint import init_weights, save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
 from isyarat.training.recipe import Recipe
+from isyarat.training.run_info import planned_run
 
 HEADLINE = ("accuracy", "accuracy_detected", "macro_f1", "n_samples")
 
 
-def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: bool = True):
-    """Train on train_idx (minus a validation part for early stopping). Returns model, history, seconds."""
-    train_idx = train_idx[prep.usable[train_idx]]
-    labels = [prep.labels[t] for t in prep.targets]
-    fit_idx, val_idx = validation_split(train_idx, labels, recipe.train.val_fraction, recipe.train.seed)
+def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: bool = True, split: str | None = None):
+    """Train on train_idx (minus a validation part for early stopping: whole held-out groups when
+    `split` is a group split). Returns model, history, seconds."""
+    fit_idx, val_idx = early_stopping_split(prep, train_idx[prep.usable[train_idx]], recipe, split)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
     model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
     init = init_weights(model, recipe.init_from) if recipe.init_from else None
     if init and progress:
         print(f"init_from {init['from']}: {init['loaded']} tensors loaded, skipped {init['skipped'] or 'none'}")
     train_ds = torch_dataset(prep, fit_idx, recipe, train=True)
-    if recipe.features.zscore and model_kind(recipe.model) == "landmarks":
+    if recipe.features.zscore and model_track(recipe.model) == "landmarks":
         model = standardized(model, input_shape(recipe))
         model[0].fit(train_ds.versions.flatten(0, 1))
     model.init_report = init  # what init_from loaded, for run.json
     return fit(model, train_ds, torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
+
+
+def early_stopping_split(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, split: str | None) -> Split:
+    """The validation part of train_idx; under a group split, groups the fit part does not hold."""
+    labels = [prep.labels[t] for t in prep.targets]
+    groups = split_groups(prep.dataset, split) if split else None
+    return validation_split(train_idx, labels, recipe.train.val_fraction, recipe.train.seed, groups)
 
 
 def evaluate_indices(model, prep: Prepared, test_idx: np.ndarray, recipe: Recipe) -> dict:
@@ -54,7 +60,7 @@ def cross_validate(prep: Prepared, recipe: Recipe, split: str, progress: bool = 
     """Train and test on every fold of `split`; the summary carries mean and std over folds."""
     reports = []
     for train_idx, test_idx in make_splits(prep, split, recipe.train.seed):
-        model, _, seconds = train_fold(prep, train_idx, recipe, progress)
+        model, _, seconds = train_fold(prep, train_idx, recipe, progress, split)
         report = evaluate_indices(model, prep, test_idx, recipe)
         report["train_seconds"] = seconds
         reports.append(report)
@@ -75,12 +81,13 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
     out_dir = Path(out_dir)
     paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
     dataset = load_datasets(paths)
+    check_split_columns(dataset, [recipe.split, *recipe.compare])  # before any extraction
     if recipe.max_per_class:
         dataset = balanced_subset(dataset, recipe.max_per_class)
     prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress, ray=ray)
     splits = make_splits(prep, recipe.split, recipe.train.seed)
     train_idx, test_idx = splits[0]
-    model, history, seconds = train_fold(prep, train_idx, recipe, progress)
+    model, history, seconds = train_fold(prep, train_idx, recipe, progress, recipe.split)
     report = evaluate_indices(model, prep, test_idx, recipe)
     protocols = protocol_summaries(prep, recipe, len(splits), progress)
     if len(splits) > 1:
@@ -90,21 +97,15 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
     names = " + ".join(p.name for p in paths)
     write_report(report, out_dir, title=f"{recipe.name}: test split of {names} ({recipe.split})")
     plot_curves(history, out_dir / "curves.png")
-    info = {
-        "name": recipe.name, "kind": model_kind(recipe.model), "sign_system": recipe.sign_system,
-        "recipe": recipe.to_dict(), "model": {"name": recipe.model, "params": recipe.model_params},
-        "input_shape": list(input_shape(recipe)), "labels": prep.labels, "features": recipe.features.to_dict(),
-        "data": [str(p) for p in paths], "split": recipe.split, "extraction": prep.extraction,
-        "n_train": int(len(train_idx)), "test_samples": [prep.dataset.samples[i].id for i in test_idx],
-        "held_out": [{"path": source_relative(prep.dataset.samples[i].path, paths),
-                      "label": prep.dataset.samples[i].label} for i in test_idx],
-        "train_seconds": round(seconds, 2), "epochs_run": len(history), "history": history,
-        "n_params": sum(p.numel() for p in model.parameters()),
-        "init_from": getattr(model, "init_report", None),
-        "metrics": {k: report[k] for k in HEADLINE},
-        "protocols": {split: {"n_folds": s["n_folds"], "mean": s["mean"], "std": s["std"]}
-                      for split, s in protocols.items()},
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    info = planned_run(
+        recipe, prep.labels, data=[str(p) for p in paths], extraction=prep.extraction, n_train=int(len(train_idx)),
+        test_samples=[prep.dataset.samples[i].id for i in test_idx],
+        held_out=[{"path": source_relative(prep.dataset.samples[i].path, paths),
+                   "label": prep.dataset.samples[i].label} for i in test_idx],
+        train_seconds=round(seconds, 2), epochs_run=len(history), history=history,
+        n_params=sum(p.numel() for p in model.parameters()), init_from=getattr(model, "init_report", None),
+        metrics={k: report[k] for k in HEADLINE},
+        protocols={split: {"n_folds": s["n_folds"], "mean": s["mean"], "std": s["std"]}
+                   for split, s in protocols.items()})
     save_run(out_dir, model, info)
     return out_dir

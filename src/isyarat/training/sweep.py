@@ -10,7 +10,6 @@ for the same recipe, split and test samples is read back instead of trained agai
 sweep resumes."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import multiprocessing
 import re
@@ -24,15 +23,16 @@ from tqdm import tqdm
 
 from isyarat.data.combine import balanced_subset
 from isyarat.data.samples import Dataset
+from isyarat.data.splits import check_split_columns, parse_split
 from isyarat.distributed.ray_cluster import RayTarget, ray_session
 from isyarat.errors import IsyaratError
 from isyarat.evaluation.report import write_report
-from isyarat.models.registry import model_kind
-from isyarat.training.checkpoint import INFO, save_run
+from isyarat.training.checkpoint import read_info, save_run
 from isyarat.training.curves import plot_curves
-from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare
+from isyarat.training.prepare import Prepared, make_splits, prepare
 from isyarat.training.recipe import Recipe
 from isyarat.training.run import HEADLINE, evaluate_indices, train_fold
+from isyarat.training.run_info import planned_run
 
 MAX_RETRIES = 2  # Ray retries of a run whose worker process died
 
@@ -76,16 +76,9 @@ class SweepResult:
 
 
 def check_protocol(split: str) -> str:
-    """kfold:K (K >= 2), holdout:F (0 < F < 1) or group:<column>; a one-line error otherwise."""
-    kind, _, arg = split.partition(":")
-    try:
-        ok = (kind == "kfold" and int(arg) >= 2) or (kind == "holdout" and 0 < float(arg) < 1) or \
-            (kind == "group" and bool(arg))
-    except ValueError:
-        ok = False
-    if not ok:
-        raise IsyaratError(f"--protocol {split}: use kfold:K (K at least 2), holdout:F (0 < F < 1) or "
-                           "group:<metadata column>, e.g. kfold:5")
+    """kfold:K (K >= 2), holdout:F (0 < F < 1) or group:<column> (the one split parser); a one-line
+    error otherwise."""
+    parse_split(split, "--protocol")
     return split
 
 
@@ -110,7 +103,7 @@ def train_and_test(prep: Prepared, run: SweepRun, threads: int | None = None) ->
 
         torch.set_num_threads(threads)
     try:
-        model, history, seconds = train_fold(prep, run.train_idx, run.recipe, progress=False)
+        model, history, seconds = train_fold(prep, run.train_idx, run.recipe, progress=False, split=run.protocol)
         report = evaluate_indices(model, prep, run.test_idx, run.recipe)
     except IsyaratError as err:
         return RunOutcome(error=str(err))
@@ -178,11 +171,11 @@ def _signature(run: SweepRun, prep: Prepared) -> dict:
 def _resumed(folder: Path, signature: dict) -> dict | None:
     """The report of a complete run folder written for the same run, else None."""
     try:
-        info = json.loads((folder / INFO).read_text())
+        info = read_info(folder)
         report = json.loads((folder / "report.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, IsyaratError):
         return None
-    return report if info.get("sweep") == json.loads(json.dumps(signature, default=str)) else None
+    return report if info.sweep == json.loads(json.dumps(signature, default=str)) else None
 
 
 def _write_run(folder: Path, run: SweepRun, prep: Prepared, outcome: RunOutcome, data: list[str]) -> None:
@@ -191,17 +184,12 @@ def _write_run(folder: Path, run: SweepRun, prep: Prepared, outcome: RunOutcome,
     recipe = run.recipe
     write_report(outcome.report, folder, title=f"{recipe.name}: {run.protocol} fold {run.fold + 1}, seed {run.seed}")
     plot_curves(outcome.history, folder / "curves.png")
-    info = {
-        "name": recipe.name, "kind": model_kind(recipe.model), "sign_system": recipe.sign_system,
-        "recipe": recipe.to_dict(), "model": {"name": recipe.model, "params": recipe.model_params},
-        "input_shape": list(input_shape(recipe)), "labels": prep.labels, "features": recipe.features.to_dict(),
-        "data": data, "split": run.protocol, "extraction": prep.extraction,
-        "n_train": int(len(run.train_idx)), "test_samples": [prep.dataset.samples[i].id for i in run.test_idx],
-        "train_seconds": round(outcome.seconds, 2), "epochs_run": len(outcome.history), "history": outcome.history,
-        "n_params": sum(p.numel() for p in outcome.model.parameters()),
-        "metrics": {k: outcome.report[k] for k in HEADLINE}, "sweep": _signature(run, prep),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    info = planned_run(
+        recipe, prep.labels, data=data, split=run.protocol, extraction=prep.extraction,
+        n_train=int(len(run.train_idx)), test_samples=[prep.dataset.samples[i].id for i in run.test_idx],
+        train_seconds=round(outcome.seconds, 2), epochs_run=len(outcome.history), history=outcome.history,
+        n_params=sum(p.numel() for p in outcome.model.parameters()),
+        metrics={k: outcome.report[k] for k in HEADLINE}, sweep=_signature(run, prep))
     save_run(folder, outcome.model, info)
 
 
@@ -217,6 +205,7 @@ def run_sweep(recipes: list[Recipe], dataset: Dataset, protocols: list[str], see
         raise IsyaratError("a sweep needs at least one protocol and one seed")
     for split in protocols:
         check_protocol(split)
+    check_split_columns(dataset, protocols)  # before any extraction
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise IsyaratError(f"--out {out_dir} is a file: give a folder for sweep.md, sweep.json and runs/")

@@ -56,7 +56,7 @@ class Sign:
 class Vocabulary:
     name: str
     title: str
-    kind: str
+    unit: str  # what a sign of it is: "letters" or "words"
     signs: tuple[Sign, ...]
     description: str = ""
 
@@ -127,7 +127,8 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
         for s in signs:
             if s.motion is not None and s.motion.start not in names:
                 raise IsyaratError(f"{path}: sign {s.name} starts from '{s.motion.start}', which is not one of its signs")
-        return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), kind=raw.get("kind", "words"),
+        unit = raw.get("unit", raw.get("kind", "words"))  # kind: its older name
+        return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), unit=unit,
                           signs=signs, description=raw.get("description", ""))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise IsyaratError(f"{path}: not a vocabulary file ({err}); see isyarat/vocab/data/sibi.yaml") from None

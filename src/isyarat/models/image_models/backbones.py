@@ -102,7 +102,7 @@ def _torchvision_backbone(
 
 
 def _register_torchvision(name: str) -> None:
-    @register(name, kind="image")
+    @register(name, track="image")
     def build(
         input_shape: tuple[int, ...],
         num_classes: int,
@@ -142,7 +142,7 @@ def _lite_backbone(
 def _register_lite(variant: int) -> None:
     name = f"efficientnet_lite{variant}"
 
-    @register(name, kind="image")
+    @register(name, track="image")
     def build(
         input_shape: tuple[int, ...],
         num_classes: int,

@@ -34,7 +34,7 @@ def _conv(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, kernel_size=3), nn.ReLU()]
 
 
-@register("sibi_cnn", kind="image")
+@register("sibi_cnn", track="image")
 def build(input_shape: tuple[int, ...], num_classes: int, dropout: float = 0.1, stn: bool = False) -> nn.Module:
     """The paper trains it on 64x64x3 images; softmax is left to the loss."""
     shape = check_image_shape(input_shape, "sibi_cnn", min_size=38)

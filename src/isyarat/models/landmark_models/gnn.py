@@ -113,7 +113,7 @@ class BisindoGNN(nn.Module):
         return self.head(masked_mean(h, mask))
 
 
-@register("bisindo_gnn", kind="landmarks")
+@register("bisindo_gnn", track="landmarks")
 def build_bisindo_gnn(
     input_shape: tuple[int, ...],
     num_classes: int,

@@ -4,24 +4,18 @@ from __future__ import annotations
 import torch
 
 from isyarat.errors import IsyaratError
+from isyarat.landmarks.arrays import HAND_BONES, N_HAND_POINTS
 
-HAND_NODES = 21
-HAND_EDGES: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4),
-    (0, 5), (5, 6), (6, 7), (7, 8),
-    (5, 9), (9, 10), (10, 11), (11, 12),
-    (9, 13), (13, 14), (14, 15), (15, 16),
-    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
-)
+HAND_NODES = N_HAND_POINTS
 
 
 def hand_edges(num_nodes: int, connect_wrists: bool = True) -> list[tuple[int, int]]:
     """Undirected bone edges for one hand (21 nodes) or two (42: left 0-20, right 21-41)."""
     if num_nodes not in (HAND_NODES, 2 * HAND_NODES):
         raise IsyaratError(f"a hand graph has 21 or 42 nodes, got {num_nodes}: use one or two hands")
-    edges = list(HAND_EDGES)
+    edges = list(HAND_BONES)
     if num_nodes == 2 * HAND_NODES:
-        edges += [(a + HAND_NODES, b + HAND_NODES) for a, b in HAND_EDGES]
+        edges += [(a + HAND_NODES, b + HAND_NODES) for a, b in HAND_BONES]
         if connect_wrists:
             edges.append((0, HAND_NODES))
     return edges

@@ -66,7 +66,7 @@ class KolokLSTM(nn.Module):
         return self.head(last_step(seq, lengths))
 
 
-@register("sibi_lstm", kind="landmarks")
+@register("sibi_lstm", track="landmarks")
 def build_sibi_lstm(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -85,7 +85,7 @@ def build_sibi_lstm(
 KOLOK_UNITS = (64, 128, 64)
 
 
-@register("kolok_lstm", kind="landmarks")
+@register("kolok_lstm", track="landmarks")
 def build_kolok_lstm(
     input_shape: tuple[int, ...],
     num_classes: int,

@@ -8,7 +8,7 @@ from isyarat.models.landmark_models.shapes import check_classes, frame_features
 from isyarat.models.registry import register
 
 
-@register("mlp", kind="landmarks")
+@register("mlp", track="landmarks")
 def build_mlp(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -47,7 +47,7 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-@register("resmlp", kind="landmarks")
+@register("resmlp", track="landmarks")
 def build_resmlp(
     input_shape: tuple[int, ...],
     num_classes: int,

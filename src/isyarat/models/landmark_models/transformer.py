@@ -99,7 +99,7 @@ class LandmarkTransformer(nn.Module):
         return self.head(self.dropout(self.norm(masked_mean(h, mask))))
 
 
-@register("transformer", kind="landmarks")
+@register("transformer", track="landmarks")
 def build_transformer(
     input_shape: tuple[int, ...],
     num_classes: int,

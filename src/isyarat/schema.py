@@ -1,4 +1,4 @@
-"""Typed settings from YAML: every value checked against its dataclass field's type before the
+"""Typed records from YAML or JSON: every value checked against its dataclass field's type before the
 dataclass is built, so a wrong value is one line naming the key, the value and what it must be."""
 from __future__ import annotations
 
