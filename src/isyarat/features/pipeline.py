@@ -69,13 +69,12 @@ def arrange_hands(hands: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np
     """
     present = ~np.isnan(hands).any(axis=(2, 3))
     if cfg.hands == "one":
-        frames = np.arange(len(hands))
-        side = _signing_side(hands, present)
-        points = hands[frames, side]
-        flip = (side == LEFT) & present[:, LEFT] & cfg.mirrors_left
-        if flip.any():
+        side = _signing_side(hands, present)  # a shown hand, when there is one
+        points = hands[np.arange(len(hands)), side]
+        flip = side == LEFT  # only ever a shown hand
+        if cfg.mirrors_left and flip.any():
             points = np.where(flip[:, None, None], mirror_x(points), points)
-        return _normalized(points, points, cfg.normalize), present[frames, side][:, None]
+        return _normalized(points, points, cfg.normalize), present.any(axis=1)[:, None]
     flip = present[:, LEFT] & ~present[:, RIGHT] & cfg.mirrors_left
     if flip.any():
         hands = np.where(flip[:, None, None, None], mirror_hands(hands), hands)
@@ -86,9 +85,12 @@ def arrange_hands(hands: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np
 
 def _signing_side(hands: np.ndarray, present: np.ndarray) -> np.ndarray:
     """(T,) the slot of the signing hand: the larger when both show, else the one shown (right when none)."""
-    sizes = hand_sizes(hands)
-    larger = np.where(sizes[:, RIGHT] >= sizes[:, LEFT], RIGHT, LEFT)
-    return np.where(present.all(axis=1), larger, np.where(present[:, LEFT], LEFT, RIGHT))
+    side = np.where(present[:, LEFT], LEFT, RIGHT)
+    both = present.all(axis=1)
+    if both.any():
+        sizes = hand_sizes(hands)
+        side = np.where(both, np.where(sizes[:, RIGHT] >= sizes[:, LEFT], RIGHT, LEFT), side)
+    return side
 
 
 def _normalized(points: np.ndarray, ref: np.ndarray, method: str) -> np.ndarray:
@@ -105,14 +107,18 @@ def _normalized(points: np.ndarray, ref: np.ndarray, method: str) -> np.ndarray:
 def _hand_blocks(points: np.ndarray, present: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """points (T, H, 21, 3), present (T, H) -> (T, H, hand_dim): points (+ angles) (+ distances) of
     every hand shown, computed together; 0 where a hand is absent."""
-    out = np.zeros((*present.shape, cfg.hand_dim), np.float32)
-    shown = points[present]  # (hands shown, 21, 3)
+    every = present.all()
+    shown = points.reshape(-1, 21, 3) if every else points[present]  # (hands shown, 21, 3)
     parts = [shown.reshape(len(shown), 63)]
     if cfg.angles:
         parts.append(joint_angles(shown))
     if cfg.distances:
         parts.append(tip_distances(shown))
-    out[present] = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    blocks = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    if every:
+        return blocks.astype(np.float32, copy=False).reshape(*present.shape, cfg.hand_dim)
+    out = np.zeros((*present.shape, cfg.hand_dim), np.float32)
+    out[present] = blocks
     return out
 
 
