@@ -1,17 +1,22 @@
 """Real-time speed: (a) model latency, ONNX Runtime vs PyTorch; (b) photo -> prediction, MediaPipe
-vs the rest of the pipeline; (c) the live WebSocket under N concurrent 30 fps streams.
+vs the rest of the pipeline; (c) the server's CPU time per live frame, step by step; (d) the live
+WebSocket under N concurrent 30 fps streams, and the floor of its stack.
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
---bundle gives a trained letter bundle; (c) starts the real app (`isyarat serve`'s code) with
-uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes: `isyarat serve --workers N`)
-and streams real ASL landmark frames to it from this one.
-Targets on 2 cores: 50 streams at 30 fps with p99 under 20 ms; project overhead under 10% of
-MediaPipe's time.
+--bundle gives a trained letter bundle. (c) runs the server's per-frame code (message -> features
+-> model -> reply) without the network, in this process, for each message form; with
+--before SRC also with another checkout's code, alternated in one run. (d) starts the real app
+(`isyarat serve`'s code) with uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes:
+`isyarat serve --workers N`) and streams real ASL landmark frames to it from this one, as the
+page sends them; then the floor: the same stack answering a fixed reply of the same size.
+Every row prints the load average: rerun when it is high (other work on the cores).
+Targets on 2 cores: 200 streams at 30 fps, every frame answered, p99 under 20 ms; project overhead
+under 10% of MediaPipe's time.
 
-    python bench/realtime.py                          # everything (~3 min on 2 cores)
-    python bench/realtime.py --quick                  # shorter runs (~1 min)
-    python bench/realtime.py --only websocket --clients 1 50 --seconds 5
-    python bench/realtime.py --bundle /tmp/rt/bundle  # a trained letter bundle for (b) and (c)
+    python bench/realtime.py --bundle src/isyarat/shipped/sibi-letters   # everything -> bench/results/realtime.txt
+    python bench/realtime.py --quick                  # shorter runs
+    python bench/realtime.py --only websocket --bundle src/isyarat/shipped/sibi-letters   # -> realtime-websocket.txt
+    python bench/realtime.py --only frame --bundle src/isyarat/shipped/sibi-letters --before ../main/src
 """
 from __future__ import annotations
 
@@ -367,7 +372,11 @@ def start_server(code: str, port: int, log: Path, *args: str) -> subprocess.Pope
     env = {**os.environ, "GLOG_minloglevel": "2"}
     server = subprocess.Popen([sys.executable, "-c", code, *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
                               env=env)
-    wait_ready(server, port, log)
+    try:
+        wait_ready(server, port, log)
+    except BaseException:
+        server.terminate()
+        raise
     return server
 
 
@@ -401,7 +410,7 @@ FLOOR_REPLIES = {  # as isyarat.server.live answers each message form
 }
 
 
-def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 180) -> None:
     import httpx
 
     deadline = time.time() + timeout

@@ -36,7 +36,7 @@ def hand_sizes(hands: np.ndarray) -> np.ndarray:
     differ in the last bit), so both give the same features."""
     bone = hands[..., MIDDLE_MCP, :] - hands[..., WRIST, :]
     size = np.sqrt(np.matmul(bone[..., None, :], bone[..., :, None])[..., 0, 0])
-    return np.where(size > 1e-6, size, np.float32(1.0)).astype(hands.dtype, copy=False)
+    return np.where(size > 1e-6, size, np.float32(1.0))
 
 
 def normalize_points(points: np.ndarray, origin: np.ndarray, scale: float, method: str) -> np.ndarray:

@@ -97,11 +97,13 @@ def _normalized(points: np.ndarray, ref: np.ndarray, method: str) -> np.ndarray:
     """points (T, N, 3) relative to each frame's reference hand ref (T, 21, 3): see normalize_points."""
     if method == "none":
         return points.copy()
-    rel = points - ref[:, None, WRIST]
+    rel = points - ref[:, WRIST:WRIST + 1]
     if method == "maxabs":
         peak = np.fmax.reduce(np.abs(rel).reshape(len(rel), -1), axis=1)  # NaN (no hand) -> 1 below
-        return rel / np.where(peak > 1e-6, peak, np.float32(1.0))[:, None, None]
-    return rel / hand_sizes(ref)[:, None, None]
+        rel /= np.where(peak > 1e-6, peak, np.float32(1.0))[:, None, None]
+    else:
+        rel /= hand_sizes(ref)[:, None, None]
+    return rel
 
 
 def _hand_blocks(points: np.ndarray, present: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
