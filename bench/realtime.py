@@ -375,7 +375,7 @@ def start_server(code: str, port: int, log: Path, *args: str) -> subprocess.Pope
     try:
         wait_ready(server, port, log)
     except BaseException:
-        server.terminate()
+        stop(server)
         raise
     return server
 
@@ -508,7 +508,7 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
         try:
             model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
         except Exception:
-            server.terminate()
+            stop(server)
             raise
         result["model"] = model
         for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages):
@@ -537,9 +537,18 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
             print_load_row(run)
             time.sleep(0.5)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
     return runs
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a started server: its worker processes get a minute to close (a loaded machine is slow)."""
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
