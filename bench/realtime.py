@@ -1,17 +1,22 @@
 """Real-time speed: (a) model latency, ONNX Runtime vs PyTorch; (b) photo -> prediction, MediaPipe
-vs the rest of the pipeline; (c) the live WebSocket under N concurrent 30 fps streams.
+vs the rest of the pipeline; (c) the server's CPU time per live frame, step by step; (d) the live
+WebSocket under N concurrent 30 fps streams, and the floor of its stack.
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
---bundle gives a trained letter bundle; (c) starts the real app (`isyarat serve`'s code) with
-uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes: `isyarat serve --processes N`)
-and streams real ASL landmark frames to it from this one.
-Targets on 2 cores: 50 streams at 30 fps with p99 under 20 ms; project overhead under 10% of
-MediaPipe's time.
+--bundle gives a trained letter bundle. (c) runs the server's per-frame code (message -> features
+-> model -> reply) without the network, in this process, for each message form; with
+--before SRC also with another checkout's code, alternated in one run. (d) starts the real app
+(`isyarat serve`'s code) with uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes:
+`isyarat serve --processes N`) and streams real ASL landmark frames to it from this one, as the
+page sends them; then the floor: the same stack answering a fixed reply of the same size.
+Every row prints the load average: rerun when it is high (other work on the cores).
+Targets on 2 cores: 200 streams at 30 fps, every frame answered, p99 under 20 ms; project overhead
+under 10% of MediaPipe's time.
 
-    python bench/realtime.py                          # everything (~3 min on 2 cores)
-    python bench/realtime.py --quick                  # shorter runs (~1 min)
-    python bench/realtime.py --only websocket --clients 1 50 --seconds 5
-    python bench/realtime.py --bundle /tmp/rt/bundle  # a trained letter bundle for (b) and (c)
+    python bench/realtime.py --bundle src/isyarat/shipped/sibi-letters   # everything -> bench/results/realtime.txt
+    python bench/realtime.py --quick                  # shorter runs
+    python bench/realtime.py --only websocket --bundle src/isyarat/shipped/sibi-letters   # -> realtime-websocket.txt
+    python bench/realtime.py --only frame --bundle src/isyarat/shipped/sibi-letters --before ../main/src
 """
 from __future__ import annotations
 
@@ -247,7 +252,113 @@ def print_images(result: dict) -> None:
                 [[k, f"{v:.0f}"] for k, v in result["parts_us"].items()]))
 
 
-# ---- (c) the live WebSocket under load ---------------------------------------------------------
+# ---- (c) the server's cost per live frame, without the network ---------------------------------
+
+def page_messages(n_per_letter: int, rounds: int) -> dict[str, list[str]]:
+    """The frames of frame_messages `rounds` times over, 30 a second, in each message format the
+    server reads: "nested" (the page's message before: 21 [x, y, z] lists per hand, numbers at full
+    precision) and, where the server has it, "compact" (live.compact_message, what the page sends)."""
+    from isyarat.server import live
+
+    frames = list(asl_landmarks(LETTERS, n_per_letter)) * rounds
+    times = [1000.0 + 1000 * k / FPS for k in range(len(frames))]
+    out = {"nested": [json.dumps({"hands": [None if np.isnan(h).any() else h.tolist() for h in frame], "t": t, "id": k})
+                      for k, (frame, t) in enumerate(zip(frames, times))]}
+    if hasattr(live, "compact_message"):
+        out["compact"] = [json.dumps(live.compact_message(frame, t=t, id=k), separators=(",", ":"))
+                          for k, (frame, t) in enumerate(zip(frames, times))]
+    return out
+
+
+class CpuTimer:
+    """Wraps a function to add up the CPU time (this thread's) spent inside it."""
+
+    def __init__(self, owner, name: str) -> None:
+        self.owner, self.name, self.fn, self.ns, self.calls = owner, name, getattr(owner, name), 0, 0
+        setattr(owner, name, self)
+
+    def __call__(self, *args, **kwargs):
+        start = time.thread_time_ns()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.ns += time.thread_time_ns() - start
+            self.calls += 1
+
+    def restore(self) -> None:
+        setattr(self.owner, self.name, self.fn)
+
+
+def frame_cost(bundle: Path, rounds: int) -> dict:
+    """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
+    server's whole share of a live frame except the WebSocket and ASGI stack, split by step. One
+    viewer (a batch of one per model call), real ASL frames one letter after another, so the motion
+    gate opens where the hand moves to the next letter, as it does live."""
+    from isyarat.runtime.recognizer import Recognizer
+    from isyarat.server import live
+    from isyarat.server.batching import BatchedModel
+
+    recognizer = Recognizer.load(bundle)
+    model = BatchedModel(recognizer.bundle.model)
+    out = {}
+    for fmt, messages in page_messages(12, rounds + 1).items():
+        warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
+
+        async def run(stream, texts: list[str]) -> None:
+            for text in texts:
+                live.to_json(await live.reply(stream, text, model))
+
+        asyncio.run(run(recognizer.stream(), warm_up))
+        stream = recognizer.stream()
+        steps = {"parse message": [(live, "decode"), (live, "parse_frame")],
+                 "motion gate": [(stream.gate, "push")] if stream.gate is not None else [],
+                 "motion model (moving frames)": [(recognizer, "motion_probabilities")],
+                 "features": [(recognizer, "features")],
+                 "model": [(recognizer.bundle.model, "predict")],
+                 "smoothing, decoder (end_frame)": [(stream, "end_frame")]}
+        timers = {step: [CpuTimer(o, name) for o, name in places] for step, places in steps.items()}
+        start = time.thread_time_ns()
+        asyncio.run(run(stream, timed))
+        total_ns = time.thread_time_ns() - start
+        for step_timers in timers.values():
+            for timer in step_timers:
+                timer.restore()
+        n = len(timed)
+        us = {step: sum(t.ns for t in step_timers) / n / 1000 for step, step_timers in timers.items()}
+        moving = sum(t.calls for t in timers["motion model (moving frames)"])
+        us["reply, event loop (the rest)"] = total_ns / n / 1000 - sum(us.values())
+        out[fmt] = {"frames": n, "message_bytes": int(np.mean([len(m) for m in timed])), "moving_share": moving / n,
+                    "us_per_frame": total_ns / n / 1000, "steps_us": us}
+    return out
+
+
+def frame_cost_of(src: Path, bundle: Path, rounds: int, tmp: Path) -> dict:
+    """frame_cost with the isyarat package of another checkout (`src`), in a process of its own."""
+    out = tmp / "before.json"
+    env = {**os.environ, "PYTHONPATH": str(src.resolve())}
+    subprocess.run([sys.executable, __file__, "--only", "frame", "--bundle", str(bundle), "--rounds", str(rounds),
+                    "--passes", "1", "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())["frame"]["this checkout"]
+
+
+def best_pass(passes: list[dict]) -> dict:
+    """Per message form, the pass with the least CPU time per frame (the one least disturbed)."""
+    return {fmt: min((p[fmt] for p in passes), key=lambda r: r["us_per_frame"]) for fmt in passes[0]}
+
+
+def print_frame_cost(result: dict, bundle: Path) -> None:
+    columns = [(source, fmt, r) for source, by_format in result.items() for fmt, r in by_format.items()]
+    steps = list(columns[-1][2]["steps_us"])
+    rows = [[step] + [f"{r['steps_us'].get(step, 0.0):.0f}" for _, _, r in columns] for step in steps]
+    rows.append(["total per frame"] + [f"{r['us_per_frame']:.0f}" for _, _, r in columns])
+    rows.append(["message bytes"] + [str(r["message_bytes"]) for _, _, r in columns])
+    first = columns[-1][2]
+    print(table(f"(c) the server's CPU time per live frame without the network (microseconds; live.reply + to_json, "
+                f"one viewer, {Path(bundle).name}, {first['frames']} real ASL frames, {first['moving_share']:.0%} "
+                "read by the motion model)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
+
+
+# ---- (d) the live WebSocket under load ---------------------------------------------------------
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -255,11 +366,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(code: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(code: str, port: int, log: Path, *args: str) -> subprocess.Popen:
     """Run `code` (which serves on `port`) in its own Python process; return once it answers."""
     env = {**os.environ, "GLOG_minloglevel": "2"}
-    server = subprocess.Popen([sys.executable, "-c", code], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    wait_ready(server, port, log)
+    server = subprocess.Popen([sys.executable, "-c", code, *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                              env=env)
+    try:
+        wait_ready(server, port, log)
+    except BaseException:
+        stop(server)
+        raise
     return server
 
 
@@ -269,14 +385,14 @@ def app_code(bundle: Path, port: int, tmp: Path, workers: int) -> str:
             f"models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r}, processes={workers})")
 
 
-# The floor: the same stack (FastAPI, uvicorn, JSON in and out) answering a fixed reply of the same
-# size, no recognition; what is left of the latency without the project's own work.
+# The floor: the same stack (FastAPI, uvicorn, JSON in and out) answering a fixed reply of the size
+# the server's reply has for that message, no recognition; what is left of the latency without the
+# project's own work.
 FLOOR_APP = """
 import json, sys, uvicorn
 from fastapi import FastAPI, WebSocket
 app = FastAPI()
-REPLY = {"label": "B", "confidence": 0.9, "probabilities": {chr(65 + i): 0.012345678901234567 for i in range(26)},
-         "has_hand": True, "text": "AB", "added": None, "latency_ms": 0.5}
+REPLY = json.loads(sys.argv[1])
 app.get("/api/health")(lambda: {"status": "ok"})
 @app.websocket("/ws/floor")
 async def floor(websocket: WebSocket):
@@ -285,9 +401,15 @@ async def floor(websocket: WebSocket):
         await websocket.send_json({**REPLY, "id": json.loads(raw["text"]).get("id")})
 uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning")
 """
+FLOOR_REPLIES = {  # as isyarat.server.live answers each message form
+    "nested": {"label": "B", "confidence": 0.9123456789012345, "has_hand": True, "text": "AB", "added": None,
+               "probabilities": {chr(65 + i): 0.012345678901234567 for i in range(26)}, "latency_ms": 0.512},
+    "compact": {"label": "B", "confidence": 0.912, "top": [[chr(65 + i), 0.012] for i in range(5)],
+                "has_hand": True, "text": "AB", "added": None, "latency_ms": 0.512},
+}
 
 
-def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 180) -> None:
     import httpx
 
     deadline = time.time() + timeout
@@ -302,14 +424,19 @@ def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 
     raise SystemExit(f"the server did not start in {timeout} s")
 
 
-def frame_messages(n_per_letter: int) -> list[str]:
-    """Real ASL landmark frames as the page sends them: {"hands": [left|null, right|null], "id": ...}
-    with the id appended by the client (one letter after another, so the text gets spelled)."""
-    hands = asl_landmarks(LETTERS, n_per_letter)
+def frame_messages(n_per_letter: int, message: str = "compact") -> list[str]:
+    """Real ASL landmark frames as the page sends them (one letter after another, so the text gets
+    spelled), each missing its id, which the client appends: compact (live.compact_message) or the
+    older nested {"hands": [left|null, right|null]} with every number at full precision."""
+    from isyarat.server import live
+
     texts = []
-    for frame in hands:
-        slots = [None if np.isnan(h).any() else np.round(h, 5).tolist() for h in frame]
-        texts.append(json.dumps({"hands": slots}, separators=(",", ":"))[:-1] + ',"id":')
+    for frame in asl_landmarks(LETTERS, n_per_letter):
+        if message == "compact":
+            body = live.compact_message(frame)
+        else:
+            body = {"hands": [None if np.isnan(h).any() else h.tolist() for h in frame]}
+        texts.append(json.dumps(body, separators=(",", ":"))[:-1] + ',"id":')
     return texts
 
 
@@ -368,10 +495,10 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
-                   workers: list[int]) -> dict:
+                   workers: list[int], message: str) -> dict:
     import httpx
 
-    messages = frame_messages(12)
+    messages = frame_messages(12, message)
     result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
     for n_workers in workers:
         print(f"isyarat serve --processes {n_workers}")
@@ -380,16 +507,17 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
         try:
             model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
         except Exception:
-            server.terminate()
+            stop(server)
             raise
         result["model"] = model
         for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages):
             result["runs"].append({"workers": n_workers, **run})
     if floor:
-        print("floor: the same clients and stack answering a fixed reply, no recognition")
+        print("floor: the same clients and stack answering a fixed reply of the same size, no recognition")
         port = free_port()
-        server = start_server(FLOOR_APP.replace("PORT", str(port)), port, tmp / "floor.log")
-        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients[-1:], seconds, messages)
+        server = start_server(FLOOR_APP.replace("PORT", str(port)), port, tmp / "floor.log",
+                              json.dumps(FLOOR_REPLIES[message]))
+        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages)
     return result
 
 
@@ -408,9 +536,18 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
             print_load_row(run)
             time.sleep(0.5)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
     return runs
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a started server: its worker processes get a minute to close (a loaded machine is slow)."""
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
@@ -427,21 +564,33 @@ def print_load_row(run: dict) -> None:
 
 # ---- main --------------------------------------------------------------------------------------
 
+SECTIONS = ["models", "images", "frame", "websocket"]
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", nargs="+", choices=["models", "images", "websocket"], default=["models", "images", "websocket"])
-    p.add_argument("--bundle", type=Path, help="a letter bundle for (b) and (c) (default: an untrained isyarat-letters)")
-    p.add_argument("--clients", type=int, nargs="+", default=[1, 10, 25, 50])
+    p.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
+    p.add_argument("--bundle", type=Path, help="a letter bundle for (b), (c) and (d) (default: an untrained isyarat-letters)")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 50, 100, 200])
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (isyarat serve --processes)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
+    p.add_argument("--message", choices=["compact", "nested"], default="compact",
+                   help="what the load clients send: the page's compact message, or the older nested one")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
-    p.add_argument("--no-floor", action="store_true", help="skip the no-recognition reference run in (c)")
-    p.add_argument("--quick", action="store_true", help="3 s load runs, 300 model calls, 40 photos")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--rounds", type=int, default=5, help="passes over the 312 frames timed in (c)")
+    p.add_argument("--passes", type=int, default=2, help="timed passes of (c), the best one kept")
+    p.add_argument("--before", type=Path, metavar="SRC",
+                   help="also time (c) with the isyarat package under SRC (e.g. an older checkout's src/), same run")
+    p.add_argument("--no-floor", action="store_true", help="skip the no-recognition reference runs in (d)")
+    p.add_argument("--quick", action="store_true", help="3 s load runs, 300 model calls, 40 photos, 2 rounds, 1 pass")
+    p.add_argument("--out", type=Path, help="the JSON results (default: bench/results/realtime.json, or "
+                   "realtime-SECTION.json with --only SECTION); the printed tables go beside it as .txt")
     args = p.parse_args()
     if args.quick:
-        args.seconds, args.repeats, args.images = 3.0, 300, 40
+        args.seconds, args.repeats, args.images, args.rounds, args.passes = 3.0, 300, 40, 2, 1
+    if args.out is None:
+        args.out = RESULTS if set(args.only) == set(SECTIONS) else RESULTS.with_name(f"realtime-{'-'.join(args.only)}.json")
     return args
 
 
@@ -454,8 +603,23 @@ def machine() -> dict:
             "load_average_at_start": os.getloadavg()[0]}
 
 
+class Tee:
+    """stdout, kept as well: the tables printed are written beside the JSON results."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.parts = stream, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def main() -> None:
     args = parse_args()
+    sys.stdout = tee = Tee(sys.stdout)
     results = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
     if results["machine"]["load_average_at_start"] > 0.5:
         print(f"note: load average {results['machine']['load_average_at_start']:.1f}: other processes use these "
@@ -471,15 +635,26 @@ def main() -> None:
             results["images"] = image_latency(bundle, args.images)
             print_images(results["images"])
             print()
+        if "frame" in args.only:
+            passes = {"before": [], "this checkout": []}
+            for _ in range(args.passes):  # alternated, so both see the same load; the best pass of each is kept
+                if args.before:
+                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, tmp))
+                passes["this checkout"].append(frame_cost(bundle, args.rounds))
+            results["frame"] = {source: best_pass(runs) for source, runs in passes.items() if runs}
+            print_frame_cost(results["frame"], bundle)
+            print()
         if "websocket" in args.only:
-            print(f"(c) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s (ms; reply: the "
-                  f"server's own time per message; clients and server share the {os.cpu_count()} cores)")
+            print(f"(d) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s, {args.message} "
+                  f"messages (ms; reply: the server's own time per message; CPU ms per frame answered; clients "
+                  f"and server share the {os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
-                                                  args.workers)
+                                                  args.workers, args.message)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.txt')}")
+    args.out.with_suffix(".txt").write_text("".join(tee.parts))
 
 
 if __name__ == "__main__":

@@ -184,8 +184,9 @@ def test_live_page_spells_and_shows_every_state(server, datasets, tmp_path):
                 no_camera.close()
         finally:
             browser.close()
-    frames = [json.loads(s) for s in sent if s.startswith('{"hands":')]
-    assert frames and all(set(f) == {"hands", "t", "id"} for f in frames)   # landmarks only, never video
+    frames = [json.loads(s) for s in sent if s.startswith('{"left":')]       # the compact message
+    assert frames and all(set(f) == {"left", "right", "t", "id"} for f in frames)  # landmarks only, never video
+    assert any(len(f["left"] or f["right"] or []) == 63 for f in frames)
     assert max(len(s) for s in sent) < 4_000
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tmp_path / "live-page.png", SCREENSHOT)

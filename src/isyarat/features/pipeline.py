@@ -1,12 +1,10 @@
 """Landmarks -> model input. The one code path used by training, evaluation and the runtime."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from isyarat.features.config import N_TRAJECTORY, FeatureConfig
-from isyarat.features.hand import WRIST, hand_size, joint_angles, normalize_points, tip_distances
+from isyarat.features.hand import WRIST, hand_sizes, joint_angles, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks
 from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
 
@@ -21,7 +19,7 @@ def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     frame = dominant_right(Landmarks(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1]), cfg)
     if cfg.shape == "graph":
         return _graph_nodes(frame.hands[0], cfg)
-    return _frame_vector(frame, 0, cfg)
+    return frame_vectors(frame.hands, frame.pose, cfg)[0]
 
 
 def dominant_right(lm: Landmarks, cfg: FeatureConfig) -> Landmarks:
@@ -61,46 +59,67 @@ def _signal_frame(lm: Landmarks, cfg: FeatureConfig) -> int:
 
 
 def arrange_hands(hands: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(2, 21, 3) -> (points (n_points, 3) normalized, present (n_hands,)); absent points NaN.
+    """(T, 2, 21, 3) -> (points (T, n_points, 3) normalized, present (T, n_hands)); absent points NaN.
 
     one: the signing hand (the larger one when both show), a left hand mirrored into a right one.
     two: left then right slot; a frame with only a left hand is mirrored so it reads as a right.
+    Every frame at once (numpy over the frames and hands): it runs for every frame of a live stream.
     """
-    present = ~np.isnan(hands).any(axis=(1, 2))
-    hands = hands.copy()
+    present = ~np.isnan(hands).any(axis=(2, 3))
     if cfg.hands == "one":
-        side = _signing_side(hands, present)
-        hand = hands[side]
-        if side == LEFT and cfg.mirrors_left and present[LEFT]:
-            hand = mirror_x(hand)
-        ref = hand
-        points, present = hand, present[side:side + 1]
+        side = _signing_side(hands, present)  # a shown hand, when there is one
+        points = hands[np.arange(len(hands)), side]
+        flip = side == LEFT  # only ever a shown hand
+        if cfg.mirrors_left and flip.any():
+            points = np.where(flip[:, None, None], mirror_x(points), points)
+        return _normalized(points, points, cfg.normalize), present.any(axis=1)[:, None]
+    flip = present[:, LEFT] & ~present[:, RIGHT] & cfg.mirrors_left
+    if flip.any():
+        hands = np.where(flip[:, None, None, None], mirror_hands(hands), hands)
+        present = np.where(flip[:, None], present[:, ::-1], present)
+    ref = np.where(present[:, RIGHT, None, None], hands[:, RIGHT], hands[:, LEFT])
+    return _normalized(hands.reshape(len(hands), 42, 3), ref, cfg.normalize), present
+
+
+def _signing_side(hands: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(T,) the slot of the signing hand: the larger when both show, else the one shown (right when none)."""
+    side = np.where(present[:, LEFT], LEFT, RIGHT)
+    both = present.all(axis=1)
+    if both.any():
+        sizes = hand_sizes(hands)
+        side = np.where(both, np.where(sizes[:, RIGHT] >= sizes[:, LEFT], RIGHT, LEFT), side)
+    return side
+
+
+def _normalized(points: np.ndarray, ref: np.ndarray, method: str) -> np.ndarray:
+    """points (T, N, 3) relative to each frame's reference hand ref (T, 21, 3): see normalize_points."""
+    if method == "none":
+        return points.copy()
+    rel = points - ref[:, WRIST:WRIST + 1]
+    if method == "maxabs":
+        peak = np.fmax.reduce(np.abs(rel).reshape(len(rel), -1), axis=1)  # NaN (no hand) -> 1 below
+        rel /= np.where(peak > 1e-6, peak, np.float32(1.0))[:, None, None]
     else:
-        if cfg.mirrors_left and present[LEFT] and not present[RIGHT]:
-            hands = mirror_hands(hands)
-            present = present[::-1]
-        ref = hands[RIGHT] if present[RIGHT] else hands[LEFT]
-        points = hands.reshape(42, 3)
-    if not present.any():
-        return points, present
-    return normalize_points(points, ref[0], hand_size(ref), cfg.normalize), present
+        rel /= hand_sizes(ref)[:, None, None]
+    return rel
 
 
-def _signing_side(hands: np.ndarray, present: np.ndarray) -> int:
-    if present[RIGHT] and present[LEFT]:
-        return RIGHT if hand_size(hands[RIGHT]) >= hand_size(hands[LEFT]) else LEFT
-    return LEFT if present[LEFT] else RIGHT
-
-
-def _hand_block(points: np.ndarray, present: bool, cfg: FeatureConfig) -> np.ndarray:
-    if not present:
-        return np.zeros(cfg.hand_dim, np.float32)
-    parts = [points.reshape(-1)]
+def _hand_blocks(points: np.ndarray, present: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """points (T, H, 21, 3), present (T, H) -> (T, H, hand_dim): points (+ angles) (+ distances) of
+    every hand shown, computed together; 0 where a hand is absent."""
+    every = present.all()
+    shown = points.reshape(-1, 21, 3) if every else points[present]  # (hands shown, 21, 3)
+    parts = [shown.reshape(len(shown), 63)]
     if cfg.angles:
-        parts.append(joint_angles(points))
+        parts.append(joint_angles(shown))
     if cfg.distances:
-        parts.append(tip_distances(points))
-    return np.concatenate(parts).astype(np.float32)
+        parts.append(tip_distances(shown))
+    blocks = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    if every:
+        return blocks.astype(np.float32, copy=False).reshape(*present.shape, cfg.hand_dim)
+    out = np.zeros((*present.shape, cfg.hand_dim), np.float32)
+    out[present] = blocks
+    return out
 
 
 def _pose_block(pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
@@ -114,28 +133,23 @@ def _pose_block(pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
     return np.nan_to_num(pose.reshape(-1)).astype(np.float32)
 
 
-def frame_vector(hands: np.ndarray, pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
-    """(F,) for one frame: hand block(s) (+ presence flags for two hands) (+ pose)."""
-    points, present = arrange_hands(hands, cfg)
-    if cfg.hands == "one":
-        parts = [_hand_block(points, bool(present[0]), cfg)]
-    else:
-        blocks = points.reshape(2, 21, 3)
-        parts = [_hand_block(blocks[i], bool(present[i]), cfg) for i in (LEFT, RIGHT)]
+def frame_vectors(hands: np.ndarray, pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
+    """(T, F) for frames (T, 2, 21, 3): hand block(s) (+ presence flags for two hands) (+ pose)."""
+    points, present = arrange_hands(hands, cfg)  # absent hands are NaN until _hand_blocks zeroes them
+    blocks = _hand_blocks(points.reshape(len(hands), -1, 21, 3), present, cfg)
+    parts = [blocks.reshape(len(hands), -1)]
+    if cfg.hands == "two":
         parts.append(present.astype(np.float32))
     if cfg.pose:
-        parts.append(_pose_block(pose, cfg))
-    return np.concatenate(parts)
-
-
-def _frame_vector(lm: Landmarks, t: int, cfg: FeatureConfig) -> np.ndarray:
-    return frame_vector(lm.hands[t], None if lm.pose is None else lm.pose[t], cfg)
+        poses = [None] * len(hands) if pose is None else pose
+        parts.append(np.stack([_pose_block(p, cfg) for p in poses]))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
 def _graph_nodes(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    points, present = arrange_hands(hands, cfg)
-    mask = np.repeat(present, 21).astype(np.float32)[:, None]
-    return np.concatenate([np.nan_to_num(points) * mask, mask], axis=1).astype(np.float32)
+    points, present = arrange_hands(hands[None], cfg)
+    mask = np.repeat(present[0], 21).astype(np.float32)[:, None]
+    return np.concatenate([np.nan_to_num(points[0]) * mask, mask], axis=1).astype(np.float32)
 
 
 def resample_indices(n_frames: int, target: int) -> np.ndarray:
@@ -146,14 +160,14 @@ def resample_indices(n_frames: int, target: int) -> np.ndarray:
 
 
 def _sequence(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
-    valid = _frame_valid(lm, cfg)
     idx = resample_indices(lm.n_frames, cfg.frames)
+    rows = np.flatnonzero(_frame_valid(lm, cfg)[idx])
     out = np.zeros((cfg.frames, cfg.frame_dim + 1), np.float32)
     shape_end = cfg.frame_dim - N_TRAJECTORY * cfg.trajectory
-    for row, t in enumerate(idx):
-        if valid[t]:
-            out[row, :shape_end] = _frame_vector(lm, int(t), cfg)
-            out[row, -1] = 1.0
+    if len(rows):
+        frames = idx[rows]
+        out[rows, :shape_end] = frame_vectors(lm.hands[frames], None if lm.pose is None else lm.pose[frames], cfg)
+        out[rows, -1] = 1.0
     if cfg.trajectory:
         out[:len(idx), shape_end:-1] = trajectory(lm.hands[idx], cfg)
     return out
@@ -173,11 +187,11 @@ def trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     slot = RIGHT if present[:, RIGHT].sum() >= present[:, LEFT].sum() else LEFT
     wrists = np.full((len(hands), 2), np.nan, np.float32)
     sizes = np.full(len(hands), np.nan, np.float32)
-    for i in np.flatnonzero(present[:, slot]):
-        hand = hands[i, slot]
-        if slot == LEFT and cfg.mirrors_left:
-            hand = mirror_x(hand)
-        wrists[i], sizes[i] = hand[WRIST, :2], hand_size(hand)
+    rows = np.flatnonzero(present[:, slot])
+    hand = hands[rows, slot]
+    if slot == LEFT and cfg.mirrors_left:
+        hand = mirror_x(hand)
+    wrists[rows], sizes[rows] = hand[:, WRIST, :2], hand_sizes(hand)
     out = np.zeros((len(hands), N_TRAJECTORY), np.float32)
     seen = np.flatnonzero(np.isfinite(sizes))
     if not len(seen):

@@ -1,14 +1,25 @@
 """The live WebSocket: the browser sends landmarks (never video), the server answers predictions.
 
-Client -> server, one JSON text message per camera frame:
-    {"hands": [LEFT, RIGHT], "pose": POSE (optional), "t": MS (optional), "id": any (optional, echoed back)}
-where LEFT/RIGHT are the signer's left/right hand as 21 [x, y, z] points in the un-mirrored
-image's normalized coordinates, or null when absent, POSE is 33 [x, y, z, visibility], and MS
-the frame's capture time in milliseconds on any steady clock (the page's performance.now()):
+Client -> server, one JSON text message per camera frame, in either of two forms:
+  compact (what the page sends; the cheapest for the server to read):
+    {"left": L, "right": R, "pose": P (optional), "t": MS (optional), "id": any (optional, echoed back)}
+    where L and R are the signer's left and right hand as 63 numbers x0, y0, z0, ... x20, y20, z20
+    in the un-mirrored image's normalized coordinates (4 decimals are plenty: 1/10,000 of the
+    image), or null when that hand is not seen (at least one of the two keys must be there), and
+    P the pose as 132 numbers (33 points of x, y, z, visibility). `compact_message` writes it.
+  nested (the first form, still read):
+    {"hands": [LEFT, RIGHT], "pose": POSE, "t": MS, "id": any}
+    where LEFT/RIGHT are 21 [x, y, z] lists or null, and POSE 33 [x, y, z, visibility] lists.
+MS is the frame's capture time in milliseconds on any steady clock (the page's performance.now()):
 the spelling decoder counts seconds of these times (without it, the time the message arrives).
 {"reset": true} clears the spelled text.
-Server -> client: {"label", "confidence", "probabilities", "has_hand", "text", "added",
-"latency_ms", "id"}, or {"error": "..."} for a bad message (the connection stays open).
+
+Server -> client, one reply per message:
+  to a compact message: {"label", "confidence", "top": [[label, probability], ...] (the TOP_K most
+    likely, best first), "has_hand", "text", "added", "latency_ms", "id"} with probabilities
+    rounded to 3 decimals (and "variant" for a model with variants);
+  to a nested message: the same with "probabilities" (every label) instead of "top", unrounded;
+  {"error": "..."} for a bad message (the connection stays open).
 Coordinates beyond +-MAX_COORDINATE are refused; a hand whose points all coincide (all zero, say)
 counts as absent ("no sign"). Every reply is strict JSON: never NaN or Infinity.
 """
@@ -23,13 +34,14 @@ import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.runtime.stream import RecognizerStream
+from isyarat.runtime.stream import RecognizerStream, StreamUpdate
 from isyarat.server.batching import BatchedModel
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
 MAX_COORDINATE = 100.0  # normalized image coordinates: a hand partly out of view is a little outside 0..1
 MAX_ID_CHARS = 128
+TOP_K = 5  # labels in a compact reply: the page shows five bars
 log = logging.getLogger("isyarat.live")
 
 
@@ -38,29 +50,47 @@ class BadMessage(ValueError):
 
 
 def parse_points(value, n_points: int, n_values: int, what: str) -> np.ndarray:
+    """A list of n_points lists of n_values numbers (nested) or of n_points * n_values numbers (flat)."""
     try:
         with np.errstate(all="ignore"):
-            points = np.asarray(value, dtype=np.float32)
+            points = np.array(value, dtype=np.float32)
     except Exception:  # TypeError, ValueError, OverflowError (a 400-digit integer) ...
-        raise BadMessage(f"{what} must be {n_points} lists of {n_values} numbers") from None
-    if points.shape != (n_points, n_values) or not np.isfinite(points).all():
-        raise BadMessage(f"{what} must be {n_points} lists of {n_values} finite numbers, got shape {points.shape}")
-    if np.abs(points).max() > MAX_COORDINATE:
+        raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)}") from None
+    if points.shape == (n_points * n_values,):
+        points = points.reshape(n_points, n_values)
+    if points.shape != (n_points, n_values):
+        raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers, got shape {points.shape}")
+    low, high = points.min(axis=0), points.max(axis=0)  # NaN and infinity show in these too
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers")
+    if max(-float(low.min()), float(high.max())) > MAX_COORDINATE:
         raise BadMessage(f"{what} has a coordinate beyond +-{MAX_COORDINATE:g}: send normalized image "
                          "coordinates (0 to 1 across the image)")
     return points
 
 
+def _shape_words(value, n_points: int, n_values: int) -> str:
+    nested = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+    return f"{n_points} lists of {n_values}" if nested else f"{n_points * n_values} numbers (or {n_points} lists of {n_values})"
+
+
 def degenerate(points: np.ndarray) -> bool:
     """A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize."""
-    return float(np.ptp(points[:, :2], axis=0).max()) < 1e-6
+    spread = points[:, :2].max(axis=0) - points[:, :2].min(axis=0)
+    return float(spread.max()) < 1e-6
 
 
 def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
-    """{"hands": [left|null, right|null], "pose": ...} -> hands (2, 21, 3) NaN where absent, pose."""
-    slots = message.get("hands")
-    if not isinstance(slots, list) or len(slots) != 2:
-        raise BadMessage('"hands" must be a list of two entries: [left hand or null, right hand or null]')
+    """A frame message, compact or nested -> hands (2, 21, 3) NaN where absent, pose (33, 4) or None."""
+    if "hands" in message:
+        slots = message["hands"]
+        if not isinstance(slots, list) or len(slots) != 2:
+            raise BadMessage('"hands" must be a list of two entries: [left hand or null, right hand or null]')
+    elif "left" in message or "right" in message:
+        slots = [message.get("left"), message.get("right")]
+    else:
+        raise BadMessage('send the hands: {"left": [63 numbers] or null, "right": [63 numbers] or null} '
+                         '(or "hands": [left or null, right or null])')
     hands = np.full((2, 21, 3), np.nan, dtype=np.float32)
     for i, (slot, name) in enumerate(zip(slots, ("left", "right"))):
         if slot is not None:
@@ -69,6 +99,23 @@ def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
                 hands[i] = points
     pose = message.get("pose")
     return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
+
+
+def compact_message(hands: np.ndarray, pose: np.ndarray | None = None, t: float | None = None,
+                    id: object = None) -> dict:
+    """The compact frame message for hands (2, 21, 3) (NaN where absent), as the page sends it:
+    flat lists of numbers rounded to 4 decimals; "t" and "id" only when given."""
+    def flat(points: np.ndarray) -> list | None:
+        return None if np.isnan(points).any() else np.round(points.astype(np.float64).reshape(-1), 4).tolist()
+
+    message = {"left": flat(hands[0]), "right": flat(hands[1])}
+    if pose is not None and np.isfinite(pose).all():
+        message["pose"] = flat(pose)
+    if t is not None:
+        message["t"] = t
+    if id is not None:
+        message["id"] = id
+    return message
 
 
 def frame_time(message: dict) -> float | None:
@@ -164,5 +211,18 @@ async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel)
     frame = stream.begin_frame(hands, pose, t)
     probs = None if frame.x is None else await model.predict(frame.x)
     update = stream.end_frame(frame, probs)
-    latency = (time.perf_counter() - start) * 1000
-    return {**update.to_dict(), "latency_ms": round(latency, 3), "id": message.get("id")}
+    out = update.to_dict() if "hands" in message else compact_reply(update)
+    out["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    out["id"] = message.get("id")
+    return out
+
+
+def compact_reply(update: StreamUpdate) -> dict:
+    """The reply to a compact message: the TOP_K most likely labels, probabilities to 3 decimals."""
+    prediction = update.prediction
+    out = {"label": prediction.label, "confidence": round(prediction.confidence, 3),
+           "top": [[label, round(p, 3)] for label, p in prediction.top(TOP_K)],
+           "has_hand": prediction.has_hand, "text": update.text, "added": update.added}
+    if prediction.variant is not None:
+        out["variant"] = prediction.variant
+    return out

@@ -180,7 +180,14 @@ function sendHands(slots, capturedAt) {
   // At most two frames awaiting a reply: a slow link drops frames instead of queueing them.
   if (page.inFlight >= 2) return;
   page.inFlight += 1;
-  page.socket.send(JSON.stringify({ hands: slots, t: capturedAt, id: page.frameId++ }));
+  page.socket.send(JSON.stringify(compactFrame(slots, capturedAt, page.frameId++)));
+}
+
+// The compact frame message (isyarat.server.live): each hand as 63 numbers x0, y0, z0 ... to 4
+// decimals (1/10,000 of the image), null when not seen; the capture time to 0.1 ms.
+function compactFrame(slots, capturedAt, id) {
+  const flat = (points) => (points ? points.flat().map((v) => Math.round(v * 1e4) / 1e4) : null);
+  return { left: flat(slots[0]), right: flat(slots[1]), t: Math.round(capturedAt * 10) / 10, id };
 }
 
 function showReply(reply) {
@@ -202,7 +209,9 @@ function showReply(reply) {
   $("label").textContent = reply.label ?? "?";
   $("confidence").textContent = `${Math.round(100 * (reply.confidence || 0))}%`;
   $("hint").textContent = page.hint ? t(page.hint) : "";
-  if (reply.probabilities) showBars(reply.probabilities);
+  // A reply to a compact message carries the top labels, best first; an older one every probability.
+  const top = reply.top || Object.entries(reply.probabilities || {}).sort((a, b) => b[1] - a[1]);
+  showBars(top.slice(0, 5));
 }
 
 function announce(added) {
@@ -210,8 +219,7 @@ function announce(added) {
   $("announce").textContent = words;
 }
 
-function showBars(probabilities) {
-  const top = Object.entries(probabilities).sort((a, b) => b[1] - a[1]).slice(0, 5);
+function showBars(top) {
   $("bars").innerHTML = "";
   for (const [name, p] of top) {
     const row = document.createElement("div");

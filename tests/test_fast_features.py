@@ -1,0 +1,121 @@
+"""The vectorized features (both hands and every frame of a window at once) give exactly what
+the per-hand code gave before them, on real ASL landmarks: one hand, two hands, a lone left
+hand, mirrored frames, no hand, and windows with dropped frames."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from isyarat.features import FeatureConfig, make_features
+from isyarat.features.pipeline import dominant_right
+from isyarat.features.hand import hand_size, hand_sizes, joint_angles, normalize_points, tip_distances
+from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
+from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
+
+ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
+
+
+# ---- the per-hand reference: how features were computed one hand and one frame at a time ----
+
+def reference_arrange(hands: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    present = ~np.isnan(hands).any(axis=(1, 2))
+    if cfg.hands == "one":
+        both = present.all()
+        side = (RIGHT if hand_size(hands[RIGHT]) >= hand_size(hands[LEFT]) else LEFT) if both else \
+            (LEFT if present[LEFT] else RIGHT)
+        hand = mirror_x(hands[side]) if side == LEFT and cfg.mirrors_left and present[LEFT] else hands[side]
+        ref, points, present = hand, hand, present[side:side + 1]
+    else:
+        if cfg.mirrors_left and present[LEFT] and not present[RIGHT]:
+            hands, present = mirror_hands(hands), present[::-1]
+        ref, points = (hands[RIGHT] if present[RIGHT] else hands[LEFT]), hands.reshape(42, 3)
+    if not present.any():
+        return points, present
+    return normalize_points(points, ref[0], hand_size(ref), cfg.normalize), present
+
+
+def reference_frame(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    points, present = reference_arrange(hands, cfg)
+    blocks = []
+    for i, hand in enumerate(points.reshape(-1, 21, 3)):
+        if not present[i]:
+            blocks.append(np.zeros(cfg.hand_dim, np.float32))
+            continue
+        parts = [hand.reshape(-1)] + [joint_angles(hand)] * cfg.angles + [tip_distances(hand)] * cfg.distances
+        blocks.append(np.concatenate(parts).astype(np.float32))
+    if cfg.hands == "two":
+        blocks.append(present.astype(np.float32))
+    return np.concatenate(blocks)
+
+
+def reference_trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    wrists, sizes = np.full((len(hands), 2), np.nan, np.float32), np.full(len(hands), np.nan, np.float32)
+    for i, frame in enumerate(hands):
+        points, present = reference_arrange(frame, replace(cfg, normalize="none"))
+        if present.any():
+            hand = points if cfg.hands == "one" else points.reshape(2, 21, 3)[RIGHT if present[RIGHT] else LEFT]
+            wrists[i], sizes[i] = hand[0, :2], hand_size(hand)
+    out = np.zeros((len(hands), 4), np.float32)
+    seen = np.flatnonzero(np.isfinite(sizes))
+    if len(seen):
+        pos = (wrists[seen] - wrists[seen[0]]) / float(np.median(sizes[seen]))
+        out[seen, :2], out[seen[1:], 2:] = pos, np.diff(pos, axis=0)
+    return out
+
+
+# ---- real frames -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def frames(datasets) -> np.ndarray:
+    """(N, 2, 21, 3): real right hands; two real hands side by side; lone left hands; all mirrored; none."""
+    singles = []
+    for letter in "ABCDLVWY":
+        files = sorted((datasets / ASL / letter).glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))[:40:8]
+        singles += [from_flat(np.load(f)).hands[0] for f in files]
+    singles = np.stack(singles)
+    two = singles.copy()
+    two[:, LEFT] = np.roll(singles[:, RIGHT], 3, axis=0)
+    two[:, LEFT, :, 0] -= 0.3
+    two[1::2, LEFT, :, 1] -= 0.2  # the left hand higher: the dominant-hand rule mirrors these
+    lone_left = singles[:, ::-1]
+    shown = np.concatenate([singles, two, lone_left])
+    return np.concatenate([shown, mirror_landmarks(Landmarks(shown)).hands, np.full((1, 2, 21, 3), np.nan, np.float32)])
+
+
+FRAME_CONFIGS = [FeatureConfig(hands=h, normalize=n, angles=a, distances=d, handedness=m)
+                 for h in ("one", "two") for n in ("wrist", "maxabs", "none") for a, d in ((True, True), (False, False))
+                 for m in ("mirror", "keep")]
+
+
+@pytest.mark.parametrize("cfg", FRAME_CONFIGS, ids=lambda c: f"{c.hands}-{c.normalize}-{c.angles}-{c.handedness}")
+def test_frame_features_equal_the_per_hand_reference_bit_for_bit(frames, cfg):
+    for hands in frames:
+        lm = dominant_right(Landmarks(hands[None]), cfg)  # unchanged: the higher wrist goes right
+        assert np.array_equal(make_features(Landmarks(hands[None]), cfg), reference_frame(lm.hands[0], cfg))
+
+
+@pytest.mark.parametrize("hands_setting", ["one", "two"])
+def test_window_features_equal_the_per_frame_reference(frames, hands_setting):
+    """Sequences (the motion model's window: shapes, mask, wrist path) with dropped frames,
+    short windows padded and long ones resampled."""
+    cfg = FeatureConfig(kind="sequence", frames=30, hands=hands_setting, angles=True, distances=True,
+                        trajectory=True, handedness="keep")  # the whole-window mirror rule is unchanged
+    rng = np.random.default_rng(0)
+    for start, length in ((0, 30), (40, 12), (90, 45), (200, 30)):
+        window = frames[start:start + length].copy()
+        window[rng.random(len(window)) < 0.2] = np.nan
+        got = make_features(Landmarks(window), cfg)
+        idx = np.linspace(0, len(window) - 1, 30).round().astype(int) if len(window) > 30 else np.arange(len(window))
+        shape_end = cfg.frame_dim - 4
+        for row, t in enumerate(idx):
+            shown = not np.isnan(window[t]).all()
+            expected = reference_frame(window[t], cfg) if shown else np.zeros(shape_end, np.float32)
+            assert np.array_equal(got[row, :shape_end], expected) and got[row, -1] == float(shown)
+        assert np.array_equal(got[:len(idx), shape_end:-1], reference_trajectory(window[idx], cfg))
+        assert not got[len(idx):].any()
+
+
+def test_hand_sizes_round_like_hand_size(frames):
+    hands = frames.reshape(-1, 21, 3)
+    expected = np.array([hand_size(h) for h in hands], np.float32)
+    assert np.array_equal(hand_sizes(hands), expected)

@@ -1,0 +1,114 @@
+"""The live path made cheaper for many viewers: the compact frame message and reply, and the
+motion gate that measures each frame's wrist once. Same answers as before, on real landmarks
+and the shipped SIBI letter model (motion-aware)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from isyarat.landmarks.arrays import from_flat
+from isyarat.landmarks.mirror import mirror_hands
+from isyarat.runtime.motion import MotionGate, wrist_path, wrist_travel
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.server.app import create_app
+from isyarat.server.live import TOP_K, compact_message
+
+ASL = "asl-alphabet-landmarks-graudt/raw_gestures"
+
+
+def asl_hands(datasets, letter: str, n: int, start: int = 0) -> np.ndarray:
+    files = sorted((datasets / ASL / letter).glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    return np.stack([from_flat(np.load(f)).hands[0] for f in files[start:start + n]])
+
+
+@pytest.fixture(scope="module")
+def sibi() -> Recognizer:
+    return Recognizer.load("sibi-letters")
+
+
+@pytest.fixture(scope="module")
+def client(sibi, tmp_path_factory) -> TestClient:
+    app = create_app({"sibi": sibi}, data_dir=tmp_path_factory.mktemp("rec"), allowed_hosts=["testserver"])
+    return TestClient(app)
+
+
+def nested(hands: np.ndarray, **extra) -> str:
+    return json.dumps({"hands": [None if np.isnan(h).any() else h.tolist() for h in hands], **extra})
+
+
+def compact(hands: np.ndarray, **extra) -> str:
+    return json.dumps(compact_message(hands, **extra))
+
+
+def test_compact_and_nested_messages_get_the_same_answer(client, datasets):
+    """Every letter's frames, one hand and mirrored into the left slot, each form on its own
+    connection: the same letters and text; the compact reply carries the top labels rounded."""
+    frames = np.concatenate([asl_hands(datasets, letter, 8, 20) for letter in "BLVWY"])
+    frames = np.concatenate([frames, mirror_hands(frames)])
+    replies = {}
+    for form, write in (("nested", nested), ("compact", compact)):
+        with client.websocket_connect("/ws/sibi") as ws:
+            replies[form] = []
+            for i, hands in enumerate(frames):
+                ws.send_text(write(hands, t=1000.0 + 100 * i, id=i))
+                replies[form].append(ws.receive_json())
+    for old, new in zip(replies["nested"], replies["compact"]):
+        assert new["id"] == old["id"] and new["label"] == old["label"] and new["text"] == old["text"]
+        assert new["has_hand"] == old["has_hand"] and abs(new["confidence"] - old["confidence"]) < 0.01
+        assert "probabilities" not in new and len(old["probabilities"]) == 26
+        best = sorted(old["probabilities"].items(), key=lambda kv: kv[1], reverse=True)[:TOP_K]
+        assert [label for label, _ in new["top"]] == [label for label, _ in best] or \
+            np.allclose([p for _, p in new["top"]], [p for _, p in best], atol=0.01)  # near-ties may swap
+        assert all(p == round(p, 3) for _, p in new["top"]) and new["confidence"] == round(new["confidence"], 3)
+        assert [p for _, p in new["top"]] == sorted((p for _, p in new["top"]), reverse=True)
+    assert replies["compact"][-1]["text"] == replies["nested"][-1]["text"] != ""
+    compact_size = len(compact(frames[0], t=1234.5, id=1))
+    assert compact_size < len(nested(frames[0], t=1234.5, id=1)) / 2
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"left": None, "right": [0.5] * 62}, "63 numbers"),
+    ({"left": [[0.5, 0.5, 0.0]] * 21 + [[0.1, 0.2]], "right": None}, "21 lists of 3"),
+    ({"right": ["a"] * 63}, "63 numbers"),
+    ({"right": "hand"}, "63 numbers"),
+    ({"right": [0.5] * 62 + [1e6]}, "beyond"),
+    ({"t": 5}, '"left"'),
+    ({"left": None, "right": None, "pose": [0.1] * 131}, "132 numbers"),
+])
+def test_bad_compact_messages_get_an_error_and_the_connection_stays_usable(client, datasets, message, error):
+    hands = asl_hands(datasets, "A", 1)[0]
+    with client.websocket_connect("/ws/sibi") as ws:
+        ws.send_text(json.dumps(message))
+        assert error in ws.receive_json()["error"]
+        ws.send_text('{"left": null, "right": [' + ",".join(["NaN"] * 63) + "]}")
+        assert "finite" in ws.receive_json()["error"]
+        ws.send_text(compact(hands, id="ok"))
+        reply = ws.receive_json()
+        assert reply["id"] == "ok" and reply["has_hand"] and len(reply["top"]) == TOP_K
+
+
+def test_compact_messages_read_no_hand_and_degenerate_hands_as_no_sign(client):
+    with client.websocket_connect("/ws/sibi") as ws:
+        for message in ({"left": None, "right": None}, {"right": [0.0] * 63}, {"left": [0.3] * 63}):
+            ws.send_text(json.dumps(message))
+            reply = ws.receive_json()
+            assert reply["label"] is None and reply["has_hand"] is False and reply["top"] == []
+
+
+def test_the_gate_measures_each_wrist_once_and_answers_as_before(sibi, datasets):
+    """Path and travel at every push equal the whole-window functions on the same frames: a hand
+    held, then moving from letter to letter (its wrist jumps), with frames without a hand."""
+    frames = np.concatenate([asl_hands(datasets, letter, 8) for letter in "ABJZ"])
+    drift = np.linspace(0, 0.4, len(frames), dtype=np.float32)
+    frames[:, :, :, 0] += drift[:, None, None]  # the wrist travels across the image
+    frames[5::7] = np.nan
+    settings = sibi.motion.gate
+    gate, opened = MotionGate(settings), []
+    for i in range(len(frames)):
+        opened.append(gate.push(frames[i]))
+        window = frames[max(0, i + 1 - settings.window):i + 1]
+        assert gate.path == wrist_path(window) and gate.travel == wrist_travel(window)
+    assert any(opened) and not all(opened)
