@@ -49,11 +49,15 @@ def reference_frame(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 
 def reference_trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The path of the hand slot seen in more frames (a left one mirrored unless handedness keep)."""
     wrists, sizes = np.full((len(hands), 2), np.nan, np.float32), np.full(len(hands), np.nan, np.float32)
+    shown = [[not np.isnan(frame[side]).any() for side in (LEFT, RIGHT)] for frame in hands]
+    slot = RIGHT if sum(s[RIGHT] for s in shown) >= sum(s[LEFT] for s in shown) else LEFT
     for i, frame in enumerate(hands):
-        points, present = reference_arrange(frame, replace(cfg, normalize="none"))
-        if present.any():
-            hand = points if cfg.hands == "one" else points.reshape(2, 21, 3)[RIGHT if present[RIGHT] else LEFT]
+        if shown[i][slot]:
+            hand = frame[slot].copy()
+            if slot == LEFT and cfg.handedness != "keep":
+                hand[:, 0] = 1.0 - hand[:, 0]
             wrists[i], sizes[i] = hand[0, :2], hand_size(hand)
     out = np.zeros((len(hands), 4), np.float32)
     seen = np.flatnonzero(np.isfinite(sizes))
@@ -98,7 +102,7 @@ def test_frame_features_equal_the_per_hand_reference_bit_for_bit(frames, cfg):
 def test_window_features_equal_the_per_frame_reference(frames, hands_setting):
     """Sequences (the motion model's window: shapes, mask, wrist path) with dropped frames,
     short windows padded and long ones resampled."""
-    cfg = FeatureConfig(kind="sequence", frames=30, hands=hands_setting, angles=True, distances=True,
+    cfg = FeatureConfig(shape="sequence", frames=30, hands=hands_setting, angles=True, distances=True,
                         trajectory=True, handedness="keep")  # the whole-window mirror rule is unchanged
     rng = np.random.default_rng(0)
     for start, length in ((0, 30), (40, 12), (90, 45), (200, 30)):
