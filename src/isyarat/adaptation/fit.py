@@ -39,7 +39,7 @@ class FitSettings:
     anchor: float = 1.0
     copies: int = 4
     align: bool = True         # rescale refit rows to the base rows' norms (no bias toward recorded signs)
-    layers: int = 4            # resmlp: last block (2 Gemm + LayerNorm), final LayerNorm; the head too
+    layers: int = 4            # resmlp: the head, the final LayerNorm, the last block's two linear layers
     layer_lr: float = 0.003
     distill: float = 1.0
     layer_anchor: float = 0.0
