@@ -14,12 +14,22 @@ left-handed signer.
 "unrecorded" rows: adapted with k = 5 samples of half the letters only, scored on the other half
 (signs the user did not record): the base model's knowledge must survive.
 
+Methods (adaptation/fit.py): auto (the default of `isyarat adapt`: layers when every letter the
+base knows has a sample, else shared), layers (the last weighted layers of the graph fine-tuned),
+shared (the head only), prototype (class means blended into the head, no training).
+
+Before the methods, for each held-out group (bench/adaptation_limits.py): "why" (the base
+model's weak letters; whether the group's samples are separable at all in the embedding and in
+the raw features) and "ceiling" (every layer retrained with 3/4 of the group: the most any
+adaptation with fewer samples can be expected to reach).
+
 Accuracy is over held-out photos where MediaPipe found a hand (a photo without one cannot be
 adapted with or recognized, whatever the model). Seconds: one `adapt_model` call (features,
-ONNX embeddings, head refit, new ONNX graph) on one thread.
+ONNX embeddings, fit, new ONNX graph) on one thread. Base models kept with --keep are reused only
+when their extraction and feature settings are the recipe's (else trained again).
 
-    nice -n 10 python bench/adaptation.py              # ~10 minutes on 2 cores (first run extracts)
-    python bench/adaptation.py --epochs 30 --draws 3   # quicker
+    nice -n 10 python bench/adaptation.py                       # ~15 minutes on 2 cores
+    python bench/adaptation.py --only why sibi --keep /tmp/keep  # quicker; bases kept between runs
 """
 from __future__ import annotations
 
@@ -163,7 +173,7 @@ def sibi_groups(args, recipe) -> list[str]:
         pooled += rows
         lines += summarize(f"SIBI, held-out group {group} ({len(held)} photos with a hand; base trained on the "
                            f"other groups{f' in {seconds:.0f} s' if seconds else ', kept from an earlier run'})", rows)
-        print("\n".join(lines[-14:]), flush=True)
+        print("\n".join(lines[-(2 + 6 * len(METHODS)):]), flush=True)
     if pooled:
         lines += summarize("SIBI, mean over the 3 held-out groups (each draw of each group one value)", pooled)
     return lines
