@@ -71,9 +71,24 @@ class TorchGraph(torch.nn.Module):
     def value(self, name: str) -> torch.Tensor:
         return getattr(self, self.names[name])
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        values = {self.input: x}
+    def frozen(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The values of every node output that no trainable weight reaches, computed once: a
+        training step then runs only the nodes after the first trainable one."""
+        moving = {name for name, _ in self.named_parameters()}
+        moving = {init for init, attr in self.names.items() if attr in moving}
         for node in self.nodes:
+            if any(i in moving for i in node.input):
+                moving.update(node.output)
+        with torch.no_grad():
+            values = self(x)
+        return {name: value for name, value in values.items() if name not in moving}
+
+    def forward(self, x: torch.Tensor, given: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Every node output for input x; outputs in `given` (see frozen()) are taken, not computed."""
+        values = {self.input: x, **(given or {})}
+        for node in self.nodes:
+            if node.output[0] in values:
+                continue
             if node.op_type == "Constant":
                 tensor = numpy_helper.to_array(_attr(node, "value", None)).astype(np.float32)
                 values[node.output[0]] = torch.from_numpy(tensor.copy())

@@ -44,8 +44,9 @@ def finetune_layers(model: onnx.ModelProto, inputs: np.ndarray, embeddings: np.n
 def _train(graph: TorchGraph, output: str, names: set[str], inputs: np.ndarray, targets: np.ndarray,
            settings: FitSettings) -> None:
     x, y = torch.from_numpy(inputs.astype(np.float32)), torch.from_numpy(targets.astype(np.int64))
+    given = graph.frozen(x)
     with torch.no_grad():
-        before = graph(x)[output]
+        before = graph(x, given)[output]
     others = torch.ones_like(before, dtype=torch.bool)
     others[torch.arange(len(y)), y] = False
     kept = torch.softmax(before[others].view(len(y), -1) / TEMPERATURE, 1)
@@ -53,7 +54,7 @@ def _train(graph: TorchGraph, output: str, names: set[str], inputs: np.ndarray, 
     optimizer = torch.optim.Adam(list(graph.parameters()), lr=settings.layer_lr)
     for _ in range(settings.steps):
         optimizer.zero_grad()
-        logits = graph(x)[output]
+        logits = graph(x, given)[output]
         loss = torch.nn.functional.cross_entropy(logits, y)
         now = torch.log_softmax(logits[others].view(len(y), -1) / TEMPERATURE, 1)
         loss = loss + settings.distill * torch.nn.functional.kl_div(now, kept, reduction="batchmean")
