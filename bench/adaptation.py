@@ -14,9 +14,9 @@ left-handed signer.
 "unrecorded" rows: adapted with k = 5 samples of half the letters only, scored on the other half
 (signs the user did not record): the base model's knowledge must survive.
 
-Methods (adaptation/fit.py): auto (the default of `isyarat adapt`: layers when every letter the
-base knows has a sample, else shared), layers (the last weighted layers of the graph fine-tuned),
-shared (the head only), prototype (class means blended into the head, no training).
+Methods (adaptation/fit.py): shared (the head only; the default of `isyarat adapt`, chosen here),
+auto (layers when every letter the base knows has a sample, else shared), layers (the last
+weighted layers of the graph fine-tuned), prototype (class means blended into the head, no training).
 
 Before the methods, for each held-out group (bench/adaptation_limits.py): "why" (the base
 model's weak letters; whether the group's samples are separable at all in the embedding and in

@@ -182,8 +182,9 @@ def test_a_graph_with_other_ops_is_refused_in_one_line():
 
 
 def test_auto_fine_tunes_layers_only_when_every_sign_is_recorded():
-    assert FitSettings().resolved(OLD, set(OLD) | {NEW}).method == "layers"
-    assert FitSettings().resolved(OLD, {NEW, "A"}).method == "shared"
+    assert FitSettings(method="auto").resolved(OLD, set(OLD) | {NEW}).method == "layers"
+    assert FitSettings(method="auto").resolved(OLD, {NEW, "A"}).method == "shared"
+    assert FitSettings().resolved(OLD, set(OLD)).method == "shared"  # the default (bench/adaptation.py)
     assert FitSettings(method="prototype").resolved(OLD, set(OLD)).method == "prototype"
     with pytest.raises(IsyaratError, match="layers must be >= 1"):
         FitSettings(layers=0)
@@ -202,7 +203,7 @@ def test_recording_every_sign_fine_tunes_the_last_layers(base, split, datasets, 
     for path, label in extra + split["adapt"]:
         (root / label).mkdir(parents=True, exist_ok=True)
         (root / label / path.name).symlink_to(path)
-    out, record = adapt_bundle(base, root, tmp_path / "bisindo-all")
+    out, record = adapt_bundle(base, root, tmp_path / "bisindo-all", settings=FitSettings(method="auto"))
     assert record.fit.method == "layers" and record.new_labels == [NEW]
     before, after = Recognizer.load(base, threshold=0.0), Recognizer.load(out, threshold=0.0)
     new_test, old_test = landmarks(*zip(*split["new_test"])), landmarks(*zip(*split["test"]))

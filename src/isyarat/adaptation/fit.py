@@ -22,10 +22,11 @@ METHODS = ("auto", "layers", "shared", "finetune", "prototype")
 
 @dataclass(frozen=True)
 class FitSettings:
-    """method: auto (default: `layers` when the samples cover every sign the bundle knows, else
-    `shared`), layers (the last `layers` weighted nodes of the graph fine-tuned, adaptation/layers.py),
-    shared (the head only: a per-dimension scale and shift of the embedding shared by all classes
-    plus small per-class changes), finetune (the head's rows only) or prototype (class means
+    """method: shared (default: the head only, a per-dimension scale and shift of the embedding
+    shared by all classes plus small per-class changes), auto (`layers` when the samples cover
+    every sign the bundle knows, else `shared`), layers (the last `layers` weighted nodes of the
+    graph fine-tuned, adaptation/layers.py: no more gain than shared in bench/adaptation.py, 5-10x
+    slower, and it forgets signs not recorded), finetune (the head's rows only) or prototype (class means
     blended into the rows, no training); chosen in bench/adaptation.py. steps: full-batch Adam
     steps; lr/anchor: the head methods' learning rate and pull toward the base rows; copies:
     augmented copies of each sample added to the originals; align: rescale the refit rows to the
@@ -33,7 +34,7 @@ class FitSettings:
     rate, weight of keeping the base model's answers among the other signs, pull toward the base
     weights."""
 
-    method: str = "auto"       # auto | layers | shared | finetune | prototype (see bench/adaptation.py)
+    method: str = "shared"     # shared | auto | layers | finetune | prototype (see bench/adaptation.py)
     steps: int = 100
     lr: float = 0.01
     anchor: float = 1.0

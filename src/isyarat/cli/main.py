@@ -350,9 +350,9 @@ def _add_adapt(sub) -> None:
              "samples per sign (3-10 is plenty) in any dataset layout, e.g. the recorder page's\n"
              "folders <label>/<n>.npy or photos <label>/*.jpg. Samples of a sign the model does not\n"
              "know add it as a new class; a label such as C~2 adds a variant of C (a second way to\n"
-             "sign it). In seconds on a CPU: when you recorded every sign the model knows, its last\n"
-             "layers are fine-tuned; otherwise only its last layer is refit, so signs you did not\n"
-             "record keep what the model knew. OUT is an ordinary bundle: use it with `recognize\n"
+             "sign it). Only the model's last layer is refit, in seconds on a CPU; signs you did not\n"
+             "record keep what the model knew (--method layers fine-tunes its last layers instead).\n"
+             "OUT is an ordinary bundle: use it with `recognize\n"
              "--model OUT`, `serve --model OUT` or Recognizer.load(OUT).\n\n"
              "example:\n  isyarat adapt sibi-letters --data recordings/me --out bundles/sibi-me\n"
              "  isyarat recognize photo.jpg --model bundles/sibi-me",
@@ -361,11 +361,12 @@ def _add_adapt(sub) -> None:
     p.add_argument("--data", required=True, help="your samples: a dataset folder or landmark table")
     p.add_argument("--out", type=Path, required=True, help="adapted bundle to write: a folder, or a path ending in .zip")
     p.add_argument("--name", help="name of the adapted model (default: <bundle name>-adapted)")
-    p.add_argument("--method", choices=["auto", "layers", "shared", "finetune", "prototype"], default="auto",
-                   help="auto: layers when your samples cover every sign the model knows, else shared; "
-                        "layers: fine-tune the model's last layers; shared: a shift of the model's embedding "
-                        "common to all signs plus small per-sign changes of the last layer; finetune: per-sign "
-                        "changes only; prototype: blend in your samples' means, no training "
+    p.add_argument("--method", choices=["shared", "auto", "layers", "finetune", "prototype"], default="shared",
+                   help="shared: a shift of the model's embedding common to all signs plus small per-sign "
+                        "changes of the last layer; layers: fine-tune the model's last layers (slower; only "
+                        "when you recorded every sign); auto: layers when your samples cover every sign the "
+                        "model knows, else shared; finetune: per-sign changes of the last layer only; "
+                        "prototype: blend in your samples' means, no training "
                         "(default: %(default)s, see bench/adaptation.py)")
     _add_workers(p)
 
