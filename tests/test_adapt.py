@@ -151,6 +151,72 @@ def test_adapt_model_in_memory_matches_the_written_bundle(base, split):
     assert proto.labels == first.labels == [*OLD, NEW]
 
 
+# ---- fine-tuning the last layers (method layers, chosen by auto when every sign is recorded) ---------
+
+def test_the_onnx_graph_run_by_torch_gives_onnxruntime_answers(base, split):
+    import onnx
+    import onnxruntime as ort
+
+    from isyarat.adaptation.graph import TorchGraph
+    from isyarat.export.bundle import read_model_bytes
+
+    model = onnx.load_from_string(read_model_bytes(base))
+    x = np.stack([make_features(lm, FEATURES) for _, lm in landmarks(*zip(*split["test"]))]).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0]
+    got = TorchGraph(model)(torch.from_numpy(x))[model.graph.output[0].name].detach().numpy()
+    assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_a_graph_with_other_ops_is_refused_in_one_line():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from isyarat.adaptation.graph import TorchGraph
+
+    graph = helper.make_graph([helper.make_node("Softmax", ["x"], ["logits"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])])
+    with pytest.raises(IsyaratError, match="uses Softmax, which adaptation cannot fine-tune"):
+        TorchGraph(helper.make_model(graph))
+
+
+def test_auto_fine_tunes_layers_only_when_every_sign_is_recorded():
+    assert FitSettings(method="auto").resolved(OLD, set(OLD) | {NEW}).method == "layers"
+    assert FitSettings(method="auto").resolved(OLD, {NEW, "A"}).method == "shared"
+    assert FitSettings().resolved(OLD, set(OLD)).method == "shared"  # the default (bench/adaptation.py)
+    assert FitSettings(method="prototype").resolved(OLD, set(OLD)).method == "prototype"
+    with pytest.raises(IsyaratError, match="layers must be >= 1"):
+        FitSettings(layers=0)
+
+
+def test_recording_every_sign_fine_tunes_the_last_layers(base, split, datasets, tmp_path):
+    """Three unseen photos of each old letter plus the five of V: `auto` fine-tunes the last layers
+    (and only them); V is learned, the old letters kept, the bundle loads like any other."""
+    import onnx
+    from onnx import numpy_helper
+
+    from isyarat.export.bundle import read_model_bytes
+
+    root = tmp_path / "everything"
+    extra = [(f, letter) for letter in OLD for f in photos(datasets, letter)[N_TRAIN + N_TEST:N_TRAIN + N_TEST + 3]]
+    for path, label in extra + split["adapt"]:
+        (root / label).mkdir(parents=True, exist_ok=True)
+        (root / label / path.name).symlink_to(path)
+    out, record = adapt_bundle(base, root, tmp_path / "bisindo-all", settings=FitSettings(method="auto"))
+    assert record.fit.method == "layers" and record.new_labels == [NEW]
+    before, after = Recognizer.load(base, threshold=0.0), Recognizer.load(out, threshold=0.0)
+    new_test, old_test = landmarks(*zip(*split["new_test"])), landmarks(*zip(*split["test"]))
+    assert correct(after, new_test) >= len(new_test) - 1
+    assert correct(after, old_test) >= correct(before, old_test) - 1
+    weights = [{i.name: numpy_helper.to_array(i) for i in onnx.load_from_string(read_model_bytes(p)).graph.initializer}
+               for p in (base, out)]
+    changed = sorted(name for name in weights[0] if name in weights[1]
+                     and not np.array_equal(weights[0][name], weights[1][name]))
+    assert changed and "1.0.weight" not in changed and "0.mean" not in changed, changed  # first layers untouched
+    assert "last 4 weighted layers were fine-tuned" in load_bundle(out).card
+
+
 # ---- bad input: one line, nothing written ------------------------------------------------------
 
 def npy_folder(root: Path, labels: dict[str, np.ndarray]) -> Path:

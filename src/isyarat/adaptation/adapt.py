@@ -20,6 +20,7 @@ import onnxruntime as ort
 
 from isyarat.adaptation.fit import FitSettings, fit_head
 from isyarat.adaptation.head import read_head, with_embedding_output, with_head
+from isyarat.adaptation.layers import finetune_layers
 from isyarat.data.layouts import load_dataset
 from isyarat.data.samples import Dataset
 from isyarat.errors import IsyaratError
@@ -75,6 +76,7 @@ class Adapted:
     new_labels: list[str]
     samples: dict[str, int]
     seconds: float
+    settings: FitSettings = FitSettings()  # as applied: `auto` resolved to the method that ran
 
 
 def check_label(label: str) -> str:
@@ -114,10 +116,14 @@ def adapt_model(bundle: Bundle, landmarks: list[Landmarks], labels: list[str],
     model = onnx.load_from_string(read_model_bytes(bundle.path))
     head = read_head(model)
     embeddings = embed(model, inputs)
-    weight, bias = fit_head(head.weight, head.bias, embeddings, targets, len(all_labels), settings)
-    adapted = with_head(model, weight, bias)
+    settings = settings.resolved(bundle.labels, set(labels))
+    if settings.method == "layers":
+        adapted = finetune_layers(model, inputs, embeddings, targets, len(all_labels), settings)
+    else:
+        weight, bias = fit_head(head.weight, head.bias, embeddings, targets, len(all_labels), settings)
+        adapted = with_head(model, weight, bias)
     counts = {label: labels.count(label) for label in sorted(set(labels))}
-    return Adapted(adapted, all_labels, new_labels, counts, time.perf_counter() - start)
+    return Adapted(adapted, all_labels, new_labels, counts, time.perf_counter() - start, settings)
 
 
 def _features(recognizer: Recognizer, lm: Landmarks) -> np.ndarray:
@@ -180,7 +186,7 @@ def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path
     landmarks, labels, left_out = user_samples(recognizer, data, workers, cache_dir, progress)
     adapted = adapt_model(base, landmarks, labels, settings)
     record = AdaptationRecord(base=base.name, base_created=base.created, base_metrics=base.metrics,
-                              settings=settings.to_dict(), samples=adapted.samples, new_labels=adapted.new_labels,
+                              settings=adapted.settings.to_dict(), samples=adapted.samples, new_labels=adapted.new_labels,
                               left_out=left_out, seconds=round(adapted.seconds, 3))
     name = name or f"{base.name}-adapted"
     info = replace(base.info, name=name, labels=adapted.labels, metrics={},
@@ -220,11 +226,18 @@ def adapted_card(base: Bundle, name: str, record: AdaptationRecord) -> str:
         "", "## Adapted to one signer", "",
         f"Adapted from `{record.base}` (created {record.base_created}) with `isyarat adapt` on "
         f"{sum(record.samples.values())} samples of one signer ({samples}).",
-        f"New classes: {', '.join(record.new_labels) or 'none'}. Only the last layer was refit "
-        f"({record.fit.method}); the rest of the model, its features and extraction settings are the base "
-        "model's, so signs that were not recorded keep the base model's knowledge.",
+        f"New classes: {', '.join(record.new_labels) or 'none'}. {_what_changed(record.fit)} Its features and "
+        "extraction settings are the base model's.",
         "The scores above are the base model's, measured before adaptation; the adapted model has no held-out "
         "score of its own (every sample went into the adaptation). `bench/adaptation.py` measures what "
         "adaptation gains on signers never seen in training.", "",
     ]
     return "\n".join(lines + section)
+
+
+def _what_changed(fit: FitSettings) -> str:
+    if fit.method == "layers":
+        return (f"The last {fit.layers} weighted layers were fine-tuned (method layers: every sign was recorded); "
+                "the layers before them are the base model's.")
+    return (f"Only the last layer was refit ({fit.method}); the rest of the model is the base model's, so signs "
+            "that were not recorded keep the base model's knowledge.")

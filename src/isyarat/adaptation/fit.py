@@ -9,7 +9,7 @@ signer differs, applied to the signs they did not record too, which keeps those 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -17,30 +17,48 @@ import torch
 from isyarat.errors import IsyaratError
 
 
-METHODS = ("shared", "finetune", "prototype")
+METHODS = ("auto", "layers", "shared", "finetune", "prototype")
 
 
 @dataclass(frozen=True)
 class FitSettings:
-    """method: shared (default: a per-dimension scale and shift of the embedding shared by all
-    classes plus small per-class changes), finetune (per-class changes only) or prototype (class
-    means blended into the rows, no training); chosen in bench/adaptation.py. steps/lr:
-    full-batch Adam on the head only; anchor: the weight of the squared distance of each class's
-    row to its start; copies: augmented copies of each sample added to the originals; align:
-    rescale the refit rows to the base rows' norms."""
+    """method: shared (default: the head only, a per-dimension scale and shift of the embedding
+    shared by all classes plus small per-class changes), auto (`layers` when the samples cover
+    every sign the bundle knows, else `shared`), layers (the last `layers` weighted nodes of the
+    graph fine-tuned, adaptation/layers.py: no more gain than shared in bench/adaptation.py, 5-10x
+    slower, and it forgets signs not recorded), finetune (the head's rows only) or prototype (class means
+    blended into the rows, no training); chosen in bench/adaptation.py. steps: full-batch Adam
+    steps; lr/anchor: the head methods' learning rate and pull toward the base rows; copies:
+    augmented copies of each sample added to the originals; align: rescale the refit rows to the
+    base rows' norms; layers/layer_lr/distill/layer_anchor: the `layers` method's depth, learning
+    rate, weight of keeping the base model's answers among the other signs, pull toward the base
+    weights."""
 
-    method: str = "shared"     # shared | finetune | prototype (see bench/adaptation.py)
+    method: str = "shared"     # shared | auto | layers | finetune | prototype (see bench/adaptation.py)
     steps: int = 100
     lr: float = 0.01
     anchor: float = 1.0
     copies: int = 4
     align: bool = True         # rescale refit rows to the base rows' norms (no bias toward recorded signs)
+    layers: int = 4            # resmlp: the head, the final LayerNorm, the last block's two linear layers
+    layer_lr: float = 0.003
+    distill: float = 1.0
+    layer_anchor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise IsyaratError(f"adaptation method '{self.method}' is unknown: use one of {', '.join(METHODS)}")
         if self.steps < 0 or self.lr <= 0 or self.anchor < 0 or self.copies < 0:
             raise IsyaratError("adaptation settings: steps, anchor and copies must be >= 0 and lr > 0")
+        if self.layers < 1 or self.layer_lr <= 0 or self.distill < 0 or self.layer_anchor < 0:
+            raise IsyaratError("adaptation settings: layers must be >= 1, layer_lr > 0, distill and layer_anchor >= 0")
+
+    def resolved(self, known: list[str], recorded: set[str]) -> "FitSettings":
+        """`auto` made concrete: fine-tuning shared layers moves every sign, so it is chosen only
+        when the user recorded every sign the bundle knows; otherwise the head-only `shared`."""
+        if self.method != "auto":
+            return self
+        return replace(self, method="layers" if set(known) <= recorded else "shared")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -384,7 +384,8 @@ def _add_adapt(sub) -> None:
              "folders <label>/<n>.npy or photos <label>/*.jpg. Samples of a sign the model does not\n"
              "know add it as a new class; a label such as C~2 adds a variant of C (a second way to\n"
              "sign it). Only the model's last layer is refit, in seconds on a CPU; signs you did not\n"
-             "record keep what the model knew. OUT is an ordinary bundle: use it with `recognize\n"
+             "record keep what the model knew (--method layers fine-tunes its last layers instead).\n"
+             "OUT is an ordinary bundle: use it with `recognize\n"
              "--model OUT`, `serve --model OUT` or Recognizer.load(OUT).\n\n"
              "example:\n  isyarat adapt --model sibi-letters --data recordings/me --out bundles/sibi-me\n"
              "  isyarat recognize photo.jpg --model bundles/sibi-me",
@@ -394,10 +395,13 @@ def _add_adapt(sub) -> None:
     _add_data(p, what="your samples: " + DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="adapted bundle to write: a folder, or a path ending in .zip")
     p.add_argument("--name", help="name of the adapted model (default: <bundle name>-adapted)")
-    p.add_argument("--method", choices=["shared", "finetune", "prototype"], default="shared",
+    p.add_argument("--method", choices=["shared", "auto", "layers", "finetune", "prototype"], default="shared",
                    help="shared: a shift of the model's embedding common to all signs plus small per-sign "
-                        "changes of the last layer; finetune: per-sign changes only; prototype: blend in "
-                        "your samples' means, no training (default: %(default)s, see bench/adaptation.py)")
+                        "changes of the last layer; layers: fine-tune the model's last layers (slower; only "
+                        "when you recorded every sign); auto: layers when your samples cover every sign the "
+                        "model knows, else shared; finetune: per-sign changes of the last layer only; "
+                        "prototype: blend in your samples' means, no training "
+                        "(default: %(default)s, see bench/adaptation.py)")
     _add_workers(p)
 
 
