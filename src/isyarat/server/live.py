@@ -6,6 +6,8 @@ where LEFT/RIGHT are the signer's left/right hand as 21 [x, y, z] points in the 
 image's normalized coordinates, or null when absent, POSE is 33 [x, y, z, visibility], and MS
 the frame's capture time in milliseconds on any steady clock (the page's performance.now()):
 the spelling decoder counts seconds of these times (without it, the time the message arrives).
+A model that reads the body (GET /api/models says "pose": true) needs "pose" in every message
+(null in a frame where the body was not found): a model never gets input it was not trained on.
 {"reset": true} clears the spelled text.
 Server -> client: {"label", "confidence", "probabilities", "has_hand", "text", "added",
 "latency_ms", "id"}, or {"error": "..."} for a bad message (the connection stays open).
@@ -30,6 +32,8 @@ MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
 MAX_COORDINATE = 100.0  # normalized image coordinates: a hand partly out of view is a little outside 0..1
 MAX_ID_CHARS = 128
+NEEDS_POSE = ('this model reads the body pose too: send "pose" (33 [x, y, z, visibility], or null when no '
+              "body is in view) with each frame; the page tracks with MediaPipe Holistic for such models")
 log = logging.getLogger("isyarat.live")
 
 
@@ -158,6 +162,8 @@ async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel)
             stream.reset()
             return {"text": stream.text, "reset": True, "id": message.get("id")}
         hands, pose = parse_frame(message)
+        if stream.recognizer.config.pose and "pose" not in message:
+            raise BadMessage(NEEDS_POSE)
         t = frame_time(message)
     except BadMessage as err:
         return {"error": str(err)}

@@ -59,6 +59,8 @@ class Vocabulary:
     kind: str
     signs: tuple[Sign, ...]
     description: str = ""
+    pose: bool = False  # its signs need the body (MediaPipe Holistic), not the hands alone
+
 
     @property
     def labels(self) -> list[str]:
@@ -128,6 +130,7 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
             if s.motion is not None and s.motion.start not in names:
                 raise IsyaratError(f"{path}: sign {s.name} starts from '{s.motion.start}', which is not one of its signs")
         return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), kind=raw.get("kind", "words"),
-                          signs=signs, description=raw.get("description", ""))
+                          signs=signs, description=raw.get("description", ""),
+                          pose=bool(raw.get("pose", False)))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise IsyaratError(f"{path}: not a vocabulary file ({err}); see isyarat/vocab/data/sibi.yaml") from None

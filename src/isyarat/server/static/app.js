@@ -172,15 +172,20 @@ function lost(event) {
   tick();
 }
 
-function sendHands(slots, capturedAt) {
+// The chosen model reads the body pose too (the server says so): track with Holistic, send the pose.
+const needsPose = () => Boolean(page.models.find((m) => m.name === page.model)?.pose);
+
+function sendHands(slots, capturedAt, pose) {
   page.frameTimes.push(capturedAt);
   while (page.frameTimes.length > 2 && capturedAt - page.frameTimes[0] > 3000) page.frameTimes.shift();
   showStats();
   if (!page.connected) return;
   // At most two frames awaiting a reply: a slow link drops frames instead of queueing them.
   if (page.inFlight >= 2) return;
+  // A model never gets input it was not trained on: no frame from Hands while the tracker switches to Holistic.
+  if (needsPose() && pose === undefined) return;
   page.inFlight += 1;
-  page.socket.send(JSON.stringify({ hands: slots, t: capturedAt, id: page.frameId++ }));
+  page.socket.send(JSON.stringify({ hands: slots, ...(needsPose() ? { pose } : {}), t: capturedAt, id: page.frameId++ }));
 }
 
 function showReply(reply) {
@@ -288,14 +293,15 @@ async function start() {
   page.models = await loadModels();
   retranslate();
   selectModel(defaultModel(page.models).name);
+  const failed = (err) => showError(err.code || "camera_other", { name: err.detail || err.message || String(err), port: location.port || 80 });
   try {
     await startTracking($("video"), $("overlay"), sendHands, (state) => {
       page.camera = state;
       if (state === "tracking") clearPrediction("label.no_hand");
       showStatus();
-    });
+    }, needsPose, failed);
   } catch (err) {
-    showError(err.code || "camera_other", { name: err.detail || err.message || String(err), port: location.port || 80 });
+    failed(err);
   }
 }
 
