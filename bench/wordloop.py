@@ -113,7 +113,7 @@ def synthetic(folder: Path, signs: int, per_word: int, held_out: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-word", type=int, default=7, help="WL-BISINDO clips recorded per word (of 9-10)")
+    parser.add_argument("--per-word", type=int, default=5, help="WL-BISINDO clips recorded per word (Belajar has 6, the others 10)")
     parser.add_argument("--signs", type=int, default=10, help="synthetic signs to record")
     parser.add_argument("--synth-per-word", type=int, default=10, help="synthetic samples recorded per sign")
     parser.add_argument("--synth", type=Path, default=Path(tempfile.gettempdir()) / "isyarat-bench-synth-asl")

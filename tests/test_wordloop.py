@@ -26,6 +26,7 @@ WORDS = "bisindo-words-wlbisindo"
 RECORDED, HELD_OUT = 5, 1  # clips per word written through the recorder / kept to recognize live
 VOCABULARY = "kata saya"
 TAGS = {"signer": "wl-bisindo-0", "distance": "2 m"}
+EPOCHS = 15  # fewer than the recipe's 40: the test stays fast
 
 
 def slots(hands: np.ndarray) -> list:
@@ -96,7 +97,7 @@ def test_record_train_and_recognize_live(server, clips):
     assert export.command == "export" and export.run == train.out and export.name == again["model"]
 
     # 3. the train button: a background job, polled until its model is served
-    started = client.post("/api/train", json={"vocabulary": VOCABULARY})
+    started = client.post("/api/train", json={"vocabulary": VOCABULARY, "epochs": EPOCHS})
     assert started.status_code == 202, started.text
     assert client.post("/api/train", json={"vocabulary": VOCABULARY}).status_code == 409  # one at a time
     deadline = time.monotonic() + 600
@@ -105,6 +106,7 @@ def test_record_train_and_recognize_live(server, clips):
         time.sleep(1)
     assert job["state"] == "done", job
     assert 0 <= job["accuracy"] <= 1 and job["test_samples"] == len(clips)
+    assert job["epochs"] == EPOCHS and 0 < job["epoch"] <= EPOCHS  # the page showed the progress
     model = job["model"]
     listed = {m["name"]: m for m in client.get("/api/models").json()}
     assert listed[model]["pose"] is True and sorted(listed[model]["labels"]) == sorted(clips)
@@ -129,6 +131,12 @@ def test_record_train_and_recognize_live(server, clips):
             said = next((label for label in reversed(labels) if label), None)
             right += said == word
     assert right >= len(clips) - 1, f"{right} of {len(clips)} held-out clips recognized"
+
+    # 5. "calibrate to me" never gives the pose model recordings without the body
+    lm = clips["maaf"][0]
+    client.post("/api/recordings", json={"vocabulary": "hands", "label": "maaf", "frames": [slots(h) for h in lm.hands]})
+    refused = client.post("/api/adapt", json={"model": model, "vocabulary": "hands"})
+    assert refused.status_code == 400 and "reads the body pose" in refused.json()["detail"]
 
 
 def test_samples_of_one_vocabulary_keep_one_size(server, clips):
@@ -164,4 +172,6 @@ def test_training_needs_two_signs(server):
     client, _ = server
     response = client.post("/api/train", json={"vocabulary": "nothing here"})
     assert response.status_code == 400 and "at least 2 signs" in response.json()["detail"]
+    response = client.post("/api/train", json={"vocabulary": "nothing here", "epochs": 0})
+    assert response.status_code == 400 and "epochs 0" in response.json()["detail"]
     assert client.get("/api/train/never").status_code == 404

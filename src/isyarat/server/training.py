@@ -30,18 +30,27 @@ from isyarat.runtime.recognizer import Recognizer
 RECIPES = {False: "quick-words", True: "quick-words-pose"}  # small recipes: under a minute on 2 cores
 RUNS_DIR, MODELS_DIR = ".runs", ".models"
 TIME_LIMIT_S = 30 * 60
+MAX_EPOCHS = 500
 PROGRESS = re.compile(r"^train:.*?(\d+)/(\d+)")
 
 
-def train_steps(data: Path, run: Path, bundle: Path, pose: bool, name: str) -> list[list[str]]:
+def train_steps(data: Path, run: Path, bundle: Path, pose: bool, name: str, epochs: int | None = None) -> list[list[str]]:
     """The `isyarat` argument lists that train a word model on `data` and export it to `bundle`:
     shown on the page as one command line, and run as they are by the train button."""
-    return [["train", RECIPES[pose], "--data", str(data), "--out", str(run), "--workers", "1"],
+    more = [] if epochs is None else ["--epochs", str(epochs)]
+    return [["train", RECIPES[pose], "--data", str(data), "--out", str(run), "--workers", "1", *more],
             ["export", str(run), "--out", str(bundle), "--name", name]]
 
 
 class TrainRequest(BaseModel):
     vocabulary: str
+    epochs: int | None = None  # the recipe's (40) when not given
+
+
+def check_epochs(epochs: int | None) -> int | None:
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise HTTPException(400, f"epochs {epochs}: give 1 to {MAX_EPOCHS}, or leave it out for the recipe's")
+    return epochs
 
 
 @dataclass
@@ -55,6 +64,7 @@ class TrainJob:
     epoch: int = 0
     epochs: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # of the child processes: the time on an idle machine's cores, about
     accuracy: float | None = None  # on the recipe's held-out part of the recordings
     test_samples: int | None = None
     error: str | None = None
@@ -97,6 +107,14 @@ def run_step(argv: list[str], job: TrainJob) -> str:
     return b"".join(out).decode("utf-8", "replace")
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished child processes (the job's steps)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def read_accuracy(run: Path, job: TrainJob) -> None:
     import json
 
@@ -111,17 +129,19 @@ def training_router(data_dir: Path, add_model: Callable[[str, Recognizer], None]
     router = APIRouter()
     jobs: dict[str, TrainJob] = {}
 
-    def work(job: TrainJob, folder: Path, pose: bool) -> None:
+    def work(job: TrainJob, folder: Path, pose: bool, epochs: int | None) -> None:
         run, bundle = safe_folder(data_dir, RUNS_DIR, folder.name), safe_folder(data_dir, MODELS_DIR, folder.name)
         fresh = bundle.with_name(f".{bundle.name}.new")
         try:
             for old in (run, fresh):
                 shutil.rmtree(old, ignore_errors=True)
-            train, export = train_steps(folder, run, fresh, pose, job.model)
+            cpu = children_cpu()
+            train, export = train_steps(folder, run, fresh, pose, job.model, epochs)
             run_step(train, job)
             read_accuracy(run, job)
             job.phase = "export"
             run_step(export, job)
+            job.cpu_seconds = round(children_cpu() - cpu, 1)
             job.phase = "load"
             Recognizer.load(fresh)  # a bundle that does not load never replaces the one there
             shutil.rmtree(bundle, ignore_errors=True)
@@ -135,6 +155,7 @@ def training_router(data_dir: Path, add_model: Callable[[str, Recognizer], None]
     @router.post("/api/train", status_code=202)
     def start(request: TrainRequest) -> dict:
         vocabulary = check_name(request.vocabulary, "vocabulary")
+        epochs = check_epochs(request.epochs)
         folder = safe_folder(data_dir, vocabulary)
         counts = label_counts(folder)
         if len(counts) < 2:
@@ -144,7 +165,7 @@ def training_router(data_dir: Path, add_model: Callable[[str, Recognizer], None]
         if running:
             raise HTTPException(409, f"a model for {running[0].vocabulary!r} is being trained; wait until it is done")
         job = jobs[vocabulary] = TrainJob(vocabulary, model_name(vocabulary))
-        threading.Thread(target=work, args=(job, folder, bool(needs_pose(folder))), daemon=True).start()
+        threading.Thread(target=work, args=(job, folder, bool(needs_pose(folder)), epochs), daemon=True).start()
         return job.to_dict()
 
     @router.get("/api/train/{vocabulary}")
