@@ -10,7 +10,9 @@ Rows:
   with drift and tremor, from the ASL landmark frames), --signs signs x --per-word samples recorded:
   the "5-10 words, 10 samples each" size of the issue, for the time; its live column reads
   held-out synthetic sequences.
-The train time is the job's wall time (child process start, training, export, loading).
+The job's wall time covers child process start, training, export and loading into the server; its
+CPU time (the child processes' user + system seconds) is about what it takes on an idle machine
+with a single core (the wall time on a loaded machine is longer, and the load average is printed).
 
     PYTHONPATH=src python bench/wordloop.py [--per-word 7] [--signs 10] [--synth /tmp/synth-asl]
 """
@@ -84,7 +86,8 @@ def run_loop(name: str, by_word: dict[str, list], per_word: int, data_dir: Path)
                 right, total = right + (said == word), total + 1
     n_samples = per_word * len(by_word)
     values = 258 if next(iter(by_word.values()))[0].pose is not None else 126
-    return (f"| {name} | {len(by_word)} x {per_word} = {n_samples} | {values} | {wall:.1f} | {job['epoch']}/{job['epochs']} | "
+    return (f"| {name} | {len(by_word)} x {per_word} = {n_samples} | {values} | {wall:.1f} | {job['cpu_seconds']:.1f} | "
+            f"{job['epoch']}/{job['epochs']} | "
             f"{job['accuracy']:.3f} ({job['test_samples']}) | {right}/{total} |")
 
 
@@ -119,8 +122,8 @@ def main() -> None:
     parser.add_argument("--synth", type=Path, default=Path(tempfile.gettempdir()) / "isyarat-bench-synth-asl")
     args = parser.parse_args()
     print(f"# cores {os.cpu_count()}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    print("| data | signs x samples | values/frame | train s (job wall) | epochs run | held-out accuracy (n) | live held-out clips |")
-    print("|---|---|---|---|---|---|---|")
+    print("| data | signs x samples | values/frame | job wall s | job CPU s | epochs run | held-out accuracy (n) | live held-out clips |")
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         print(run_loop("wl-bisindo", wl_bisindo(), args.per_word, Path(tmp) / "a"), flush=True)
         print(run_loop("synth-asl", synthetic(args.synth, args.signs, args.synth_per_word, 3), args.synth_per_word,
