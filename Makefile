@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
-WEB    := node_modules/@mediapipe/hands/hands.js
+WEB    := node_modules/@mediapipe/hands/hands.js node_modules/@mediapipe/holistic/holistic.js
 DATA   ?= ../shared/datasets
 
 .PHONY: setup run test bench browser shipped clean
@@ -16,10 +16,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-# MediaPipe's browser hands solution (bundles its models) for the web page; never committed.
-$(WEB): package.json
+# MediaPipe's browser hands and holistic (body pose + hands, for pose vocabularies like Kata
+# Kolok) solutions, which bundle their models, for the web pages; never committed.
+$(WEB) &: package.json
 	npm install --no-audit --no-fund --loglevel=error
-	touch $@
+	touch $(WEB)
 
 # Debian's Chromium for the real-browser test (root on the project's machines).
 browser:

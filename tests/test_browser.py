@@ -172,6 +172,13 @@ def test_live_page_spells_and_shows_every_state(server, datasets, tmp_path):
             assert recorder.text_content("#data-dir") == f"Data folder: {shown}"
             assert recorder.evaluate("document.documentElement.lang") == "en"
             recorder.close()
+            # The Kata Kolok list reads the body: the recorder tracks with Holistic, not Hands.
+            kolok = browser.new_page()
+            kolok.goto(f"{server.url}/recorder?vocabulary=kolok")
+            wait_for(kolok, "typeof Holistic !== 'undefined'", 120)
+            assert kolok.evaluate("document.querySelector('#pose').checked")
+            assert kolok.evaluate("typeof Hands") == "undefined"
+            kolok.close()
 
             no_camera = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
             try:

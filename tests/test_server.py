@@ -273,9 +273,11 @@ def test_recordings_are_saved_as_an_npy_dataset(client, datasets, sandbox):
     assert np.isnan(sample[:, :63]).all() and np.isfinite(sample[:8, 63:]).all() and np.isnan(sample[8:]).all()
     summary = client.get("/api/recordings/my signs").json()
     assert summary["counts"] == {"Ca-1_x": 2, "Dua": 1}
-    program, *argv = shlex.split(summary["train_command"])
+    train_line, export_line = summary["train_command"].split(" && ")  # train, then export the run
+    program, *argv = shlex.split(train_line)
     args = build_parser().parse_args(argv)  # the shown command is one the real CLI accepts
     assert program == "isyarat" and args.command == "train" and Path(args.data[0]).name == root.name
+    assert build_parser().parse_args(shlex.split(export_line)[1:]).run == args.out
     assert str(sandbox) not in summary["train_command"]  # no absolute path outside home or the working folder
     assert load_recipe(args.recipe).features.shape == "sequence", "a recipe for recorded moving signs"
     assert [v["vocabulary"] for v in client.get("/api/recordings").json()["vocabularies"]] == ["my signs"]

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from isyarat.errors import IsyaratError
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.server.recorder import check_name, safe_folder
+from isyarat.server.recorder import check_name, needs_pose, safe_folder
 
 ADAPTED_DIR = ".adapted"
 
@@ -49,6 +49,9 @@ def adapt_router(data_dir: Path, recognizers: dict[str, Recognizer], add_model: 
         if not data.is_dir():
             raise HTTPException(404, f"no recordings in vocabulary '{vocabulary}': record a few samples of each "
                                      "sign on the recorder page first")
+        if recognizers[request.model].config.pose and not needs_pose(data):
+            raise HTTPException(400, f"model '{request.model}' reads the body pose, but vocabulary '{vocabulary}' was "
+                                     "recorded without it: record it with the pose switch on, or pick a hand model")
         name = adapted_name(request.model, vocabulary)
         out = safe_folder(data_dir, ADAPTED_DIR, name)
         base = recognizers[request.model].bundle.path

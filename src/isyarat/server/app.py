@@ -21,6 +21,7 @@ from isyarat.server.batching import BatchedModel
 from isyarat.server.datadir import default_recordings_dir
 from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
 from isyarat.server.recorder import recorder_router
+from isyarat.server.training import training_router
 from isyarat.server.guards import (LOCAL_HOSTS, allowed_hosts, announce, check_data_dir, check_port,
                                    photo_for_sequence_model)
 from isyarat.server.uploads import RequestSizeLimit, UploadQueue, decode_image, video_file
@@ -29,6 +30,9 @@ STATIC = Path(__file__).parent / "static"
 HANDS_PACKAGE = Path("node_modules") / "@mediapipe" / "hands"
 HANDS_MISSING = ("the browser hand tracker (@mediapipe/hands) is not installed: run `make setup` "
                  "(or `npm install` in the project folder) and restart the server")
+HOLISTIC_PACKAGE = Path("node_modules") / "@mediapipe" / "holistic"
+HOLISTIC_MISSING = ("the browser body and hand tracker (@mediapipe/holistic, for models that read the body pose) "
+                    "is not installed: run `make setup` (or `npm install` in the project folder) and restart the server")
 SWAGGER_PACKAGE = Path("node_modules") / "swagger-ui-dist"
 SWAGGER_MISSING = ("the API docs page needs swagger-ui-dist, which is not installed: run `make setup` "
                    "(or `npm install` in the project folder) and restart the server; the API itself "
@@ -47,6 +51,15 @@ def find_browser_hands() -> Path | None:
     candidates = [Path.cwd() / HANDS_PACKAGE,
                   *(parent / HANDS_PACKAGE for parent in here.parents)]
     return next((c for c in candidates if (c / "hands.js").is_file()), None)
+
+
+def find_browser_holistic() -> Path | None:
+    """@mediapipe/holistic from npm (body pose + hands, for pose models such as Kata Kolok's),
+    found like the hands package."""
+    here = Path(__file__).resolve()
+    candidates = [STATIC / "vendor" / "holistic", Path.cwd() / HOLISTIC_PACKAGE,
+                  *(parent / HOLISTIC_PACKAGE for parent in here.parents)]
+    return next((c for c in candidates if (c / "holistic.js").is_file()), None)
 
 
 def find_swagger_ui() -> Path | None:
@@ -71,6 +84,13 @@ def add_offline_docs(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url=app.openapi_url, title="isyarat API",
                                    swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
                                    swagger_css_url="/vendor/swagger-ui/swagger-ui.css", swagger_favicon_url="data:,")
+
+
+def explain_missing(message: str) -> Callable[[str], PlainTextResponse]:
+    """A route answering every file of a browser package that is not installed with how to install it."""
+    def missing(path: str) -> PlainTextResponse:
+        return PlainTextResponse(message, status_code=503)
+    return missing
 
 
 def load_models(models: Mapping[str, ModelSource] | Sequence[ModelSource],
@@ -121,13 +141,15 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
             app.state.model_names.append(name)
 
     app.include_router(adapt_router(Path(data_dir), recognizers, add_model))
+    app.include_router(training_router(Path(data_dir), add_model))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    if has_hands:
-        app.mount("/vendor/hands", StaticFiles(directory=hands_dir), name="hands")
-    else:
-        @app.get("/vendor/hands/{path:path}")
-        def hands_missing(path: str) -> PlainTextResponse:
-            return PlainTextResponse(HANDS_MISSING, status_code=503)
+    holistic_dir = find_browser_holistic()
+    for prefix, folder, missing in (("hands", hands_dir if has_hands else None, HANDS_MISSING),
+                                    ("holistic", holistic_dir, HOLISTIC_MISSING)):
+        if folder is not None:
+            app.mount(f"/vendor/{prefix}", StaticFiles(directory=folder), name=prefix)
+        else:
+            app.get(f"/vendor/{prefix}/{{path:path}}", include_in_schema=False)(explain_missing(missing))
 
     def pick(name: str | None) -> Recognizer:
         if name is None:
@@ -147,15 +169,25 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     @app.get("/api/health")
     async def health() -> dict:  # on the event loop: never queued behind uploads
         return {"status": "ok", "models": list(recognizers), "browser_hands": has_hands,
+                "browser_holistic": holistic_dir is not None,
                 "message": None if has_hands else HANDS_MISSING, "max_upload_bytes": max_upload_bytes,
                 "max_message_bytes": MAX_MESSAGE_BYTES,
                 "spelling": {"hold_s": spelling.HOLD_S, "space_after_s": spelling.SPACE_AFTER_S}}
 
     @app.get("/api/models")
     def list_models() -> list[dict]:
+        # pose: the model reads the body pose too (the page then tracks with Holistic and sends it)
         return [{**r.bundle.summary(), "name": name, "shape": r.config.shape, "frames": r.config.frames,
-                 "input": r.input.reads}
+                 "input": r.input.reads, "pose": r.config.pose}
                 for name, r in recognizers.items()]
+
+    @app.get("/api/vocabularies")
+    def list_builtin_vocabularies() -> list[dict]:
+        """The built-in sign lists the recorder offers (Kata Kolok's ten words ...), and whether they need pose."""
+        from isyarat.vocab import list_vocabularies, load_vocabulary
+
+        return [{"name": v.name, "title": v.title, "unit": v.unit, "labels": v.labels, "pose": v.pose}
+                for v in map(load_vocabulary, list_vocabularies())]
 
     @app.post("/api/predict/image")
     async def predict_image(file: UploadFile = File(...), model: str | None = None) -> dict:

@@ -12,6 +12,8 @@ Client -> server, one JSON text message per camera frame, in either of two forms
     where LEFT/RIGHT are 21 [x, y, z] lists or null, and POSE 33 [x, y, z, visibility] lists.
 MS is the frame's capture time in milliseconds on any steady clock (the page's performance.now()):
 the spelling decoder counts seconds of these times (without it, the time the message arrives).
+A model that reads the body (GET /api/models says "pose": true) needs "pose" in every message
+(null in a frame where the body was not found): a model never gets input it was not trained on.
 {"reset": true} clears the spelled text.
 
 Server -> client, one reply per message:
@@ -42,6 +44,8 @@ UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
 MAX_COORDINATE = 100.0  # normalized image coordinates: a hand partly out of view is a little outside 0..1
 MAX_ID_CHARS = 128
 TOP_K = 5  # labels in a compact reply: the page shows five bars
+NEEDS_POSE = ('this model reads the body pose too: send "pose" (33 [x, y, z, visibility], or null when no '
+              "body is in view) with each frame; the page tracks with MediaPipe Holistic for such models")
 log = logging.getLogger("isyarat.live")
 
 
@@ -205,6 +209,8 @@ async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel)
             stream.reset()
             return {"text": stream.text, "reset": True, "id": message.get("id")}
         hands, pose = parse_frame(message)
+        if stream.recognizer.config.pose and "pose" not in message:
+            raise BadMessage(NEEDS_POSE)
         t = frame_time(message)
     except BadMessage as err:
         return {"error": str(err)}

@@ -59,6 +59,8 @@ class Vocabulary:
     unit: str  # what a sign of it is: "letters" or "words"
     signs: tuple[Sign, ...]
     description: str = ""
+    pose: bool = False  # its signs need the body (MediaPipe Holistic), not the hands alone
+
 
     @property
     def labels(self) -> list[str]:
@@ -129,6 +131,7 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
                 raise IsyaratError(f"{path}: sign {s.name} starts from '{s.motion.start}', which is not one of its signs")
         unit = raw.get("unit", raw.get("kind", "words"))  # kind: its older name
         return Vocabulary(name=raw["name"], title=raw.get("title", raw["name"]), unit=unit,
-                          signs=signs, description=raw.get("description", ""))
+                          signs=signs, description=raw.get("description", ""),
+                          pose=bool(raw.get("pose", False)))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise IsyaratError(f"{path}: not a vocabulary file ({err}); see isyarat/vocab/data/sibi.yaml") from None

@@ -172,22 +172,30 @@ function lost(event) {
   tick();
 }
 
-function sendHands(slots, capturedAt) {
+// The chosen model reads the body pose too (the server says so): track with Holistic, send the pose.
+const needsPose = () => Boolean(page.models.find((m) => m.name === page.model)?.pose);
+
+function sendHands(slots, capturedAt, pose) {
   page.frameTimes.push(capturedAt);
   while (page.frameTimes.length > 2 && capturedAt - page.frameTimes[0] > 3000) page.frameTimes.shift();
   showStats();
   if (!page.connected) return;
   // At most two frames awaiting a reply: a slow link drops frames instead of queueing them.
   if (page.inFlight >= 2) return;
+  // A model never gets input it was not trained on: no frame from Hands while the tracker switches to Holistic.
+  if (needsPose() && pose === undefined) return;
   page.inFlight += 1;
-  page.socket.send(JSON.stringify(compactFrame(slots, capturedAt, page.frameId++)));
+  page.socket.send(JSON.stringify(compactFrame(slots, needsPose() ? pose : undefined, capturedAt, page.frameId++)));
 }
 
 // The compact frame message (isyarat.server.live): each hand as 63 numbers x0, y0, z0 ... to 4
-// decimals (1/10,000 of the image), null when not seen; the capture time to 0.1 ms.
-function compactFrame(slots, capturedAt, id) {
+// decimals (1/10,000 of the image), null when not seen; the pose (models that read the body) as
+// 132 numbers x, y, z, visibility, null when no body is seen; the capture time to 0.1 ms.
+function compactFrame(slots, pose, capturedAt, id) {
   const flat = (points) => (points ? points.flat().map((v) => Math.round(v * 1e4) / 1e4) : null);
-  return { left: flat(slots[0]), right: flat(slots[1]), t: Math.round(capturedAt * 10) / 10, id };
+  const message = { left: flat(slots[0]), right: flat(slots[1]), t: Math.round(capturedAt * 10) / 10, id };
+  if (pose !== undefined) message.pose = flat(pose);
+  return message;
 }
 
 function showReply(reply) {
@@ -296,14 +304,15 @@ async function start() {
   page.models = await loadModels();
   retranslate();
   selectModel(defaultModel(page.models).name);
+  const failed = (err) => showError(err.code || "camera_other", { name: err.detail || err.message || String(err), port: location.port || 80 });
   try {
     await startTracking($("video"), $("overlay"), sendHands, (state) => {
       page.camera = state;
       if (state === "tracking") clearPrediction("label.no_hand");
       showStatus();
-    });
+    }, needsPose, failed);
   } catch (err) {
-    showError(err.code || "camera_other", { name: err.detail || err.message || String(err), port: location.port || 80 });
+    failed(err);
   }
 }
 

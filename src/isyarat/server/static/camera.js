@@ -1,5 +1,7 @@
-// Camera + hand tracking in the browser with @mediapipe/hands (served by the app at /vendor/hands/).
-// The video never leaves the device: callers get 21 landmarks per hand and send only those.
+// Camera + tracking in the browser with MediaPipe (served by the app at /vendor/hands/ and
+// /vendor/holistic/): @mediapipe/hands for hand models, @mediapipe/holistic (body pose + hands)
+// for models and vocabularies that read the body too (Kata Kolok). The video never leaves the
+// device: callers get 21 landmarks per hand (and 33 pose points) and send only those.
 //
 // Hand slots follow the project's convention (docs/ARCHITECTURE.md): slot 0 is the signer's LEFT
 // hand, slot 1 the signer's RIGHT hand, in the coordinates of the UN-mirrored camera image.
@@ -8,6 +10,8 @@
 // so on raw frames its "Left" is the signer's right hand (slot 1) and "Right" the left (slot 0).
 // When both hands get the same label, the one whose WRIST has the smaller x is the signer's right
 // hand: the same rule as isyarat.landmarks.hands.assign_slots (tests/test_browser.py runs both).
+// Holistic names hands from the person's own side, like its pose (as in landmarks/holistic.py):
+// its leftHandLandmarks is slot 0.
 
 export const LEFT = 0;
 export const RIGHT = 1;
@@ -46,6 +50,13 @@ export function toSlots(results) {
     slots[slot] = found[i].map((p) => [p.x, p.y, p.z]);
   });
   return slots;
+}
+
+// Holistic results -> [left or null, right or null] and the pose: 33 [x, y, z, visibility] or null.
+export function holisticSlots(results) {
+  const points = (found) => (found ? found.map((p) => [p.x, p.y, p.z]) : null);
+  const pose = results.poseLandmarks ? results.poseLandmarks.map((p) => [p.x, p.y, p.z, p.visibility ?? 0]) : null;
+  return [[points(results.leftHandLandmarks), points(results.rightHandLandmarks)], pose];
 }
 
 // The processed frame and its hands' skeletons, so the skeleton lines up with the hand it came from.
@@ -100,44 +111,89 @@ async function openCamera(video) {
   await video.play();
 }
 
-// Start the camera and the tracker. onState(name) reports "camera", "tracker" and "tracking";
-// onHands(slots, t) is called once per processed frame with its capture time t
-// (performance.now(), ms). The frame is copied when it is sent to the tracker and drawn with
-// its skeleton into `canvas` when the landmarks come back.
-export async function startTracking(video, canvas, onHands, onState = () => {}) {
-  const health = await (await fetch("/api/health")).json();
-  if (!health.browser_hands) throw new TrackingError("tracker_missing");
-  if (typeof Hands === "undefined") throw new TrackingError("tracker_missing");
-  onState("camera");
-  await openCamera(video);
-  onState("tracker");
-  const hands = new Hands({ locateFile: (file) => `/vendor/hands/${file}` });
-  hands.setOptions({ maxNumHands: 2, modelComplexity: 1, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5 });
+function loadScript(src) {
+  if (document.querySelector(`script[src="${src}"]`)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.crossOrigin = "anonymous";
+    script.onload = resolve;
+    script.onerror = () => reject(new TrackingError("tracker_missing", src));
+    document.head.appendChild(script);
+  });
+}
+
+// A MediaPipe solution: Holistic when `pose`, else Hands. onResults(slots, pose) gets pose
+// undefined from Hands (it has none), null from Holistic when no body is in view.
+async function makeTracker(pose, health, onResults) {
+  if (!(pose ? health.browser_holistic : health.browser_hands)) throw new TrackingError(pose ? "holistic_missing" : "tracker_missing");
+  const name = pose ? "holistic" : "hands";
+  await loadScript(`/vendor/${name}/${name}.js`);
+  const Solution = pose ? globalThis.Holistic : globalThis.Hands;
+  if (typeof Solution === "undefined") throw new TrackingError(pose ? "holistic_missing" : "tracker_missing");
+  const solution = new Solution({ locateFile: (file) => `/vendor/${name}/${file}` });
+  solution.setOptions(pose
+    ? { modelComplexity: 1, smoothLandmarks: true, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5 }
+    : { maxNumHands: 2, modelComplexity: 1, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5 });
   try {
-    await hands.initialize();
+    await solution.initialize();
   } catch (err) {
     throw new TrackingError("tracker_failed", String((err && err.message) || err));
   }
+  solution.onResults((results) => (pose ? onResults(...holisticSlots(results)) : onResults(toSlots(results), undefined)));
+  return { pose, solution };
+}
+
+// Start the camera and the tracker. onState(name) reports "camera", "tracker" and "tracking";
+// onHands(slots, t, pose) is called once per processed frame with its capture time t
+// (performance.now(), ms) and, while Holistic runs, the pose. usePose() is asked before every
+// frame whether the body pose is wanted (a pose model or vocabulary is chosen): the tracker is
+// switched between Hands and Holistic when the answer changes (a failure then goes to onError).
+// The frame is copied when it is sent to the tracker and drawn with its skeleton into `canvas`
+// when the landmarks come back.
+export async function startTracking(video, canvas, onHands, onState = () => {}, usePose = () => false,
+  onError = (err) => { throw err; }) {
+  const health = await (await fetch("/api/health")).json();
+  if (!(usePose() ? health.browser_holistic : health.browser_hands)) {
+    throw new TrackingError(usePose() ? "holistic_missing" : "tracker_missing");
+  }
+  onState("camera");
+  await openCamera(video);
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   const frame = document.createElement("canvas");
   frame.width = canvas.width;
   frame.height = canvas.height;
   let sentAt = 0;
-  hands.onResults((results) => {
-    const slots = toSlots(results);
+  const onResults = (slots, pose) => {
     drawFrame(canvas, frame, slots);
-    onHands(slots, sentAt);
-  });
-  onState("tracking");
+    onHands(slots, sentAt, pose);
+  };
+  const open = async (pose) => {
+    onState("tracker");
+    const made = await makeTracker(pose, health, onResults);
+    onState("tracking");
+    return made;
+  };
+  let tracker = await open(Boolean(usePose()));
   // One tracker call per new camera frame (never the same frame twice); a paused video pauses tracking.
   const next = (callback) => (video.requestVideoFrameCallback
     ? video.requestVideoFrameCallback(callback) : requestAnimationFrame(callback));
   const tick = async () => {
-    if (video.readyState >= 2) {
-      frame.getContext("2d").drawImage(video, 0, 0, frame.width, frame.height);
-      sentAt = performance.now();
-      await hands.send({ image: frame });
+    try {
+      const pose = Boolean(usePose());
+      if (pose !== tracker.pose) {
+        const old = tracker;
+        tracker = await open(pose);
+        old.solution.close();
+      }
+      if (video.readyState >= 2) {
+        frame.getContext("2d").drawImage(video, 0, 0, frame.width, frame.height);
+        sentAt = performance.now();
+        await tracker.solution.send({ image: frame });
+      }
+    } catch (err) {
+      return onError(err);
     }
     next(tick);
   };
