@@ -58,14 +58,15 @@ def motion_part(run_dir: Path, letters: list[str], sign_system: str):
     unknown = sorted(set(info.labels) - set(letters))
     if unknown:
         raise IsyaratError(f"{run_dir}: its labels {', '.join(unknown)} are not letters of the letter model")
-    starts = {}
+    starts, setoff = {}, {}
     sign_system = sign_system or info.data.get("sign_system") or ""
     if sign_system:
-        moving = load_vocabulary(sign_system).moving
-        starts = {label: m.start for label, m in moving.items() if label in info.labels}
+        moving = {k: m for k, m in load_vocabulary(sign_system).moving.items() if k in info.labels}
+        starts = {label: m.start for label, m in moving.items()}
+        setoff = {label: m.setoff_s for label, m in moving.items()}
     part = MotionPart(labels=info.labels, input_shape=info.input_shape, features=info.features,
                       model_info={**info.data["model"], "recipe": info.data["recipe"]},
-                      metrics=dict(info.data.get("metrics", {})), starts=starts)
+                      metrics=dict(info.data.get("metrics", {})), starts=starts, setoff_s=setoff)
     return model, part
 
 

@@ -13,6 +13,7 @@ from isyarat.errors import IsyaratError
 from isyarat.features.config import FeatureConfig
 
 MOTION_FILE = "motion.onnx"
+DEFAULT_SETOFF_S = 0.4  # vocab.Motion's default, for bundles exported before it was recorded
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class MotionPart:
     model_info: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     starts: dict[str, str] = field(default_factory=dict)  # moving letter -> still handshape it starts from
+    setoff_s: dict[str, float] = field(default_factory=dict)  # moving letter -> its vocabulary's setoff_s
     gate: GateSettings = field(default_factory=GateSettings)
     model: object | None = field(default=None, repr=False)
 
@@ -53,10 +55,16 @@ class MotionPart:
         if not self.labels or not all(isinstance(x, str) for x in self.labels):
             raise IsyaratError("motion model: 'labels' must be a non-empty list of strings")
 
+    def start_hold_s(self, letter: str) -> float:
+        """Extra seconds a stream holds back `letter`'s still handshape when it starts a moving
+        letter (the largest setoff of the letters it starts; bundles made before: 0.4)."""
+        return max([self.setoff_s.get(m, DEFAULT_SETOFF_S) for m, start in self.starts.items() if start == letter],
+                   default=0.0)
+
     def to_dict(self) -> dict:
         return {"file": MOTION_FILE, "labels": list(self.labels), "input_shape": list(self.input_shape),
                 "features": self.features.to_dict(), "model": self.model_info, "metrics": self.metrics,
-                "starts": dict(self.starts), "gate": asdict(self.gate)}
+                "starts": dict(self.starts), "setoff_s": dict(self.setoff_s), "gate": asdict(self.gate)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "MotionPart":
@@ -70,6 +78,7 @@ class MotionPart:
             return cls(labels=list(data["labels"]), input_shape=tuple(data["input_shape"]),
                        features=FeatureConfig.from_dict(data["features"]), model_info=dict(data.get("model") or {}),
                        metrics=dict(data.get("metrics") or {}), starts=dict(data.get("starts") or {}),
+                       setoff_s={str(k): float(v) for k, v in (data.get("setoff_s") or {}).items()},
                        gate=GateSettings(**gate))
         except (KeyError, TypeError, ValueError) as err:
             raise IsyaratError(f"bundle.json 'motion' is incomplete ({err}); export the bundle again") from err

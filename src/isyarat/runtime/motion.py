@@ -28,29 +28,57 @@ def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
     return hands[slot, 0, :2].astype(np.float64), hand_size(hands[slot])
 
 
+MAX_STEP = 1.0  # hand sizes between two frames: more is a tracking jump, not a hand moving
+MAX_RESIZE = 1.5  # hand size ratio between two frames: more is another hand taking the slot
+
+
+def wrist_runs(hands: np.ndarray) -> list[np.ndarray]:
+    """(T, 2, 21, 3) -> the signing wrist's path in hand sizes, cut into runs of consecutive
+    frames: a frame without a hand, a jump of more than MAX_STEP hand sizes in one frame (a
+    tracking glitch, the other hand taking over) or a sudden change of hand size ends a run, so
+    a hand that reappears elsewhere or a glitch never counts as travel."""
+    runs, current, previous = [], [], None
+    for frame in hands:
+        seen = signing_wrist(frame)
+        if current and not _continues(previous, seen):
+            runs.append(current)
+            current = []
+        if seen is not None:
+            current.append(seen)
+        previous = seen
+    runs.append(current)
+    return [np.stack([p for p, _ in run]) / float(np.median([s for _, s in run])) for run in runs if len(run) > 1]
+
+
+def _continues(previous: tuple[np.ndarray, float] | None, seen: tuple[np.ndarray, float] | None) -> bool:
+    """Whether a frame's wrist (point, hand size) can follow the previous frame's."""
+    if previous is None or seen is None:
+        return False
+    small, large = sorted((previous[1], seen[1]))
+    small = max(small, 1e-9)
+    return float(np.linalg.norm(seen[0] - previous[0])) / small <= MAX_STEP and large / small <= MAX_RESIZE
+
+
 def wrist_travel(hands: np.ndarray) -> float:
-    """(T, 2, 21, 3) -> how far the signing wrist is from where it was at the first frame with a
-    hand (means of the first and last 3 such frames), in hand sizes: tremor hardly moves it."""
-    seen = [w for w in (signing_wrist(h) for h in hands) if w is not None]
-    if len(seen) < 2:
+    """(T, 2, 21, 3) -> how far the signing wrist is from where its latest run of frames began
+    (means of the first and last 3 frames), in hand sizes: tremor hardly moves it."""
+    runs = wrist_runs(hands)
+    if not runs:
         return 0.0
-    points = np.stack([p for p, _ in seen])
-    size = float(np.median([s for _, s in seen]))
-    return float(np.linalg.norm(points[-3:].mean(axis=0) - points[:3].mean(axis=0)) / size)
+    points = runs[-1]
+    return float(np.linalg.norm(points[-3:].mean(axis=0) - points[:3].mean(axis=0)))
 
 
 def wrist_path(hands: np.ndarray, smooth: int = 3) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist travelled, in hand sizes: the length of its
-    path through the frames with a hand, after a moving mean over `smooth` frames."""
-    seen = [w for w in (signing_wrist(h) for h in hands) if w is not None]
-    if len(seen) < 2:
-        return 0.0
-    points = np.stack([p for p, _ in seen])
-    size = float(np.median([s for _, s in seen]))
-    if len(points) > smooth:
-        kernel = np.ones(smooth) / smooth
-        points = np.stack([np.convolve(points[:, d], kernel, mode="valid") for d in range(2)], axis=1)
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum() / size)
+    path through each run of frames (see wrist_runs), after a moving mean over `smooth` frames."""
+    total = 0.0
+    for points in wrist_runs(hands):
+        if len(points) > smooth:
+            kernel = np.ones(smooth) / smooth
+            points = np.stack([np.convolve(points[:, d], kernel, mode="valid") for d in range(2)], axis=1)
+        total += float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+    return total
 
 
 class MotionGate:
@@ -64,6 +92,7 @@ class MotionGate:
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
 
     def push(self, hands: np.ndarray) -> bool:
+        """Add a frame (2, 21, 3); whether the hand is moving now."""
         self._recent.append(hands)
         recent = np.stack(self._recent)
         self.path, self.travel = wrist_path(recent), wrist_travel(recent)

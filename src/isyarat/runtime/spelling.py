@@ -6,7 +6,10 @@ the first frame that shows it to the latest one, so one stray frame lasts zero s
 changes nothing; a pause without a hand counts from halfway between the last frame with a hand
 and the first without one.
 
-- A label is written once it has lasted `hold_s` seconds. Holding it longer writes nothing more;
+- A label is written once it has lasted `hold_s` seconds (or its own hold in `holds`: a moving
+  letter is read from its whole path and needs little holding, a still letter that starts a
+  moving one needs more), and only while the frame says the hand has settled (`settled`: a
+  stream says no while a hand sets off on a path). Holding it longer writes nothing more;
   writing the same label again needs a release first: `release_s` seconds of "no sign", of no
   hand or of other labels (another label is written directly, without a release).
 - A word break (one space) is written once no hand has been in view for `space_after_s` seconds;
@@ -31,13 +34,17 @@ def lasted(since: float | None, now: float, seconds: float) -> bool:
 
 class FingerspellingDecoder:
     def __init__(self, hold_s: float = HOLD_S, release_s: float = RELEASE_S,
-                 space_after_s: float = SPACE_AFTER_S) -> None:
-        for name, value in (("hold_s", hold_s), ("release_s", release_s), ("space_after_s", space_after_s)):
+                 space_after_s: float = SPACE_AFTER_S, holds: dict[str, float] | None = None) -> None:
+        holds = dict(holds or {})
+        checked = [("hold_s", hold_s), ("release_s", release_s), ("space_after_s", space_after_s),
+                   *((f"holds[{k!r}]", v) for k, v in holds.items())]
+        for name, value in checked:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
         self.hold_s = float(hold_s)
         self.release_s = float(release_s)
         self.space_after_s = float(space_after_s)
+        self.holds = {k: float(v) for k, v in holds.items()}  # label -> its own hold, seconds
         self.reset()
 
     def reset(self) -> None:
@@ -51,17 +58,19 @@ class FingerspellingDecoder:
         self._no_hand_since: float | None = None  # when the current pause without a hand began
         self._after_word = False  # the last label written was a word
 
-    def push(self, label: str | None, has_hand: bool = True, t: float = 0.0) -> str | None:
+    def push(self, label: str | None, has_hand: bool = True, t: float = 0.0, settled: bool = True) -> str | None:
         """Feed one frame's label (None: no sign), whether a hand was in view, and the frame's
         time in seconds; return the text it adds, if any. A time earlier than the previous
-        frame's counts as the previous frame's time."""
+        frame's counts as the previous frame's time. `settled=False` (the hand is setting off)
+        lets the label's time run on but writes nothing yet."""
         t = float(t) if self._now is None else max(float(t), self._now)
         self._now = t
         self._track_hand(has_hand, t)
         self._track_runs(label, t)
         if lasted(self._no_hand_since, t, self.space_after_s) and self.text and not self.text.endswith(" "):
             return self._write(" ")
-        if label is not None and label != self._held and lasted(self._candidate_since, t, self.hold_s):
+        hold = self.holds.get(label, self.hold_s)
+        if settled and label is not None and label != self._held and lasted(self._candidate_since, t, hold):
             self._held, self._away_since = label, None
             return self._write(self._token(label))
         return None
