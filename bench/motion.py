@@ -102,10 +102,12 @@ def cached_bundle(system: str, train_hands: list, train_seqs: list, args, tmp: P
 
 
 def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0) -> str:
-    """The text a live stream writes for the clip, played as a camera at `fps` (spelling counts seconds)."""
+    """The text a stream writes for the clip, played as a video at `fps` (spelling counts
+    seconds) and finished as `isyarat recognize` finishes a video."""
     with recognizer.stream() as stream:
         for n, hands in enumerate(lm.hands):
             stream.push_landmarks(hands, t=n / fps)
+        stream.finish()
     return stream.text
 
 

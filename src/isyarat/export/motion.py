@@ -55,11 +55,10 @@ class MotionPart:
         if not self.labels or not all(isinstance(x, str) for x in self.labels):
             raise IsyaratError("motion model: 'labels' must be a non-empty list of strings")
 
-    def start_hold_s(self, letter: str) -> float:
-        """Extra seconds a stream holds back `letter`'s still handshape when it starts a moving
-        letter (the largest setoff of the letters it starts; bundles made before: 0.4)."""
-        return max([self.setoff_s.get(m, DEFAULT_SETOFF_S) for m, start in self.starts.items() if start == letter],
-                   default=0.0)
+    def setoff(self, letter: str) -> float:
+        """How long a signer may show moving `letter`'s start handshape before its path sets
+        off (its vocabulary's setoff_s; bundles made before: DEFAULT_SETOFF_S)."""
+        return self.setoff_s.get(letter, DEFAULT_SETOFF_S)
 
     def to_dict(self) -> dict:
         return {"file": MOTION_FILE, "labels": list(self.labels), "input_shape": list(self.input_shape),

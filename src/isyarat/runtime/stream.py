@@ -66,14 +66,15 @@ class RecognizerStream:
         self.words = WordDecoder() if recognizer.is_sequence else None
         self.decoder = FingerspellingDecoder(**decoder_settings)
         motion = recognizer.motion
-        if motion is not None:
-            self.decoder.holds.update(letter_holds(motion, self.decoder.hold_s))
         self._start_letters = {s for m, s in motion.starts.items() if s != m} if motion else set()
         frames = max(recognizer.config.frames, motion.features.frames if motion else 1)
         self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
         self.gate = MotionGate(motion.gate) if motion else None
         self._moved_letter: str | None = None  # the moving letter just read
         self._rest_shape: np.ndarray | None = None  # the hand's shape when it was last moving
+        self._setting_off = False  # the wrist is travelling (or the gate is open)
+        self._set_off_at = -np.inf  # when the latest travel began
+        self._traced: str | None = None  # the moving letter read from its path in the latest frame
         self._extractor = None
 
     @property
@@ -149,15 +150,38 @@ class RecognizerStream:
         if self.words is not None:
             return self._end_word_frame(frame, probs)
         prediction = self._predict(frame.has_hand, frame.probs if frame.moving else probs, frame.t)
-        settled = self._keep_moving_letter(prediction, frame) if self.gate is not None else True
-        added = self.decoder.push(sign_label(prediction), frame.has_hand, frame.t, settled)
+        if self.gate is None:
+            added = self.decoder.push(sign_label(prediction), frame.has_hand, frame.t)
+            return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
+        self._track_setting_off(frame.t)
+        settled = self._keep_moving_letter(prediction, frame)
+        label = sign_label(prediction)
+        traced = label in self.recognizer.motion.starts and (frame.moving or label == self._moved_letter)
+        self._traced = label if traced else None
+        added = self._push_letter(label, frame.has_hand, frame.t, settled, MOVING_HOLD_S if traced else None)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
 
+    def _push_letter(self, label: str | None, has_hand: bool, t: float, settled: bool,
+                     hold_s: float | None) -> str | None:
+        """The decoder's push; a moving letter written takes back its start handshape written
+        just before the path set off (the I that began the J)."""
+        added = self.decoder.push(label, has_hand, t, settled, hold_s)
+        if added and label == self._traced:
+            motion = self.recognizer.motion
+            self.decoder.supersede(motion.starts[label], self._set_off_at - motion.setoff(label))
+        return added
+
+    def _track_setting_off(self, t: float) -> None:
+        setting_off = self.gate.moving or self.gate.travel >= STARTING
+        if setting_off and not self._setting_off:
+            self._set_off_at = t
+        self._setting_off = setting_off
+
     def _end_word_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
-        """A sign just ended (frame.sign_ended): its word is written; any frame shows the word
-        written last for a moment while a hand is in view, else "no sign"."""
+        """A sign just ended (frame.sign_ended): its word is written; the frames show it for a
+        moment (WordSettings.show_s), else "no sign"."""
         added = self._read_sign(probs) if frame.sign_ended else None
-        shown = self.words.shown(frame.has_hand)
+        shown = self.words.shown()
         if shown is None:
             prediction = Prediction(None, 0.0, {}, has_hand=frame.has_hand)
         else:
@@ -181,8 +205,11 @@ class RecognizerStream:
         return self.words.text[before:] or None
 
     def finish(self) -> str | None:
-        """The end of a video: a word model reads the sign still going, if any (a live stream
-        needs no finish: the hands resting end a sign). Returns the text it adds."""
+        """The end of a video: a word model reads the sign still going, if any, and a moving
+        letter the motion model was reading as the video ended is written (its path is done).
+        A live stream needs no finish: the hands rest after a sign. Returns the text it adds."""
+        if self._traced is not None and self.decoder.now is not None:
+            return self._push_letter(self._traced, True, self.decoder.now, True, 0.0)
         sign = None if self.words is None else self.words.finish()
         if sign is None:
             return None
@@ -195,7 +222,7 @@ class RecognizerStream:
         the shape it ended in (the hand that wrote J rests, turned, in the I handshape: that is
         still the J). Returns whether the hand has settled: False while a moving letter's start
         handshape (I for J, D for Z) sets off on a path, so the decoder does not write the I
-        that begins a J (its longer hold, see letter_holds, covers the moments before)."""
+        that begins a J (one written just before is superseded when the J is read)."""
         starts = self.recognizer.motion.starts
         shape = _hand_shape(frame.hands)
         if frame.moving:
@@ -223,6 +250,7 @@ class RecognizerStream:
         self.decoder.reset()
         self._window.clear()
         self._moved_letter, self._rest_shape = None, None
+        self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
         if self.words is not None:
             self.words.reset()
         if self.gate is not None:
@@ -240,20 +268,7 @@ class RecognizerStream:
         self.close()
 
 
-MOVING_HOLD_S = 0.2  # a moving letter is read from its whole path: a short hold writes it
-
-
-def letter_holds(motion, hold_s: float) -> dict[str, float]:
-    """The decoder's own holds of a motion-aware bundle's letters: a moving letter is written
-    after MOVING_HOLD_S; a still letter that starts one (I for J) after hold_s plus the moving
-    letter's setoff_s (vocabulary data), the time a signer may show it before the path sets off.
-    A letter that starts itself (BISINDO J, R) keeps the usual hold."""
-    holds = {}
-    for letter, start in motion.starts.items():
-        if start != letter:
-            holds[letter] = min(MOVING_HOLD_S, hold_s)
-            holds[start] = hold_s + motion.start_hold_s(start)
-    return holds
+MOVING_HOLD_S = 0.1  # a letter the motion model read from its path: a short hold writes it
 
 
 _SHAPE = FeatureConfig(kind="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes

@@ -6,7 +6,7 @@ resting hand starts to move, and ends once the hands have rested: out of view fo
 seconds, or held within STILL hand sizes of one spot for `still_s` seconds (longer: a word
 sign often holds its hands still for a second, as in the WL-BISINDO clips). The sign, with the moments of rest around
 it, is read once by the model; its word is written when it is a sign of the model (see
-`sign_label`), and shown for `show_s` seconds while a hand stays in view. Signing on without a
+`sign_label`), and shown for `show_s` seconds, then "no sign" again. Signing on without a
 rest is read in pieces of at most `max_sign_s` seconds (a sliding window). The same decoder
 serves `isyarat recognize clip.mp4` and the live page's word mode (both go through
 RecognizerStream); everything counts seconds, so a slow device writes the same words.
@@ -42,7 +42,7 @@ class WordSettings:
     still_s: float = 2.0     # hands held still in view this long end a sign (signs hold 1 s and more)
     min_sign_s: float = 0.3  # a shorter stir of the hands is not a sign
     max_sign_s: float = 4.0  # signing on without rest is read in pieces this long
-    show_s: float = 1.0      # a written word stays up this long (while a hand is in view)
+    show_s: float = 1.0      # a written word is shown this long, then "no sign"
 
     def __post_init__(self) -> None:
         for name in ("rest_s", "still_s", "min_sign_s", "max_sign_s", "show_s"):
@@ -123,9 +123,10 @@ class WordDecoder:
         self._shown, self._shown_at = prediction, self._now
         return word
 
-    def shown(self, has_hand: bool) -> Prediction | None:
-        """The word to show now: the last one written, for show_s seconds while a hand is in view."""
-        if self._shown is None or not has_hand or self._now - self._shown_at > self.settings.show_s + EPS:
+    def shown(self) -> Prediction | None:
+        """The word to show now: the last one written, for show_s seconds (then "no sign", with
+        or without a hand in view: a word never stays up)."""
+        if self._shown is None or self._now - self._shown_at > self.settings.show_s + EPS:
             return None
         return self._shown
 

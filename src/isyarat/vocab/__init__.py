@@ -22,8 +22,8 @@ class Motion:
     twist: degrees the wrist turns about the forearm over the path (+: the palm turns toward
     the signer's body); roll: degrees the hand tilts in the image plane over the path.
     setoff_s: how long a signer may show the start handshape before the path sets off: a stream
-    holds that still letter back this much longer than other letters, so the I that begins a J
-    is not written as an I."""
+    that wrote the start letter at most this long before the hand set off on the path takes it
+    back when the moving letter is read, so the I that begins a J is not written as an I."""
 
     start: str
     path: tuple[tuple[float, float], ...]
