@@ -69,6 +69,16 @@ def wrist_travel(hands: np.ndarray) -> float:
     return float(np.linalg.norm(points[-3:].mean(axis=0) - points[:3].mean(axis=0)))
 
 
+def wrist_reach(hands: np.ndarray) -> float:
+    """(T, 2, 21, 3) -> how far the signing wrist got from where its latest run of frames began,
+    in hand sizes: a J or a Z goes somewhere, a shaking hand comes back."""
+    runs = wrist_runs(hands)
+    if not runs:
+        return 0.0
+    points = runs[-1]
+    return float(np.linalg.norm(points - points[0], axis=1).max())
+
+
 def wrist_path(hands: np.ndarray, smooth: int = 3) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist travelled, in hand sizes: the length of its
     path through each run of frames (see wrist_runs), after a moving mean over `smooth` frames."""

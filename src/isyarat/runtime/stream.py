@@ -10,7 +10,7 @@ import numpy as np
 
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate
+from isyarat.runtime.motion import MotionGate, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
@@ -136,6 +136,8 @@ class RecognizerStream:
     def _begin_word_frame(self, hands: np.ndarray, pose: np.ndarray | None, has_hand: bool,
                           now: float) -> PendingFrame:
         """A word model's frame: the model reads a sign once, when the word decoder says it ended."""
+        if self.recognizer.config.pose:
+            pose = empty_pose()[0] if pose is None else pose  # as the sliding window stores it
         sign = self.words.push(hands, pose if self.recognizer.config.pose else None, now)
         x = None if sign is None else self.recognizer.features(Landmarks(*sign))
         if x is not None and not np.isfinite(x).all():
@@ -156,7 +158,8 @@ class RecognizerStream:
         self._track_setting_off(frame.t)
         settled = self._keep_moving_letter(prediction, frame)
         label = sign_label(prediction)
-        traced = label in self.recognizer.motion.starts and (frame.moving or label == self._moved_letter)
+        traced = label in self.recognizer.motion.starts and (frame.moving or label == self._moved_letter) \
+            and self._reached()
         self._traced = label if traced else None
         added = self._push_letter(label, frame.has_hand, frame.t, settled, MOVING_HOLD_S if traced else None)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
@@ -170,6 +173,12 @@ class RecognizerStream:
             motion = self.recognizer.motion
             self.decoder.supersede(motion.starts[label], self._set_off_at - motion.setoff(label))
         return added
+
+    def _reached(self) -> bool:
+        """Whether the wrist went somewhere over the motion model's window (MIN_REACH): only then
+        is a moving letter written at a glance; one read on a shaking hand needs the usual hold."""
+        window = self._window_landmarks(self.recognizer.motion.features.frames)
+        return wrist_reach(window.hands) >= MIN_REACH
 
     def _track_setting_off(self, t: float) -> None:
         setting_off = self.gate.moving or self.gate.travel >= STARTING
@@ -269,6 +278,7 @@ class RecognizerStream:
 
 
 MOVING_HOLD_S = 0.1  # a letter the motion model read from its path: a short hold writes it
+MIN_REACH = 0.9  # hand sizes the wrist must get from where it set off for that (a shake: at most ~0.7)
 
 
 _SHAPE = FeatureConfig(kind="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes
