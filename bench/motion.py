@@ -77,19 +77,37 @@ def build_bundle(system: str, train_hands: list, train_seqs: list, args, folder:
     motion_model, motion_recipe, motion_labels, s2 = train("letters-motion", moving, {
         "train.epochs": args.epochs, "train.patience": 8})
     print(f"{system}: trained the frame model in {s1:.0f} s and the motion model in {s2:.0f} s", flush=True)
-    starts = {k: m.start for k, m in load_vocabulary(system).moving.items()}
+    moving_letters = load_vocabulary(system).moving
     part = MotionPart(labels=motion_labels, input_shape=motion_recipe.features.output_shape,
-                      features=motion_recipe.features, model_info={"name": motion_recipe.model}, starts=starts)
+                      features=motion_recipe.features, model_info={"name": motion_recipe.model},
+                      starts={k: m.start for k, m in moving_letters.items()},
+                      setoff_s={k: m.setoff_s for k, m in moving_letters.items()})
     return write_bundle(frame_model, frame_recipe.features.output_shape, labels, frame_recipe.features.to_dict(),
                         system, folder / system, f"{system}-motion-bench", {"name": frame_recipe.model},
                         extract=frame_recipe.extract, motion=(motion_model, part))
 
 
+def cached_bundle(system: str, train_hands: list, train_seqs: list, args, tmp: Path) -> Path:
+    """The bundle trained on this split: from --bundles when it was kept there with the same
+    settings, else trained now (and kept there when --bundles is given)."""
+    if args.bundles is None:
+        return build_bundle(system, train_hands, train_seqs, args, tmp)
+    key = f"{system}-s{args.seed}-n{args.train_per_letter}-h{args.max_hands}-e{args.epochs}"
+    folder = args.bundles / key
+    if not (folder / system / "bundle.json").is_file():
+        build_bundle(system, train_hands, train_seqs, args, folder)
+    else:
+        print(f"{system}: reusing the bundle kept in {folder}", flush=True)
+    return folder / system
+
+
 def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0) -> str:
-    """The text a live stream writes for the clip, played as a camera at `fps` (spelling counts seconds)."""
+    """The text a stream writes for the clip, played as a video at `fps` (spelling counts
+    seconds) and finished as `isyarat recognize` finishes a video."""
     with recognizer.stream() as stream:
         for n, hands in enumerate(lm.hands):
             stream.push_landmarks(hands, t=n / fps)
+        stream.finish()
     return stream.text
 
 
@@ -131,6 +149,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="seed of the hand split")
+    parser.add_argument("--bundles", type=Path, default=None,
+                        help="keep the trained bundles in this folder and reuse them on the next run "
+                             "(same settings): to compare decoders without training again")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -148,7 +169,7 @@ def main() -> None:
             print(f"{system}: {len(train_hands)} training hands, {len(test_hands)} held-out hands "
                   f"({len({h.group for h in test_hands})} groups); {len(train_seqs)} training and "
                   f"{len(test_seqs)} test sequences")
-            path = build_bundle(system, train_hands, train_seqs, args, Path(tmp))
+            path = cached_bundle(system, train_hands, train_seqs, args, Path(tmp))
             aware = Recognizer(load_bundle(path))
             frame_only = Recognizer(load_bundle(path))
             frame_only.motion = None

@@ -90,7 +90,8 @@ class LiveServer:
 
 @pytest.fixture()
 def server(tmp_path):
-    models = {"sibi-letters": Recognizer.load("sibi-letters"), "bisindo-letters": Recognizer.load("bisindo-letters")}
+    models = {"sibi-letters": Recognizer.load("sibi-letters"), "bisindo-letters": Recognizer.load("bisindo-letters"),
+              "bisindo-words": Recognizer.load("bisindo-words")}
     live = LiveServer(models, tmp_path / "recordings").start()
     yield live
     live.stop()
@@ -163,6 +164,14 @@ def test_live_page_spells_and_shows_every_state(server, datasets, tmp_path):
             english = state(page)
             assert english["lang"] == "en" and english["statusText"] == "Tracking hands"
             assert english["pressed"][0] == ["SIBI · letters", "true"]
+            # The word mode toggle beside the letter models: BISINDO words, on its own WebSocket.
+            page.click("button[data-mode=words]", timeout=120_000)
+            wait_for(page, "document.querySelector('button[data-mode=words]').getAttribute('aria-pressed') === 'true'", 60)
+            assert state(page)["pressed"] == [["BISINDO · words", "true"]]
+            wait_for(page, "document.querySelector('#status').dataset.state === 'tracking'", 120)
+            assert "Word mode" in page.text_content("#guide")
+            page.click("button[data-mode=letters]", timeout=120_000)
+            assert state(page)["pressed"] == [["SIBI · letters", "false"], ["BISINDO · letters", "true"]]
             page.close()
 
             recorder = browser.new_page()                                 # a new context: ?lang=en

@@ -22,7 +22,7 @@ from isyarat.export.from_run import export_run
 from isyarat.export.motion import GateSettings
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
-from isyarat.runtime.motion import MotionGate
+from isyarat.runtime.motion import MotionGate, wrist_path
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.synth import SynthSettings, held_sequence, moving_sequence, still_hands, synthesize, write_sequences
 from isyarat.training.recipe import load_recipe
@@ -128,6 +128,26 @@ def test_synthesizer_is_deterministic_and_j_is_not_a_held_i(datasets):
             assert gate_opens(moved, gate)
 
 
+def test_a_hand_jump_or_a_hand_entering_does_not_open_the_gate(datasets):
+    """Tracking glitches (the hand jumps 3 hand sizes for a frame and back, or the other hand
+    takes the slot), and a hand that leaves and comes back elsewhere, are not travel: only a
+    path the hand really moves along opens the gate."""
+    hand = asl_hands(datasets, "D", 1, 1)[0]
+    held = held_sequence(hand, np.random.default_rng(5), CALM).hands
+    size = float(np.linalg.norm(hand[1, 9, :2] - hand[1, 0, :2]) or np.linalg.norm(hand[0, 9, :2] - hand[0, 0, :2]))
+    glitch = held.copy()
+    glitch[10, :, :, 0] += 3 * size  # one frame 3 hand sizes away, then back
+    glitch[20, :, :, 1] -= 3 * size
+    away = held.copy()
+    away[12:15] = np.nan  # the hand leaves for 3 frames ...
+    away[15:, :, :, 0] += 2.5 * size  # ... and comes back 2.5 hand sizes to the side
+    for frames in (glitch, away):
+        assert wrist_path(frames) < 0.5
+        assert not gate_opens(Landmarks(frames), GateSettings())
+    z = moving_sequence(hand, load_vocabulary("sibi").sign("Z").motion, np.random.default_rng(1), CALM)
+    assert gate_opens(z, GateSettings())  # a real path still does
+
+
 @pytest.fixture(scope="module")
 def motion_bundle(datasets, tmp_path_factory):
     """A letter bundle (frame model on ASL frames) with a motion model trained on synthetic
@@ -180,6 +200,33 @@ def test_a_streamed_j_is_written_once(motion_bundle):
                 stream.push_landmarks(hands, t=n / 30)  # a 30 fps camera: spelling counts seconds
         texts.append(stream.text)
     assert texts.count("J") >= 3, texts
+
+
+def test_held_letters_with_jitter_and_shakes_never_become_moving_letters(motion_bundle):
+    """Still I and D (the start handshapes of J and Z) held with tremor, drift, a turn and, for
+    every one, a small shake: the stream writes the still letter, never J or Z; and an I held
+    a while before a J is drawn stays written: "IJ"."""
+    bundle, _, test_hands = motion_bundle
+    recognizer = Recognizer.load(bundle)
+    shaky = replace(SynthSettings(), shake=1.0, entry=0.0, exit=0.0, left_handed=0.0)
+    rng = np.random.default_rng(21)
+    texts = []
+    for letter in ("I", "D"):
+        for item in [h for h in test_hands if h.label == letter][:4]:
+            clip = held_sequence(item.hands, rng, shaky)
+            with recognizer.stream() as stream:
+                for n, hands in enumerate(clip.hands):
+                    stream.push_landmarks(hands, t=n / 30)
+                stream.finish()
+            texts.append(stream.text)
+    assert not any(set(t) & {"J", "Z"} for t in texts), texts
+    i_hand = [h for h in test_hands if h.label == "I"][0].hands
+    j = moving_sequence(i_hand, load_vocabulary("sibi").sign("J").motion, rng, replace(CALM, hold_frames=(2, 2)))
+    frames = [*[j.hands[0]] * 36, *j.hands, *[j.hands[-1]] * 20]  # I held 1.2 s, then the J
+    with recognizer.stream() as stream:
+        for n, hands in enumerate(frames):
+            stream.push_landmarks(hands, t=n / 30)
+    assert stream.text == "IJ"
 
 
 def test_a_bundle_with_a_broken_motion_part_is_refused_with_the_reason(tmp_path):

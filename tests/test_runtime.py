@@ -221,10 +221,10 @@ def test_predict_video_streams_every_frame(letters, datasets, video_updates):
     assert result.probabilities[letters.labels[int(np.argmax(mean))]] == pytest.approx(mean.max())
 
 
-def test_sequence_model_clip_and_sliding_window(datasets, tmp_path, video_updates):
+def test_sequence_model_reads_the_clip_and_each_sign_once(datasets, tmp_path, video_updates):
     """Mechanism test (the model's weights are untrained, the landmarks real): the clip prediction
-    is the model on the whole clip resampled by make_features, and the stream's prediction at a
-    frame is the model on the last `frames` frames only."""
+    is the model on the whole clip resampled by make_features; a stream reads the sign once, as
+    a whole, when it ends (runtime/words.py), and writes one word."""
     cfg = FeatureConfig(shape="sequence", hands="two", frames=16)
     torch.manual_seed(0)
     model = build_model("kolok_lstm", cfg.output_shape, 4)
@@ -235,11 +235,12 @@ def test_sequence_model_clip_and_sliding_window(datasets, tmp_path, video_update
     hands = np.stack([u.hands for u in video_updates])
     clip = words_model.predict_landmarks(Landmarks(hands))
     assert clip.label in words and clip.has_hand
+    gone = np.full((30, 2, 21, 3), np.nan, np.float32)  # then the hands are out of view for a second
     with words_model.stream() as stream:
-        updates = [stream.push_landmarks(h) for h in hands]
-    window = words_model.predict_landmarks(Landmarks(hands[-16:]))
-    assert updates[-1].prediction.probabilities == pytest.approx(window.probabilities, abs=1e-6)
-    assert updates[-1].prediction.probabilities != pytest.approx(clip.probabilities, abs=1e-6)
+        updates = [stream.push_landmarks(h, t=n / 30) for n, h in enumerate(np.concatenate([hands, gone]))]
+    assert stream.text in words and sum(bool(u.added) for u in updates) == 1
+    shown = [u.prediction.label for u in updates if u.prediction.label is not None]
+    assert shown and set(shown) == {stream.text} and updates[-1].prediction.label is None
 
 
 # ---- smoothing and spelling ---------------------------------------------------------------------
@@ -285,6 +286,21 @@ def test_decoder_counts_seconds():
     assert decoder.text == "" and decoder.push("B", t=5.0) is None
     with pytest.raises(ValueError, match="hold_s"):
         FingerspellingDecoder(hold_s=-1)
+
+
+def test_decoder_waits_for_a_settled_hand_and_takes_back_a_start_handshape():
+    decoder = FingerspellingDecoder(hold_s=0.3)
+    for i in range(5):  # I held 0.4 s, but the hand is setting off: not written yet
+        assert decoder.push("I", t=i / 10, settled=False) is None
+    assert decoder.push("I", t=0.5) == "I"  # settled again: written at once
+    decoder.reset()
+    for i in range(4):
+        decoder.push("I", t=i / 10)
+    assert decoder.text == "I"
+    assert decoder.push("J", t=0.4, hold_s=0.0) == "J" and decoder.text == "IJ"
+    assert not decoder.supersede("I", since=0.35)  # the I was written at 0.3 s: before `since`, kept
+    assert decoder.supersede("I", since=0.2) and decoder.text == "J"
+    assert not decoder.supersede("I", since=0.0)  # once only
 
 
 def test_decoder_spells_the_same_at_any_frame_rate():

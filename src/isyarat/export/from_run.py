@@ -63,14 +63,15 @@ def motion_part(run_dir: Path, letters: list[str], sign_system: str) -> tuple[nn
     unknown = sorted(set(info.labels) - set(letters))
     if unknown:
         raise IsyaratError(f"{run_dir}: its labels {', '.join(unknown)} are not letters of the letter model")
-    starts = {}
+    starts, setoff = {}, {}
     sign_system = sign_system or info.sign_system or ""
     if sign_system:
-        moving = load_vocabulary(sign_system).moving
-        starts = {label: m.start for label, m in moving.items() if label in info.labels}
+        moving = {k: m for k, m in load_vocabulary(sign_system).moving.items() if k in info.labels}
+        starts = {label: m.start for label, m in moving.items()}
+        setoff = {label: m.setoff_s for label, m in moving.items()}
     part = MotionPart(labels=info.labels, input_shape=info.input_shape, features=info.features,
-                      model_info=replace(info.model, recipe=info.recipe),
-                      metrics=dict(info.metrics), starts=starts)
+    starts, setoff = {}, {}
+    sign_system = sign_system or info.sign_system or ""
     return model, part
 
 

@@ -14,6 +14,7 @@ from isyarat.features.config import FeatureConfig
 from isyarat.models.spec import ModelSpec
 
 MOTION_FILE = "motion.onnx"
+DEFAULT_SETOFF_S = 0.4  # vocab.Motion's default, for bundles exported before it was recorded
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class MotionPart:
     model_info: ModelSpec | None = None  # the registry model and its recipe
     metrics: dict = field(default_factory=dict)
     starts: dict[str, str] = field(default_factory=dict)  # moving letter -> still handshape it starts from
+    setoff_s: dict[str, float] = field(default_factory=dict)  # moving letter -> its vocabulary's setoff_s
     gate: GateSettings = field(default_factory=GateSettings)
     model: object | None = field(default=None, repr=False)
 
@@ -56,10 +58,15 @@ class MotionPart:
         if not self.labels or not all(isinstance(x, str) for x in self.labels):
             raise IsyaratError("motion model: 'labels' must be a non-empty list of strings")
 
+    def setoff(self, letter: str) -> float:
+        """How long a signer may show moving `letter`'s start handshape before its path sets
+        off (its vocabulary's setoff_s; bundles made before: DEFAULT_SETOFF_S)."""
+        return self.setoff_s.get(letter, DEFAULT_SETOFF_S)
+
     def to_dict(self) -> dict:
         return {"file": MOTION_FILE, "labels": list(self.labels), "input_shape": list(self.input_shape),
                 "features": self.features.to_dict(), "model": None if self.model_info is None else self.model_info.to_dict(), "metrics": self.metrics,
-                "starts": dict(self.starts), "gate": asdict(self.gate)}
+                "starts": dict(self.starts), "setoff_s": dict(self.setoff_s), "gate": asdict(self.gate)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "MotionPart":
@@ -73,6 +80,7 @@ class MotionPart:
             return cls(labels=list(data["labels"]), input_shape=tuple(data["input_shape"]),
                        features=FeatureConfig.from_dict(data["features"]), model_info=data.get("model"),
                        metrics=dict(data.get("metrics") or {}), starts=dict(data.get("starts") or {}),
+                       setoff_s={str(k): float(v) for k, v in (data.get("setoff_s") or {}).items()},
                        gate=GateSettings(**gate))
         except (KeyError, TypeError, ValueError) as err:
             raise IsyaratError(f"bundle.json 'motion' is incomplete ({err}); export the bundle again") from err

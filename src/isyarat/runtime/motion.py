@@ -29,50 +29,96 @@ def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
     return hands[slot, 0, :2].astype(np.float64), hand_size(hands[slot])
 
 
+MAX_STEP = 1.0  # hand sizes between two frames: more is a tracking jump, not a hand moving
+MAX_RESIZE = 1.5  # hand size ratio between two frames: more is another hand taking the slot
 Wrist = tuple[np.ndarray, float]  # the signing wrist's x, y and the hand's size, from signing_wrist
 
 
+def wrist_runs(hands: np.ndarray) -> list[np.ndarray]:
+    """(T, 2, 21, 3) -> the signing wrist's path in hand sizes, cut into runs of consecutive
+    frames: a frame without a hand, a jump of more than MAX_STEP hand sizes in one frame (a
+    tracking glitch, the other hand taking over) or a sudden change of hand size ends a run, so
+    a hand that reappears elsewhere or a glitch never counts as travel."""
+    return runs_of([signing_wrist(frame) for frame in hands])
+
+
+def runs_of(wrists: Iterable[Wrist | None]) -> list[np.ndarray]:
+    """wrist_runs of the frames' signing wrists (None: no hand in that frame), each computed once."""
+    runs, current, previous = [], [], None
+    for seen in wrists:
+        if current and not _continues(previous, seen):
+            runs.append(current)
+            current = []
+        if seen is not None:
+            current.append(seen)
+        previous = seen
+    runs.append(current)
+    return [np.stack([p for p, _ in run]) / float(np.median([s for _, s in run])) for run in runs if len(run) > 1]
+
+
+def _continues(previous: Wrist | None, seen: Wrist | None) -> bool:
+    """Whether a frame's wrist (point, hand size) can follow the previous frame's."""
+    if previous is None or seen is None:
+        return False
+    small, large = sorted((previous[1], seen[1]))
+    small = max(small, 1e-9)
+    return float(np.linalg.norm(seen[0] - previous[0])) / small <= MAX_STEP and large / small <= MAX_RESIZE
+
+
 def wrist_travel(hands: np.ndarray) -> float:
-    """(T, 2, 21, 3) -> how far the signing wrist is from where it was at the first frame with a
-    hand (means of the first and last 3 such frames), in hand sizes: tremor hardly moves it."""
-    return _path_and_travel([signing_wrist(h) for h in hands])[1]
+    """(T, 2, 21, 3) -> how far the signing wrist is from where its latest run of frames began
+    (means of the first and last 3 frames), in hand sizes: tremor hardly moves it."""
+    return _travel(wrist_runs(hands))
+
+
+def _travel(runs: list[np.ndarray]) -> float:
+    if not runs:
+        return 0.0
+    points = runs[-1]
+    return float(np.linalg.norm(points[-3:].mean(axis=0) - points[:3].mean(axis=0)))
+
+
+def wrist_reach(hands: np.ndarray) -> float:
+    """(T, 2, 21, 3) -> how far the signing wrist got from where its latest run of frames began,
+    in hand sizes: a J or a Z goes somewhere, a shaking hand comes back."""
+    runs = wrist_runs(hands)
+    if not runs:
+        return 0.0
+    points = runs[-1]
+    return float(np.linalg.norm(points - points[0], axis=1).max())
 
 
 def wrist_path(hands: np.ndarray, smooth: int = 3) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist travelled, in hand sizes: the length of its
-    path through the frames with a hand, after a moving mean over `smooth` frames."""
-    return _path_and_travel([signing_wrist(h) for h in hands], smooth)[0]
+    path through each run of frames (see wrist_runs), after a moving mean over `smooth` frames."""
+    return _path(wrist_runs(hands), smooth)
 
 
-def _path_and_travel(wrists: Iterable[Wrist | None], smooth: int = 3) -> tuple[float, float]:
-    """wrist_path and wrist_travel of the frames' signing wrists (None: no hand in that frame)."""
-    seen = [w for w in wrists if w is not None]
-    if len(seen) < 2:
-        return 0.0, 0.0
-    points = np.stack([p for p, _ in seen])
-    size = float(np.median([s for _, s in seen]))
-    travel = float(np.linalg.norm(points[-3:].mean(axis=0) - points[:3].mean(axis=0)) / size)
-    if len(points) > smooth:
-        kernel = np.ones(smooth) / smooth
-        points = np.stack([np.convolve(points[:, d], kernel, mode="valid") for d in range(2)], axis=1)
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum() / size), travel
+def _path(runs: list[np.ndarray], smooth: int = 3) -> float:
+    total = 0.0
+    for points in runs:
+        if len(points) > smooth:
+            kernel = np.ones(smooth) / smooth
+            points = np.stack([np.convolve(points[:, d], kernel, mode="valid") for d in range(2)], axis=1)
+        total += float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+    return total
 
 
 class MotionGate:
-    """Push each frame's hands; `moving` says whether the motion model should read the window.
-    Each frame's signing wrist is found once, when it is pushed (the live server pushes 30 a second
-    per viewer), and the window's path and travel are measured on those."""
+    """Push each frame's hands; `moving` says whether the motion model should read the window."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        self._recent: deque[Wrist | None] = deque(maxlen=settings.window)
+        self._recent: deque[Wrist | None] = deque(maxlen=settings.window)  # each frame's wrist, found once
         self.moving = False
         self.path = 0.0
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
 
     def push(self, hands: np.ndarray) -> bool:
+        """Add a frame (2, 21, 3); whether the hand is moving now."""
         self._recent.append(signing_wrist(hands))
-        self.path, self.travel = _path_and_travel(self._recent)
+        runs = runs_of(self._recent)
+        self.path, self.travel = _path(runs), _travel(runs)
         if self.moving and self.path < self.settings.stop:
             self.moving = False
         elif not self.moving and self.path >= self.settings.start:

@@ -210,6 +210,7 @@ class Recognizer:
         frames = iter_video_frames(Path(path), max_frames=max_frames)
         with self.stream() as stream:
             updates = [stream.push_frame(frame, i / fps) for i, frame in enumerate(frames)]
+            stream.finish()  # a word still being signed when the video ends
         if not updates:
             raise IsyaratError(f"{path}: no frames could be read; give an .mp4/.avi/.mov video")
         clip = self._clip_prediction(updates)

@@ -6,11 +6,16 @@ the first frame that shows it to the latest one, so one stray frame lasts zero s
 changes nothing; a pause without a hand counts from halfway between the last frame with a hand
 and the first without one.
 
-- A label is written once it has lasted `hold_s` seconds. Holding it longer writes nothing more;
+- A label is written once it has lasted `hold_s` seconds (a frame may give its own hold: a
+  moving letter is read from its whole path and needs little holding), and only while the
+  frame says the hand has settled (`settled`: a stream says no while a hand sets off on a
+  path). Holding it longer writes nothing more;
   writing the same label again needs a release first: `release_s` seconds of "no sign", of no
   hand or of other labels (another label is written directly, without a release).
 - A word break (one space) is written once no hand has been in view for `space_after_s` seconds;
   a brief drop of the hand between letters writes nothing.
+- `supersede` replaces the letter written just before the latest one (the still handshape that
+  began a moving letter, written in the moment before the path set off).
 - Letters join into words; multi-character labels (word signs) are written as words separated
   by spaces.
 """
@@ -50,18 +55,23 @@ class FingerspellingDecoder:
         self._last_hand: float | None = None  # the latest frame with a hand
         self._no_hand_since: float | None = None  # when the current pause without a hand began
         self._after_word = False  # the last label written was a word
+        self._writes: list[tuple[str, float]] = []  # the last two (token, time) written
 
-    def push(self, label: str | None, has_hand: bool = True, t: float = 0.0) -> str | None:
+    def push(self, label: str | None, has_hand: bool = True, t: float = 0.0, settled: bool = True,
+             hold_s: float | None = None) -> str | None:
         """Feed one frame's label (None: no sign), whether a hand was in view, and the frame's
         time in seconds; return the text it adds, if any. A time earlier than the previous
-        frame's counts as the previous frame's time."""
+        frame's counts as the previous frame's time. `settled=False` (the hand is setting off)
+        lets the label's time run on but writes nothing yet; `hold_s` replaces the decoder's
+        hold for this frame."""
         t = float(t) if self._now is None else max(float(t), self._now)
         self._now = t
         self._track_hand(has_hand, t)
         self._track_runs(label, t)
         if lasted(self._no_hand_since, t, self.space_after_s) and self.text and not self.text.endswith(" "):
             return self._write(" ")
-        if label is not None and label != self._held and lasted(self._candidate_since, t, self.hold_s):
+        hold = self.hold_s if hold_s is None else hold_s
+        if settled and label is not None and label != self._held and lasted(self._candidate_since, t, hold):
             self._held, self._away_since = label, None
             return self._write(self._token(label))
         return None
@@ -92,6 +102,25 @@ class FingerspellingDecoder:
             return " " + label
         return label
 
+    @property
+    def now(self) -> float | None:
+        """The latest frame's time (None before any frame)."""
+        return self._now
+
+    def supersede(self, earlier: str, since: float) -> bool:
+        """When the token written before the latest one is the letter `earlier`, written at
+        `since` seconds or later, remove it (the latest stays): the still handshape that began
+        a moving letter is not a letter of its own. Returns whether it did."""
+        if len(self._writes) < 2 or self._writes[-2][0] != earlier or self._writes[-2][1] < since:
+            return False
+        latest = self._writes[-1][0]
+        if not self.text.endswith(earlier + latest):
+            return False
+        self.text = self.text[: len(self.text) - len(earlier + latest)] + latest
+        self._writes = self._writes[-1:]
+        return True
+
     def _write(self, token: str) -> str:
         self.text += token
+        self._writes = [*self._writes[-1:], (token, self._now)]
         return token

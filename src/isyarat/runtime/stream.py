@@ -10,9 +10,10 @@ import numpy as np
 
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate
+from isyarat.runtime.motion import MotionGate, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
 from isyarat.runtime.spelling import FingerspellingDecoder
+from isyarat.runtime.words import WordDecoder, sign_label
 
 if TYPE_CHECKING:
     from isyarat.runtime.recognizer import Recognizer
@@ -45,34 +46,40 @@ class PendingFrame:
     t: float = 0.0
     probs: np.ndarray | None = None
     moving: bool = False
+    sign_ended: bool = False  # a word model's sign ended with this frame: x holds the whole sign
 
 
 class RecognizerStream:
-    """Per-viewer state: the sliding window of the last `frames` landmarks (sequence models),
-    probability smoothing, the fingerspelling decoder and a MediaPipe tracker in video mode.
+    """Per-viewer state: the recent landmarks, probability smoothing, the decoder that writes
+    the text and a MediaPipe tracker in video mode.
 
-    With a motion-aware bundle, a gate watches the wrist: while the hand travels, the motion
-    model reads the window; once it stops, the frame model reads the hand again, and a moving
-    letter just read stays the answer while its end handshape is held (the hand that wrote J
-    rests in the I handshape: that is still the J, not a new I)."""
+    A letter (frame) model reads every frame and the fingerspelling decoder spells its labels.
+    A word (sequence) model reads each sign once, when its motion ends (runtime/words.py).
+    With a motion-aware letter bundle, a gate watches the wrist: while the hand travels, the
+    motion model reads the window; once it stops, the frame model reads the hand again, and a
+    moving letter just read stays the answer while its end handshape is held (the hand that
+    wrote J rests in the I handshape: that is still the J, not a new I)."""
 
     def __init__(self, recognizer: "Recognizer", **decoder_settings: float) -> None:
         self.recognizer = recognizer
         self.smoother = ProbabilitySmoother(recognizer.smoothing)
+        self.words = WordDecoder() if recognizer.is_sequence else None
         self.decoder = FingerspellingDecoder(**decoder_settings)
         motion = recognizer.motion
+        self._start_letters = {s for m, s in motion.starts.items() if s != m} if motion else set()
         frames = max(recognizer.config.frames, motion.features.frames if motion else 1)
         self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
         self.gate = MotionGate(motion.gate) if motion else None
         self._moved_letter: str | None = None  # the moving letter just read
         self._rest_shape: np.ndarray | None = None  # the hand's shape when it was last moving
-        self._start_run = 0  # frames in a row read as a moving letter's start handshape
-        self._shown: str | None = None  # the last letter this stream reported while a hand was in view
+        self._setting_off = False  # the wrist is travelling (or the gate is open)
+        self._set_off_at = -np.inf  # when the latest travel began
+        self._traced: str | None = None  # the moving letter read from its path in the latest frame
         self._extractor = None
 
     @property
     def text(self) -> str:
-        return self.decoder.text
+        return self.words.text if self.words is not None else self.decoder.text
 
     def push_frame(self, bgr: np.ndarray, t: float | None = None) -> StreamUpdate:
         """Find the landmarks of one camera frame (BGR, un-mirrored) and push them; `t` is the
@@ -115,6 +122,8 @@ class RecognizerStream:
         self._window.append((hands, empty_pose()[0] if pose is None else pose))
         frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
         now = time.monotonic() if t is None else float(t)
+        if self.words is not None:
+            return self._begin_word_frame(hands, pose, frame_has_hand, now)
         if self.gate is not None and self.gate.push(hands) and frame_has_hand:
             window = self._window_landmarks(self.recognizer.motion.features.frames)
             return PendingFrame(hands, pose, True, None, now, self.recognizer.motion_probabilities(window), moving=True)
@@ -124,17 +133,70 @@ class RecognizerStream:
             x = None
         return PendingFrame(hands, pose, frame_has_hand, x, now)
 
+    def _begin_word_frame(self, hands: np.ndarray, pose: np.ndarray | None, has_hand: bool,
+                          now: float) -> PendingFrame:
+        """A word model's frame: the model reads a sign once, when the word decoder says it ended."""
+        if self.recognizer.config.pose:
+            pose = empty_pose()[0] if pose is None else pose  # as the sliding window stores it
+        sign = self.words.push(hands, pose if self.recognizer.config.pose else None, now)
+        x = None if sign is None else self.recognizer.features(Landmarks(*sign))
+        if x is not None and not np.isfinite(x).all():
+            x = None
+        return PendingFrame(hands, pose, has_hand, x, now, sign_ended=sign is not None)
+
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
         if probs is not None and not np.isfinite(probs).all():
             probs = None
+        if self.words is not None:
+            return self._end_word_frame(frame, probs)
         prediction = self._predict(frame.has_hand, frame.probs if frame.moving else probs, frame.t)
-        if self.gate is not None:
-            self._keep_moving_letter(prediction, frame)
-            self._shown = prediction.label or self._shown  # the letter on screen (still held: no new delay)
-        added = self.decoder.push(prediction.label, frame.has_hand, frame.t)
+        if self.gate is None:
+            added = self.decoder.push(sign_label(prediction), frame.has_hand, frame.t)
+            return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
+        self._track_setting_off(frame.t)
+        settled = self._keep_moving_letter(prediction, frame)
+        label = sign_label(prediction)
+        traced = label in self.recognizer.motion.starts and (frame.moving or label == self._moved_letter) \
+            and self._reached()
+        self._traced = label if traced else None
+        added = self._push_letter(label, frame.has_hand, frame.t, settled, MOVING_HOLD_S if traced else None)
         return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
+
+    def _push_letter(self, label: str | None, has_hand: bool, t: float, settled: bool,
+                     hold_s: float | None) -> str | None:
+        """The decoder's push; a moving letter written takes back its start handshape written
+        just before the path set off (the I that began the J)."""
+        added = self.decoder.push(label, has_hand, t, settled, hold_s)
+        if added and label == self._traced:
+            motion = self.recognizer.motion
+            self.decoder.supersede(motion.starts[label], self._set_off_at - motion.setoff(label))
+        return added
+
+    def _reached(self) -> bool:
+        """Whether the wrist went somewhere over the motion model's window (MIN_REACH): only then
+        is a moving letter written at a glance; one read on a shaking hand needs the usual hold."""
+        window = self._window_landmarks(self.recognizer.motion.features.frames)
+        return wrist_reach(window.hands) >= MIN_REACH
+
+    def _track_setting_off(self, t: float) -> None:
+        setting_off = self.gate.moving or self.gate.travel >= STARTING
+        if setting_off and not self._setting_off:
+            self._set_off_at = t
+        self._setting_off = setting_off
+
+    def _end_word_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
+        """A sign just ended (frame.sign_ended): its word is written; the frames show it for a
+        moment (WordSettings.show_s), else "no sign"."""
+        added = self._read_sign(probs) if frame.sign_ended else None
+        shown = self.words.shown()
+        if shown is None:
+            prediction = Prediction(None, 0.0, {}, has_hand=frame.has_hand)
+        else:
+            prediction = Prediction(shown.label, shown.confidence, dict(shown.probabilities), frame.has_hand,
+                                    shown.variant)
+        return StreamUpdate(prediction, self.words.text, added, frame.hands, frame.pose)
 
     def _predict(self, frame_has_hand: bool, probs: np.ndarray | None, t: float) -> Prediction:
         smoothed = self.smoother.push(probs, t)
@@ -144,33 +206,46 @@ class RecognizerStream:
         prediction.has_hand = frame_has_hand
         return prediction
 
-    def _keep_moving_letter(self, prediction: Prediction, frame: PendingFrame) -> None:
-        """Two rules around moving letters. After the motion model read one, it stays the answer
-        while the hand keeps the shape it ended in (the hand that wrote J rests, turned, in the I
-        handshape: that is still the J). And a moving letter's start handshape (I for J, D for
-        Z) is passed on only once it has been seen for the gate's window with the wrist not
-        setting off (net travel over the window below STARTING): the I that begins a J is not
-        written as an I."""
+    def _read_sign(self, probs: np.ndarray | None) -> str | None:
+        """The word model's probabilities for a whole sign -> the text it adds, if any."""
+        before = len(self.words.text)
+        self.words.decide(None if probs is None else
+                          to_prediction(probs, self.recognizer.labels, self.recognizer.threshold))
+        return self.words.text[before:] or None
+
+    def finish(self) -> str | None:
+        """The end of a video: a word model reads the sign still going, if any, and a moving
+        letter the motion model was reading as the video ended is written (its path is done).
+        A live stream needs no finish: the hands rest after a sign. Returns the text it adds."""
+        if self._traced is not None and self.decoder.now is not None:
+            return self._push_letter(self._traced, True, self.decoder.now, True, 0.0)
+        sign = None if self.words is None else self.words.finish()
+        if sign is None:
+            return None
+        x = self.recognizer.features(Landmarks(*sign))
+        probs = None if x is None else self.recognizer.bundle.model.predict(x[None])[0]
+        return self._read_sign(probs if probs is not None and np.isfinite(probs).all() else None)
+
+    def _keep_moving_letter(self, prediction: Prediction, frame: PendingFrame) -> bool:
+        """After the motion model read a moving letter, it stays the answer while the hand keeps
+        the shape it ended in (the hand that wrote J rests, turned, in the I handshape: that is
+        still the J). Returns whether the hand has settled: False while a moving letter's start
+        handshape (I for J, D for Z) sets off on a path, so the decoder does not write the I
+        that begins a J (one written just before is superseded when the J is read)."""
         starts = self.recognizer.motion.starts
         shape = _hand_shape(frame.hands)
-        self._shown = self._shown if prediction.has_hand else None
         if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
-            self._rest_shape, self._start_run = shape, 0
-            return
+            self._rest_shape = shape
+            return True
         if self._moved_letter is not None:
             if _same_shape(shape, self._rest_shape):
                 prediction.label = self._moved_letter
-                return
+                return True
             self._moved_letter = None
-        if prediction.label in starts.values() and prediction.label != self._shown:
-            self._start_run += 1
-            settling = self._start_run < self.gate.settings.window or self.gate.travel >= STARTING
-            if settling:  # seen too briefly, or the wrist is already travelling: maybe a J starting
-                prediction.label = None
-        else:
-            self._start_run = 0
+        setting_off = self.gate.travel >= STARTING
+        return not (setting_off and prediction.label in self._start_letters)
 
     def _window_landmarks(self, frames: int | None = None) -> Landmarks:
         recent = list(self._window)[-frames:] if frames else list(self._window)
@@ -183,7 +258,10 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
-        self._moved_letter, self._rest_shape, self._start_run, self._shown = None, None, 0, None
+        self._moved_letter, self._rest_shape = None, None
+        self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
+        if self.words is not None:
+            self.words.reset()
         if self.gate is not None:
             self.gate.reset()
 
@@ -197,6 +275,10 @@ class RecognizerStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+MOVING_HOLD_S = 0.1  # a letter the motion model read from its path: a short hold writes it
+MIN_REACH = 0.9  # hand sizes the wrist must get from where it set off for that (a shake: at most ~0.7)
 
 
 _SHAPE = FeatureConfig(shape="frame", hands="one")  # the signing hand, wrist-centred, in hand sizes

@@ -20,18 +20,24 @@ class Motion:
     in the un-mirrored camera image of the signer's right hand: x to the image's right (the
     signer's left), y down. start: the letter whose still handshape makes the movement.
     twist: degrees the wrist turns about the forearm over the path (+: the palm turns toward
-    the signer's body); roll: degrees the hand tilts in the image plane over the path."""
+    the signer's body); roll: degrees the hand tilts in the image plane over the path.
+    setoff_s: how long a signer may show the start handshape before the path sets off: a stream
+    that wrote the start letter at most this long before the hand set off on the path takes it
+    back when the moving letter is read, so the I that begins a J is not written as an I."""
 
     start: str
     path: tuple[tuple[float, float], ...]
     twist: float = 0.0
     roll: float = 0.0
     description: str = ""
+    setoff_s: float = 0.4
 
     def __post_init__(self) -> None:
         path = tuple(tuple(float(v) for v in point) for point in self.path)
         if len(path) < 2 or any(len(point) != 2 for point in path):
             raise IsyaratError(f"motion path {self.path}: give at least 2 waypoints, each [x, y]")
+        if not 0.0 <= float(self.setoff_s) <= 3.0:
+            raise IsyaratError(f"motion setoff_s {self.setoff_s}: give seconds between 0 and 3")
         object.__setattr__(self, "path", path)
 
 

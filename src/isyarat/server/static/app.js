@@ -95,10 +95,41 @@ function defaultModel(models) {
     || models[0];
 }
 
+// Word mode: a toggle beside the letter models. Letters are spelled as they are held; a word is
+// written once its motion ends (isyarat.runtime.words on the server), then the label clears.
+const modeOf = (model) => (isLetters(model) ? "letters" : "words");
+const wordMode = () => page.models.some((m) => m.name === page.model && modeOf(m) === "words");
+
+function renderModes() {
+  const toggle = $("modes");
+  toggle.innerHTML = "";
+  const current = page.models.find((m) => m.name === page.model);
+  for (const mode of ["letters", "words"]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = t(`mode.${mode}`);
+    button.dataset.mode = mode;
+    button.disabled = !page.models.some((m) => modeOf(m) === mode);
+    button.setAttribute("aria-pressed", String(Boolean(current) && modeOf(current) === mode));
+    button.onclick = () => selectMode(mode);
+    toggle.appendChild(button);
+  }
+}
+
+// The chosen mode's model of the same sign system when there is one, else its first model.
+function selectMode(mode) {
+  const current = page.models.find((m) => m.name === page.model);
+  const choices = page.models.filter((m) => modeOf(m) === mode);
+  const same = choices.find((m) => current && systemKey(m) === systemKey(current));
+  if (choices.length) selectModel((same || choices[0]).name);
+}
+
 function renderModels() {
+  renderModes();
   const switcher = $("models");
   switcher.innerHTML = "";
-  for (const model of page.models) {
+  const current = page.models.find((m) => m.name === page.model);
+  for (const model of page.models.filter((m) => !current || modeOf(m) === modeOf(current))) {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = modelTitle(model);
@@ -211,8 +242,8 @@ function showReply(reply) {
   showText();
   if (reply.added) announce(reply.added);
   $("label").dataset.count = String(page.replies);
-  if (!reply.has_hand) return clearPrediction("label.no_hand");
-  page.hint = reply.label ? "" : "label.no_sign";
+  if (!reply.has_hand && !reply.label) return clearPrediction("label.no_hand"); // a word is shown a moment after the hands drop
+  page.hint = reply.label ? "" : wordMode() ? "label.reading_word" : "label.no_sign";
   $("label").dataset.hasHand = "true";
   $("label").textContent = reply.label ?? "?";
   $("confidence").textContent = `${Math.round(100 * (reply.confidence || 0))}%`;
@@ -223,7 +254,8 @@ function showReply(reply) {
 }
 
 function announce(added) {
-  const words = added.trim() ? t("announce.letter", { letter: added.trim() }) : t("announce.space");
+  const words = added.trim() ? t(wordMode() ? "announce.word" : "announce.letter", { letter: added.trim() })
+    : t("announce.space");
   $("announce").textContent = words;
 }
 
