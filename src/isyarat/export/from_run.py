@@ -70,8 +70,8 @@ def motion_part(run_dir: Path, letters: list[str], sign_system: str) -> tuple[nn
         starts = {label: m.start for label, m in moving.items()}
         setoff = {label: m.setoff_s for label, m in moving.items()}
     part = MotionPart(labels=info.labels, input_shape=info.input_shape, features=info.features,
-    starts, setoff = {}, {}
-    sign_system = sign_system or info.sign_system or ""
+                      model_info=replace(info.model, recipe=info.recipe),
+                      metrics=dict(info.metrics), starts=starts, setoff_s=setoff)
     return model, part
 
 
