@@ -201,8 +201,8 @@ def test_bad_ray_addresses_are_refused_in_one_line(value):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--protocol", "foo:3"], "--protocol foo:3: use kfold:K"),
-    (["--protocol", "kfold:1"], "--protocol kfold:1: use kfold:K"),
+    (["--protocol", "foo:3"], "--protocol 'foo:3' is not usable; use"),
+    (["--protocol", "kfold:1"], "--protocol 'kfold:1' is not usable; use"),
     (["--seeds", "0"], "--seeds and --workers must be 1 or more"),
     (["--epochs", "0"], "--epochs must be 1 or more"),
     (["--ray", "nowhere"], "--ray nowhere: not a Ray address"),
