@@ -21,6 +21,7 @@ from torch import nn
 from isyarat.errors import IsyaratError
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MOTION_FILE, MotionPart
+from isyarat.export.openset import OpenSet
 
 ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
@@ -47,12 +48,20 @@ class Bundle:
     model: "OnnxModel | None" = field(default=None, repr=False)
     input: ModelInput = field(default_factory=ModelInput)
     motion: MotionPart | None = None  # motion.onnx: reads a moving hand (letters that move)
+    open_set: OpenSet | None = None  # how it says "unknown sign" (None: older bundles never do)
+
+    @property
+    def signs(self) -> list[str]:
+        """The labels the model can answer: its outputs less the open-set unknown class."""
+        unknown = self.open_set.unknown_class if self.open_set is not None else None
+        return [label for label in self.labels if label != unknown]
 
     def summary(self) -> dict:
         """What a user or the web page needs to choose a model."""
-        return {"name": self.name, "sign_system": self.sign_system, "labels": self.labels,
+        return {"name": self.name, "sign_system": self.sign_system, "labels": self.signs,
                 "input_shape": list(self.input_shape), "model": self.model_info.get("name"),
-                "metrics": self.metrics, "created": self.created, "input": self.input.kind}
+                "metrics": self.metrics, "created": self.created, "input": self.input.kind,
+                "open_set": self.open_set is not None}
 
 
 class OnnxModel:
@@ -81,14 +90,14 @@ def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[st
                  sign_system: str, out_dir: str | Path, name: str, model_info: dict,
                  metrics: dict | None = None, card: str = "", extract: dict | None = None,
                  details: dict | None = None, model_input: ModelInput | None = None,
-                 motion: tuple[nn.Module, MotionPart] | None = None) -> Path:
+                 motion: tuple[nn.Module, MotionPart] | None = None, open_set: OpenSet | None = None) -> Path:
     """Export `model` to ONNX, check it against PyTorch and write the bundle to `out_dir`
     (a folder, or an archive when the path ends in .zip). `extract` holds the landmark extraction
     settings the training data was read with (border, detection confidence), for the runtime to
     use the same; `details` (cross-validation scores, held-out samples, data sources) is stored
     as it is; `model_input` says what the model reads (landmarks by default, or pixels). `motion`
-    (a sequence model and its record) adds motion.onnx, the reader of a moving hand. Returns the
-    bundle's path."""
+    (a sequence model and its record) adds motion.onnx, the reader of a moving hand; `open_set`
+    says how the model rejects signs outside its vocabulary. Returns the bundle's path."""
     from isyarat.export.onnx_export import check_onnx, export_onnx
 
     out = Path(out_dir)
@@ -96,6 +105,7 @@ def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[st
             "input_shape": [int(d) for d in input_shape], "features": features, "model": model_info,
             "metrics": metrics or {}, "extract": extract or {}, "details": details or {},
             "input": (model_input or ModelInput()).to_dict(),
+            **({"open_set": open_set.to_dict()} if open_set is not None else {}),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -142,7 +152,18 @@ def load_bundle(path: str | Path) -> Bundle:
                   metrics=meta["metrics"], created=meta["created"],
                   card=files.get(CARD_FILE, b"").decode("utf-8", "replace"), extract=meta.get("extract") or {},
                   details=meta.get("details") or {},
-                  model=model, input=_model_input(path, meta), motion=motion)
+                  model=model, input=_model_input(path, meta), motion=motion, open_set=_open_set(path, meta))
+
+
+def _open_set(path: Path, meta: dict) -> OpenSet | None:
+    """The bundle's `open_set` record (absent in older bundles: None), its unknown class one of the labels."""
+    try:
+        open_set = OpenSet.from_dict(meta.get("open_set"))
+        if open_set is not None:
+            open_set.check_labels(meta["labels"])
+    except IsyaratError as err:
+        raise _not_a_bundle(path, f"{META_FILE} 'open_set': {err}") from err
+    return open_set
 
 
 def _load_motion(path: Path, files: dict[str, bytes], meta: dict) -> MotionPart | None:

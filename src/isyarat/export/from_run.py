@@ -9,6 +9,7 @@ from isyarat.export.bundle import write_bundle
 from isyarat.export.card import data_paths, describe_source, model_card
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MotionPart
+from isyarat.export.openset import OpenSet
 from isyarat.training.checkpoint import load_run
 from isyarat.training.recipe import recipe_from_dict
 
@@ -33,7 +34,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
     return write_bundle(model, info.input_shape, info.labels, d["features"], d.get("sign_system") or "",
                         out, name=name, model_info=model_info, metrics=metrics,
                         card=model_card(name, d, extra=card_extra), extract=d["recipe"].get("extract"),
-                        details=details, model_input=run_model_input(d), motion=motion)
+                        details=details, model_input=run_model_input(d), motion=motion,
+                        open_set=OpenSet.from_dict(d.get("open_set")))
 
 
 def run_model_input(run: dict) -> ModelInput:

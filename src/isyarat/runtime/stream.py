@@ -11,7 +11,7 @@ import numpy as np
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.motion import MotionGate
-from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
+from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand
 from isyarat.runtime.spelling import FingerspellingDecoder
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class RecognizerStream:
         smoothed = self.smoother.push(probs, t)
         if smoothed is None:
             return no_hand()
-        prediction = to_prediction(smoothed, self.recognizer.labels, self.recognizer.threshold)
+        prediction = self.recognizer.decide(smoothed)
         prediction.has_hand = frame_has_hand
         return prediction
 

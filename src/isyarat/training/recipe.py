@@ -9,6 +9,7 @@ import yaml
 from isyarat.errors import IsyaratError
 from isyarat.features.augment import AugmentConfig
 from isyarat.features.config import FeatureConfig
+from isyarat.training.openset import OpenSetConfig
 from isyarat.training.schema import build, shown
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
@@ -82,6 +83,7 @@ class Recipe:
     exclude_labels: list[str] = field(default_factory=list)
     hand_classes: bool = False  # each sign signed with the left and the right hand as its own class (A~kiri, A~kanan)
     init_from: str | None = None                     # a run folder whose matching weights start training
+    open_set: OpenSetConfig | None = None            # "unknown sign": negatives and a calibrated threshold
 
     def __post_init__(self) -> None:
         if self.init_from is not None and not isinstance(self.init_from, (str, Path)):
@@ -187,7 +189,8 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
     data["features"] = build(FeatureConfig, data.get("features"), "features")
     data["augment"] = build(AugmentConfig, data["augment"], "augment") if data.get("augment") else None
     data["train"] = build(TrainConfig, data.get("train"), "train")
-    recipe = build(Recipe, data, "recipe", skip=("features", "augment", "train"))
+    data["open_set"] = build(OpenSetConfig, data["open_set"], "open_set") if data.get("open_set") else None
+    recipe = build(Recipe, data, "recipe", skip=("features", "augment", "train", "open_set"))
     build(ExtractSettings, recipe.extract, "extract")  # refused now, not after the extraction started
     check_model(recipe.model, recipe.model_params)
     return recipe
