@@ -119,12 +119,13 @@ def word_fold(held: str, clips: list, train_letters: list, test_letters: list, a
     rng = np.random.default_rng(args.seed + 7)
     still = [held_sequence(h, rng) for _, h in test_letters]
     wander = [wandering_sequence(h, rng) for _, h in test_letters]
-    letter_samples = [Sample(label, Path("letters") / str(i), LANDMARKS, {}, Landmarks(h[None]))
-                      for i, (label, h) in enumerate(train_letters)]
+    pick = np.random.default_rng(args.seed).permutation(len(train_letters))[:args.letter_negatives]
+    letter_samples = [Sample(train_letters[i][0], Path("letters") / str(i), LANDMARKS, {},
+                             Landmarks(train_letters[i][1][None])) for i in pick]
     own = landmark_dataset(train, "own").samples
     negatives = as_negatives(letter_samples, own, args.synthetic, sequence=True)
     bundles = train_bundles("bisindo-words", train, negatives, {
-        "train.epochs": args.epochs, "train.patience": 15, "augment.copies": 4}, folder / f"words-{held}")
+        "train.epochs": args.epochs, "train.patience": 15, "augment.copies": 3}, folder / f"words-{held}")
     outside = {"word": [lm for label, lm in clips if label == held], "still letter": still, "non-sign motion": wander}
     return {reader: score(path, test, outside) for reader, path in bundles.items()}
 
@@ -176,6 +177,8 @@ def main() -> None:
                                                              "and letter folds (5 unseen letters each)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--synthetic", type=int, default=60, help="synthetic non-sign sequences (word model)")
+    parser.add_argument("--letter-negatives", type=int, default=60,
+                        help="training letter photos shown to the word model as negatives (held or wandering)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "openset.txt")
@@ -187,7 +190,8 @@ def main() -> None:
     train_letters, test_letters = split(hands, 0.3, args.seed)  # photos of the letters, for the word model
     print(f"{len(clips)} word clips, {len(hands)} letter photos with a hand ({time.time() - start:.0f} s)", flush=True)
 
-    lines = [f"# python bench/openset.py --folds {args.folds} --epochs {args.epochs} --synthetic {args.synthetic}", ""]
+    lines = [f"# python bench/openset.py --folds {args.folds} --epochs {args.epochs} --synthetic {args.synthetic} "
+             f"--letter-negatives {args.letter_negatives} --seed {args.seed}", ""]
     words = sorted({label for label, _ in clips})[:args.folds]
     word_results = []
     with tempfile.TemporaryDirectory() as tmp:

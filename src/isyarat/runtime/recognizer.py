@@ -34,9 +34,10 @@ class VideoResult:
     label: str | None
     confidence: float = 0.0
     probabilities: dict[str, float] = field(default_factory=dict)
+    unknown: bool = False  # the clip is a sign outside the model's vocabulary (open-set bundles)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "confidence": self.confidence, "text": self.text,
+        return {"label": self.label, "confidence": self.confidence, "text": self.text, "unknown": self.unknown,
                 "probabilities": self.probabilities, "n_frames": len(self.frames),
                 "frames_with_hand": sum(p.has_hand for p in self.frames)}
 
@@ -234,7 +235,7 @@ class Recognizer:
             raise IsyaratError(f"{path}: no frames could be read; give an .mp4/.avi/.mov video")
         clip = self._clip_prediction(updates)
         return VideoResult(frames=[u.prediction for u in updates], text=stream.text, label=clip.label,
-                           confidence=clip.confidence, probabilities=clip.probabilities)
+                           confidence=clip.confidence, probabilities=clip.probabilities, unknown=clip.unknown)
 
     def _clip_prediction(self, updates: list[StreamUpdate]) -> Prediction:
         if self.motion is not None or (self.open_set is not None and not self.takes_pixels):

@@ -64,8 +64,10 @@ def as_negatives(others: list[Sample], own: list[Sample], synthetic: int, sequen
     """Samples of other signs (`others`) as the unknown class: as they are for a frame model; for a
     sequence model each one's hand held or wandering, as a still photo would be shown to a camera.
     Sequence models also get `synthetic` non-sign sequences drawn from the hands of `others` and
-    of the vocabulary's own training samples `own` (a hand held still mid-word is no word)."""
-    from isyarat.synth.negatives import non_sign_sequences
+    of the vocabulary's own training samples `own` (a hand held still mid-word is no word), half
+    of them, when `own` holds clips of two signs or more, spliced from the start of one sign and
+    the end of another, or a clip played backwards (isyarat.synth.negatives)."""
+    from isyarat.synth.negatives import non_sign_sequences, spliced_sequences
 
     others = [s for s in others if s.landmarks is not None and s.landmarks.has_hand()]
     if not sequence:
@@ -76,9 +78,11 @@ def as_negatives(others: list[Sample], own: list[Sample], synthetic: int, sequen
     out = [_negative(lm, f"other-{i}", "other") for i, lm in
            enumerate(non_sign_sequences([_middle_hands(s.landmarks) for s in others], len(others), seed=1))]
     if synthetic:
+        spliced = spliced_sequences([(s.label, s.landmarks) for s in own if s.landmarks is not None], synthetic // 2, seed=3)
         still = [_middle_hands(s.landmarks) for s in [*others, *own] if s.landmarks is not None and s.landmarks.has_hand()]
         out += [_negative(lm, f"synthetic-{i}", "synthetic") for i, lm in
-                enumerate(non_sign_sequences(still, synthetic, seed=2))]
+                enumerate(non_sign_sequences(still, synthetic - len(spliced), seed=2))]
+        out += [_negative(lm, f"spliced-{i}", "spliced") for i, lm in enumerate(spliced)]
     return out
 
 

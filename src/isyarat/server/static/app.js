@@ -197,7 +197,7 @@ function showReply(reply) {
   if (reply.added) announce(reply.added);
   $("label").dataset.count = String(page.replies);
   if (!reply.has_hand) return clearPrediction("label.no_hand");
-  page.hint = reply.label ? "" : "label.no_sign";
+  page.hint = reply.label ? "" : reply.unknown ? "label.unknown" : "label.no_sign";
   $("label").dataset.hasHand = "true";
   $("label").textContent = reply.label ?? "?";
   $("confidence").textContent = `${Math.round(100 * (reply.confidence || 0))}%`;
