@@ -123,7 +123,7 @@ def word_fold(held: str, clips: list, train_letters: list, test_letters: list, a
     letter_samples = [Sample(train_letters[i][0], Path("letters") / str(i), LANDMARKS, {},
                              Landmarks(train_letters[i][1][None])) for i in pick]
     own = landmark_dataset(train, "own").samples
-    negatives = as_negatives(letter_samples, own, args.synthetic, sequence=True)
+    negatives = as_negatives(letter_samples, own, args.synthetic, sequence=True, spliced=args.spliced)
     bundles = train_bundles("bisindo-words", train, negatives, {
         "train.epochs": args.epochs, "train.patience": 15, "augment.copies": 3}, folder / f"words-{held}")
     outside = {"word": [lm for label, lm in clips if label == held], "still letter": still, "non-sign motion": wander}
@@ -175,8 +175,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=4, help="word folds (one left-out word each, at most 4) "
                                                              "and letter folds (5 unseen letters each)")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--synthetic", type=int, default=60, help="synthetic non-sign sequences (word model)")
+    parser.add_argument("--spliced", type=int, default=0,
+                        help="negatives spliced from two training words or played backwards (word model)")
+    parser.add_argument("--only", choices=("words", "letters"), help="one of the two models")
     parser.add_argument("--letter-negatives", type=int, default=60,
                         help="training letter photos shown to the word model as negatives (held or wandering)")
     parser.add_argument("--seed", type=int, default=0)
@@ -191,8 +194,9 @@ def main() -> None:
     print(f"{len(clips)} word clips, {len(hands)} letter photos with a hand ({time.time() - start:.0f} s)", flush=True)
 
     lines = [f"# python bench/openset.py --folds {args.folds} --epochs {args.epochs} --synthetic {args.synthetic} "
-             f"--letter-negatives {args.letter_negatives} --seed {args.seed}", ""]
-    words = sorted({label for label, _ in clips})[:args.folds]
+             f"--spliced {args.spliced} --letter-negatives {args.letter_negatives} --seed {args.seed}"
+             + (f" --only {args.only}" if args.only else ""), ""]
+    words = sorted({label for label, _ in clips})[:args.folds] if args.only != "letters" else []
     word_results = []
     with tempfile.TemporaryDirectory() as tmp:
         for held in words:
@@ -201,7 +205,7 @@ def main() -> None:
         frames = [lm.hands[t] for label, lm in clips for t in range(0, lm.n_frames, 10)
                   if np.isfinite(lm.hands[t]).all(axis=(1, 2)).any()]
         letter_results = []
-        for fold in range(args.folds):
+        for fold in range(args.folds if args.only != "words" else 0):
             result, unseen = letter_fold(fold, hands, frames, args, Path(tmp))
             letter_results.append(result)
             print(f"letter fold {fold} (unseen {', '.join(unseen)}) done ({time.time() - start:.0f} s)", flush=True)
@@ -209,9 +213,9 @@ def main() -> None:
         "Held-out data only: in-vocabulary test clips/photos are never trained on; out-of-vocabulary sets are",
         "never trained on in any role (left-out word, held-out letter photos, unseen letters). Accuracy counts",
         "'unknown sign' and 'no sign' (below the Recognizer's 0.5) as wrong. Means over folds; (n) summed.", ""]
-    lines += table(f"Word model (bisindo-words recipe, 3 of the 4 WL-BISINDO words; {len(words)} folds, one word "
+    lines += [] if not word_results else table(f"Word model (bisindo-words recipe, 3 of the 4 WL-BISINDO words; {len(words)} folds, one word "
                    "left out each)", word_results, ["word", "still letter", "non-sign motion"])
-    lines += table(f"Letter model (bisindo-letters recipe, 16 BISINDO letters, 5 as negatives, 5 unseen; "
+    lines += [] if not letter_results else table(f"Letter model (bisindo-letters recipe, 16 BISINDO letters, 5 as negatives, 5 unseen; "
                    f"{args.folds} folds)", letter_results, ["letter", "word frame"])
     lines.append(f"({time.time() - start:.0f} s)")
     text = "\n".join(lines)

@@ -24,6 +24,9 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
         motion = motion_part(Path(motion_run), info.labels, info.data.get("sign_system") or "")
         card_extra = card_extra + motion_card(motion[1], Path(motion_run))
     d = dict(info.data)
+    open_set = OpenSet.from_dict(d.get("open_set"))
+    if open_set is not None:
+        card_extra = card_extra + open_set_card(open_set)
     d["by_source"] = held_out_by_source(run_dir)
     name = name or d["name"]
     model_info = {**d["model"], "recipe": d["recipe"], "kind": d["kind"], "n_params": d.get("n_params")}
@@ -35,7 +38,7 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
                         out, name=name, model_info=model_info, metrics=metrics,
                         card=model_card(name, d, extra=card_extra), extract=d["recipe"].get("extract"),
                         details=details, model_input=run_model_input(d), motion=motion,
-                        open_set=OpenSet.from_dict(d.get("open_set")))
+                        open_set=open_set)
 
 
 def run_model_input(run: dict) -> ModelInput:
@@ -83,6 +86,20 @@ def motion_card(part: MotionPart, run_dir: Path) -> str:
             "entry/exit movement), because no openly licensed recordings of these letters exist. "
             f"Held-out synthetic test split: accuracy {m.get('accuracy', float('nan')):.3f}. Real recordings of "
             "signers writing these letters are welcome: they would measure it, and train a better one.\n")
+
+
+def open_set_card(open_set: OpenSet) -> str:
+    """The model card's section on unknown signs (isyarat tidak dikenal)."""
+    how = []
+    if open_set.unknown_class:
+        how.append("an extra output trained on signs outside the vocabulary (" + "; ".join(open_set.negatives) + ")")
+    if open_set.threshold > 0:
+        how.append(f"a threshold of {open_set.threshold:.3f} on the best sign's probability, set on "
+                   f"{open_set.calibrated_on} validation samples to keep {open_set.keep:.0%} of them")
+    return ("\n## Unknown signs (isyarat tidak dikenal)\n\n"
+            "A sign outside the vocabulary is answered \"unknown sign\" instead of the closest known sign, "
+            f"through {' and '.join(how) or 'no rejection'}. bench/openset.py measures how often signs it "
+            "does not know are still given a sign.\n")
 
 
 def held_out_by_source(run_dir: Path) -> dict:

@@ -25,64 +25,78 @@ class OpenSetConfig:
     """keep: the fraction of the vocabulary's validation samples the calibrated threshold lets
     through (1: no threshold). negatives: dataset folders whose samples, whatever their labels,
     train the unknown class. synthetic: non-sign sequences (hands held or wandering) drawn from
-    the training data's own hands and the negatives' (sequence models only)."""
+    the training data's own hands and the negatives' (sequence models only). spliced: sequences
+    that start as one of the vocabulary's signs and end as another, or a clip played backwards
+    (sequence models only)."""
 
     keep: float = 0.98
     negatives: list[str] = field(default_factory=list)
     synthetic: int = 0
+    spliced: int = 0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.keep <= 1.0:
             raise IsyaratError(f"open_set.keep is {self.keep}; it must be a fraction in [0.5, 1], e.g. 0.98")
-        if self.synthetic < 0:
-            raise IsyaratError(f"open_set.synthetic is {self.synthetic}; it must be 0 or more")
+        for name in ("synthetic", "spliced"):
+            if getattr(self, name) < 0:
+                raise IsyaratError(f"open_set.{name} is {getattr(self, name)}; it must be 0 or more")
 
     @property
     def has_negatives(self) -> bool:
-        return bool(self.negatives) or self.synthetic > 0
+        return bool(self.negatives) or self.synthetic > 0 or self.spliced > 0
 
 
-def negative_samples(config: OpenSetConfig, recipe, dataset: Dataset, workers: int = 1,
+def negative_samples(config: OpenSetConfig, recipe, dataset: Dataset, data: list[Path], workers: int = 1,
                      cache_dir: Path | None = None, progress: bool = True) -> list[Sample]:
     """The unknown class's samples (labelled UNKNOWN_CLASS, landmarks attached) for a run: the
-    `negatives` datasets read with the recipe's extraction settings, then `as_negatives`."""
+    `negatives` datasets (found as given, else beside a `data` folder) read with the recipe's
+    extraction settings, then `as_negatives`."""
     from isyarat.data.combine import load_datasets
     from isyarat.training.prepare import with_landmarks
 
     others: list[Sample] = []
     if config.negatives:
-        paths = [Path(p) for p in config.negatives]
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            raise IsyaratError(f"open_set.negatives: {', '.join(missing)} not found; give dataset folders "
-                               "(signs outside the vocabulary, e.g. letter photos for a word model)")
+        paths = [negatives_path(p, data) for p in config.negatives]
         others = list(with_landmarks(load_datasets(paths), recipe, workers, cache_dir, progress)[0])
-    return as_negatives(others, dataset.samples, config.synthetic, recipe.features.kind == "sequence")
+    return as_negatives(others, dataset.samples, config.synthetic, recipe.features.kind == "sequence", config.spliced)
 
 
-def as_negatives(others: list[Sample], own: list[Sample], synthetic: int, sequence: bool) -> list[Sample]:
+def negatives_path(name: str, data: list[Path]) -> Path:
+    """A negatives dataset: the path as given, else a folder of that name beside one of the data
+    folders (a recipe names `bisindo-alphabet-binus`, found next to `--data .../bisindo-words-wlbisindo`)."""
+    for path in [Path(name), *(Path(d).parent / name for d in data)]:
+        if path.exists():
+            return path
+    raise IsyaratError(f"open_set.negatives: {name} not found, as given or beside {', '.join(map(str, data))}; "
+                       "give dataset folders of signs outside the vocabulary (e.g. letter photos for a word "
+                       "model), or --set open_set=null to train without rejection")
+
+
+def as_negatives(others: list[Sample], own: list[Sample], synthetic: int, sequence: bool,
+                 spliced: int = 0) -> list[Sample]:
     """Samples of other signs (`others`) as the unknown class: as they are for a frame model; for a
     sequence model each one's hand held or wandering, as a still photo would be shown to a camera.
     Sequence models also get `synthetic` non-sign sequences drawn from the hands of `others` and
-    of the vocabulary's own training samples `own` (a hand held still mid-word is no word), half
-    of them, when `own` holds clips of two signs or more, spliced from the start of one sign and
-    the end of another, or a clip played backwards (isyarat.synth.negatives)."""
+    of the vocabulary's own training samples `own` (a hand held still mid-word is no word), and
+    `spliced` ones: the start of one of `own`'s signs and the end of another, or one played
+    backwards (isyarat.synth.negatives)."""
     from isyarat.synth.negatives import non_sign_sequences, spliced_sequences
 
     others = [s for s in others if s.landmarks is not None and s.landmarks.has_hand()]
     if not sequence:
-        if synthetic:
-            raise IsyaratError("open_set.synthetic draws sequences: use it with a sequence recipe "
-                               "(features.kind: sequence), or give a frame model open_set.negatives")
+        if synthetic or spliced:
+            raise IsyaratError("open_set.synthetic and open_set.spliced draw sequences: use them with a sequence "
+                               "recipe (features.kind: sequence), or give a frame model open_set.negatives")
         return [replace(s, label=UNKNOWN_CLASS, metadata={**s.metadata, "negative": "other"}) for s in others]
     out = [_negative(lm, f"other-{i}", "other") for i, lm in
            enumerate(non_sign_sequences([_middle_hands(s.landmarks) for s in others], len(others), seed=1))]
     if synthetic:
-        spliced = spliced_sequences([(s.label, s.landmarks) for s in own if s.landmarks is not None], synthetic // 2, seed=3)
         still = [_middle_hands(s.landmarks) for s in [*others, *own] if s.landmarks is not None and s.landmarks.has_hand()]
         out += [_negative(lm, f"synthetic-{i}", "synthetic") for i, lm in
-                enumerate(non_sign_sequences(still, synthetic - len(spliced), seed=2))]
-        out += [_negative(lm, f"spliced-{i}", "spliced") for i, lm in enumerate(spliced)]
+                enumerate(non_sign_sequences(still, synthetic, seed=2))]
+    if spliced:
+        clips = [(s.label, s.landmarks) for s in own if s.landmarks is not None]
+        out += [_negative(lm, f"spliced-{i}", "spliced") for i, lm in enumerate(spliced_sequences(clips, spliced, seed=3))]
     return out
 
 
@@ -112,8 +126,7 @@ def with_negatives(prep, negatives: list[Sample], features):
     return Prepared(dataset, labels, targets, usable.astype(bool), prep.extraction)
 
 
-def calibrated(config: OpenSetConfig, probabilities: np.ndarray, targets: np.ndarray, labels: list[str],
-               negatives: list[str]) -> OpenSet:
+def calibrated(config: OpenSetConfig, probabilities: np.ndarray, targets: np.ndarray, labels: list[str]) -> OpenSet:
     """The open-set record of a trained model from its validation predictions: the threshold
     passes `config.keep` of the vocabulary's own validation samples (negatives left out)."""
     from isyarat.vocab.variants import sign_probabilities
@@ -124,4 +137,13 @@ def calibrated(config: OpenSetConfig, probabilities: np.ndarray, targets: np.nda
     sign_labels = [labels[i] for i in signs]  # the best sign's probability, variants summed, as the Recognizer decides
     best = np.array([sign_probabilities(p[signs], sign_labels)[0].max() for p in probabilities[own]])
     return OpenSet(threshold=calibrate(best, config.keep), unknown_class=None if unknown is None else UNKNOWN_CLASS,
-                   keep=config.keep, calibrated_on=int(own.sum()), negatives=tuple(negatives))
+                   keep=config.keep, calibrated_on=int(own.sum()),
+                   negatives=tuple(described(config)) if unknown is not None else ())
+
+
+def described(config: OpenSetConfig) -> list[str]:
+    """What the unknown class was trained on, in words (for the bundle and its model card)."""
+    return ([f"samples of {Path(n).name}" for n in config.negatives]
+            + ([f"{config.synthetic} synthetic sequences of hands held still or wandering"] if config.synthetic else [])
+            + ([f"{config.spliced} sequences spliced from two of its signs or played backwards"]
+               if config.spliced else []))

@@ -40,10 +40,7 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     val_ds = torch_dataset(prep, val_idx, recipe, train=False)
     model, history, seconds = fit(model, train_ds, val_ds, recipe.train, progress=progress)
     if recipe.open_set is not None:  # the threshold is set on the validation split, never the test split
-        model.open_set = calibrated(recipe.open_set, predict_proba(model, val_ds), prep.targets[val_idx],
-                                    prep.labels, recipe.open_set.negatives + (
-                                        [f"{recipe.open_set.synthetic} synthetic non-sign sequences"]
-                                        if recipe.open_set.synthetic else []))
+        model.open_set = calibrated(recipe.open_set, predict_proba(model, val_ds), prep.targets[val_idx], prep.labels)
     return model, history, seconds
 
 
@@ -87,7 +84,7 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
         dataset = balanced_subset(dataset, recipe.max_per_class)
     prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress, ray=ray)
     if recipe.open_set is not None and recipe.open_set.has_negatives:
-        negatives = negative_samples(recipe.open_set, recipe, prep.dataset, workers, cache_dir, progress)
+        negatives = negative_samples(recipe.open_set, recipe, prep.dataset, paths, workers, cache_dir, progress)
         prep = with_negatives(prep, negatives, recipe.features)
     splits = make_splits(prep, recipe.split, recipe.train.seed)
     train_idx, test_idx = splits[0]
