@@ -64,6 +64,23 @@ def test_open_set_record_round_trips_and_refuses_bad_values():
     assert 0.69 < calibrate(np.array([0.9, 0.8, 0.95, 0.7]), keep=0.98) <= 0.7  # passes all four
 
 
+def test_recipe_open_set_section_is_checked_and_negatives_are_found_beside_the_data(datasets):
+    from isyarat.training.openset import negatives_path
+    from isyarat.training.recipe import load_recipe
+
+    recipe = load_recipe("isyarat-words", {"open_set.synthetic": 10, "open_set.keep": 0.95})
+    assert recipe.open_set.synthetic == 10 and recipe.open_set.has_negatives
+    assert recipe.to_dict()["open_set"]["keep"] == 0.95
+    assert load_recipe("isyarat-words", {"open_set": None}).open_set is None
+    for bad in ({"open_set.keep": 2}, {"open_set.synthetic": -1}, {"open_set.margin": 1}, {"open_set.negatives": "x"}):
+        with pytest.raises(IsyaratError, match="open_set"):
+            load_recipe("isyarat-words", bad)
+    words = datasets / "bisindo-words-wlbisindo"
+    assert negatives_path("bisindo-alphabet-binus", [words]) == datasets / "bisindo-alphabet-binus"
+    with pytest.raises(IsyaratError, match="not found"):
+        negatives_path("no-such-letters", [words])
+
+
 def test_one_decision_names_unknown_signs():
     labels = ["halo", "maaf", UNKNOWN_CLASS]
     with_class = OpenSet(unknown_class=UNKNOWN_CLASS)

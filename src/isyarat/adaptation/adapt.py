@@ -190,6 +190,8 @@ def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if base.motion is not None:  # moving letters stay read by the base's motion model
         meta["motion"] = base.motion.to_dict()
+    if base.open_set is not None and base.open_set.unknown_class:  # its output stays "unknown", never a sign;
+        meta["open_set"] = {"unknown_class": base.open_set.unknown_class}  # the threshold was set for the old head
     write_onnx_bundle(adapted.model, meta, adapted_card(base, name, record), out,
                       motion=read_model_bytes(base_path, MOTION_FILE) if base.motion is not None else None)
     return out, record
