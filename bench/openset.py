@@ -20,8 +20,9 @@ default 0.5 threshold for "no sign"):
                     letters' training photos)
   unknown + thresh  both
 
-    nice -n 10 python bench/openset.py              # ~10 min on 2 busy cores
-    python bench/openset.py --folds 1 --epochs 20   # a quick look
+    nice -n 10 python bench/openset.py              # 2 folds: ~15 min on 2 busy cores
+    nice -n 10 python bench/openset.py --folds 4    # every word left out once (~30 min at load 16)
+    python bench/openset.py --folds 1 --epochs 10   # a quick look
 """
 from __future__ import annotations
 
@@ -173,7 +174,7 @@ def table(title: str, folds: list[dict], sets: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folds", type=int, default=4, help="word folds (one left-out word each, at most 4) "
+    parser.add_argument("--folds", type=int, default=2, help="word folds (one left-out word each, at most 4) "
                                                              "and letter folds (5 unseen letters each)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--synthetic", type=int, default=60, help="synthetic non-sign sequences (word model)")
