@@ -72,7 +72,8 @@ def test_recipe_open_set_section_is_checked_and_negatives_are_found_beside_the_d
     assert recipe.open_set.synthetic == 10 and recipe.open_set.has_negatives
     assert recipe.to_dict()["open_set"]["keep"] == 0.95
     assert load_recipe("isyarat-words", {"open_set": None}).open_set is None
-    for bad in ({"open_set.keep": 2}, {"open_set.synthetic": -1}, {"open_set.margin": 1}, {"open_set.negatives": "x"}):
+    assert load_recipe("bisindo-words-openset").open_set.max_negatives == 60  # as bench/openset.py measured
+    for bad in ({"open_set.keep": 2}, {"open_set.synthetic": -1}, {"open_set.max_negatives": -2}, {"open_set.margin": 1}, {"open_set.negatives": "x"}):
         with pytest.raises(IsyaratError, match="open_set"):
             load_recipe("isyarat-words", bad)
     words = datasets / "bisindo-words-wlbisindo"

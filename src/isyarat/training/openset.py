@@ -27,17 +27,19 @@ class OpenSetConfig:
     train the unknown class. synthetic: non-sign sequences (hands held or wandering) drawn from
     the training data's own hands and the negatives' (sequence models only). spliced: sequences
     that start as one of the vocabulary's signs and end as another, or a clip played backwards
-    (sequence models only)."""
+    (sequence models only). max_negatives: at most this many samples of the `negatives` datasets,
+    drawn at random (0: all), so the unknown class does not swamp a small vocabulary."""
 
     keep: float = 0.98
     negatives: list[str] = field(default_factory=list)
     synthetic: int = 0
     spliced: int = 0
+    max_negatives: int = 0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.keep <= 1.0:
             raise IsyaratError(f"open_set.keep is {self.keep}; it must be a fraction in [0.5, 1], e.g. 0.98")
-        for name in ("synthetic", "spliced"):
+        for name in ("synthetic", "spliced", "max_negatives"):
             if getattr(self, name) < 0:
                 raise IsyaratError(f"open_set.{name} is {getattr(self, name)}; it must be 0 or more")
 
@@ -57,7 +59,10 @@ def negative_samples(config: OpenSetConfig, recipe, dataset: Dataset, data: list
     others: list[Sample] = []
     if config.negatives:
         paths = [negatives_path(p, data) for p in config.negatives]
-        others = list(with_landmarks(load_datasets(paths), recipe, workers, cache_dir, progress)[0])
+        found = load_datasets(paths)
+        if config.max_negatives and len(found) > config.max_negatives:  # before extraction: only these are read
+            found = found.subset(sorted(np.random.default_rng(0).permutation(len(found))[:config.max_negatives]))
+        others = list(with_landmarks(found, recipe, workers, cache_dir, progress)[0])
     return as_negatives(others, dataset.samples, config.synthetic, recipe.features.kind == "sequence", config.spliced)
 
 
