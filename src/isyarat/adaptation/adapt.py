@@ -26,6 +26,7 @@ from isyarat.data.samples import Dataset
 from isyarat.errors import IsyaratError
 from isyarat.export.bundle import Bundle, load_bundle, read_model_bytes, write_onnx_bundle
 from isyarat.export.motion import MOTION_FILE
+from isyarat.export.openset import OpenSet
 from isyarat.features.augment import AugmentConfig, augment
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.runtime.recognizer import Recognizer, resolve_bundle
@@ -192,7 +193,10 @@ def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path
     info = replace(base.info, name=name, labels=adapted.labels, metrics={},
                    model=replace(base.info.model, adapted_from=base.name),
                    details={**base.details, "adaptation": record.to_dict()},
-                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   # its unknown class stays "unknown", never a sign; the threshold was set for the old head
+                   open_set=OpenSet(unknown_class=base.open_set.unknown_class)
+                   if base.open_set is not None and base.open_set.unknown_class else None)
     # moving letters stay read by the base's motion model (info.motion is the base's)
     write_onnx_bundle(adapted.model, info, adapted_card(base, name, record), out,
                       motion=read_model_bytes(base_path, MOTION_FILE) if base.motion is not None else None)

@@ -244,13 +244,26 @@ def cmd_train(args) -> int:
     return 0
 
 
+def open_set_line(open_set: dict) -> str:
+    """Isyarat tidak dikenal: how often the model said "unknown sign", in Bahasa Indonesia first."""
+    inside, outside = open_set["in_vocabulary"], open_set["out_of_vocabulary"]
+    line = (f"isyarat tidak dikenal (unknown sign): {inside['rejected']:.3f} of {inside['n']} samples of its own "
+            "signs rejected")
+    if outside["n"]:
+        line += f"; {outside['given_a_sign']:.3f} of {outside['n']} samples of other signs still given a sign"
+    return line
+
+
 def _add_evaluate(sub) -> None:
     p = _cmd(sub, "evaluate", "score a model on a dataset (per class, per metadata group)",
              "Evaluate MODEL (a run directory, an exported bundle or a shipped model name) on DATA\n"
              "(images and videos go through landmark extraction first) through the same Recognizer\n"
              "as `recognize` and `serve` (same detector settings and threshold). Writes report.json,\n"
              "report.md and confusion_matrix.png; samples where no hand was found count as wrong\n"
-             "in `accuracy` (see `accuracy_detected` for the rest).",
+             "in `accuracy` (see `accuracy_detected` for the rest). A model with open-set rejection\n"
+             "(bundle.json `open_set`) may also be given samples of signs outside its vocabulary:\n"
+             "the report says how many of them it still named (`open_set`), and how many of its\n"
+             "own it called 'unknown sign'.",
              cmd_evaluate)
     _add_model(p, "a run folder, " + MODEL_HELP, required=True)
     _add_data(p)
@@ -274,6 +287,8 @@ def cmd_evaluate(args) -> int:
     for column, groups in report.get("by", {}).items():
         parts = ", ".join(f"{g} {v['accuracy']:.3f}" for g, v in groups.items())
         print(f"  by {column}: {parts}")
+    if "open_set" in report:
+        print(open_set_line(report["open_set"]))
     print(f"wrote {args.out}/report.md, report.json, confusion_matrix.png")
     return 0
 

@@ -19,7 +19,7 @@ import numpy as np
 from isyarat.data.layouts import load_dataset
 from isyarat.data.samples import LANDMARKS, VIDEO, Dataset
 from isyarat.errors import IsyaratError
-from isyarat.evaluation.metrics import score_probabilities
+from isyarat.evaluation.metrics import evaluate_predictions
 from isyarat.evaluation.report import write_report
 
 DEFAULT_THRESHOLD = 0.5  # the Recognizer's and `isyarat recognize`'s default
@@ -72,7 +72,7 @@ def evaluate_recognizer(recognizer, dataset: Dataset, workers: int = 1, cache_di
     if excluded & set(dataset.labels):  # the recipe left these labels out of training
         dataset = dataset.subset([i for i, s in enumerate(dataset.samples) if s.label not in excluded])
     unknown = sorted(set(dataset.labels) - set(recognizer.labels))
-    if unknown:
+    if unknown and recognizer.open_set is None:
         raise IsyaratError(f"{dataset.root} has labels the model does not know: {', '.join(unknown[:10])}; "
                            f"the model knows {', '.join(recognizer.labels)}")
     if recognizer.takes_pixels and dataset.media == LANDMARKS:
@@ -89,8 +89,18 @@ def evaluate_recognizer(recognizer, dataset: Dataset, workers: int = 1, cache_di
     probabilities = [_probabilities(recognizer, s) for s in dataset.samples]
     if not probabilities:
         raise IsyaratError(f"{dataset.root}: no sample could be read; see the extraction summary")
-    report = score_probabilities([s.label for s in dataset.samples], probabilities, recognizer.labels,
-                                 threshold=recognizer.threshold, metadata=dataset.metadata_frame())
+    known = [i for i, s in enumerate(dataset.samples) if s.label in recognizer.labels]
+    if not known:
+        raise IsyaratError(f"{dataset.root} holds none of the model's signs ({', '.join(recognizer.labels[:10])}); "
+                           "give it samples of its vocabulary too")
+    in_vocabulary = dataset.subset(known)
+    predictions = [None if p is None else recognizer.decide(p) for p in probabilities]
+    report = evaluate_predictions([s.label for s in in_vocabulary.samples], [_answer(predictions[i]) for i in known],
+                                  recognizer.labels, metadata=in_vocabulary.metadata_frame(),
+                                  has_hand=[probabilities[i] is not None for i in known])
+    report["threshold"] = float(recognizer.threshold)
+    if recognizer.open_set is not None:
+        report["open_set"] = rejection_report(dataset, predictions, recognizer)
     if summary:
         report["extraction"] = summary
     return report
@@ -110,3 +120,37 @@ def _probabilities(recognizer, sample) -> np.ndarray | None:
 
     hands = sample.landmarks.hands[0] if sample.landmarks is not None else None
     return recognizer.pixel_probabilities(read_pil_image(sample.path), hands)
+
+
+def _answer(prediction) -> str | None:
+    """The label a prediction gives for scoring: its variant (scored as its sign), its sign, or
+    None for no sign and unknown sign."""
+    if prediction is None:
+        return None
+    return prediction.variant or prediction.label
+
+
+def rejection_report(dataset: Dataset, predictions: list, recognizer) -> dict:
+    """How an open-set model treats its own signs and signs outside its vocabulary: the fraction
+    of each called "unknown sign" and, for the outside ones, the fraction given a sign anyway
+    (a sample without a hand is given no sign)."""
+    inside = [p for s, p in zip(dataset.samples, predictions) if s.label in recognizer.labels]
+    outside = {}
+    for s, p in zip(dataset.samples, predictions):
+        if s.label not in recognizer.labels:
+            outside.setdefault(s.label, []).append(p)
+
+    def given(items: list) -> float:
+        return float(np.mean([p is not None and p.label is not None for p in items])) if items else float("nan")
+
+    def rejected(items: list) -> float:
+        return float(np.mean([p is not None and p.unknown for p in items])) if items else float("nan")
+
+    all_outside = [p for items in outside.values() for p in items]
+    open_set = recognizer.open_set
+    return {"threshold": open_set.threshold, "unknown_class": open_set.unknown_class,
+            "in_vocabulary": {"n": len(inside), "rejected": rejected(inside)},
+            "out_of_vocabulary": {"n": len(all_outside), "given_a_sign": given(all_outside),
+                                  "rejected": rejected(all_outside),
+                                  "by_label": {label: {"n": len(items), "given_a_sign": given(items)}
+                                               for label, items in sorted(outside.items())}}}

@@ -27,6 +27,11 @@ def _headline(report: dict) -> str:
         ["samples", report["n_samples"]],
         ["samples without a hand", report["n_without_hand"]],
     ]
+    if "open_set" in report:  # isyarat tidak dikenal: "unknown sign"
+        inside, outside = report["open_set"]["in_vocabulary"], report["open_set"]["out_of_vocabulary"]
+        rows.append(["own signs called 'unknown sign'", inside["rejected"]])
+        if outside["n"]:
+            rows.append([f"other signs ({outside['n']}) still given a sign", outside["given_a_sign"]])
     return _table(["metric", "value"], rows)
 
 

@@ -22,6 +22,7 @@ from isyarat.errors import IsyaratError
 from isyarat.export.bundle_info import BundleInfo
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MOTION_FILE, MotionPart
+from isyarat.export.openset import OpenSet
 
 ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY (isyarat/__init__.py): nothing under ~/.cache
 MODEL_FILE, META_FILE, CARD_FILE = "model.onnx", "bundle.json", "MODEL_CARD.md"
@@ -47,12 +48,20 @@ class Bundle:
     details = property(lambda self: self.info.details)
     input = property(lambda self: self.info.input)
     motion = property(lambda self: self.info.motion)  # motion.onnx: reads a moving hand (letters that move)
+    open_set = property(lambda self: self.info.open_set)  # how it says "unknown sign" (None: older bundles never do)
+
+    @property
+    def signs(self) -> list[str]:
+        """The labels the model can answer: its outputs less the open-set unknown class."""
+        unknown = self.open_set.unknown_class if self.open_set is not None else None
+        return [label for label in self.labels if label != unknown]
 
     def summary(self) -> dict:
         """What a user or the web page needs to choose a model."""
-        return {"name": self.name, "sign_system": self.sign_system, "labels": self.labels,
+        return {"name": self.name, "sign_system": self.sign_system, "labels": self.signs,
                 "input_shape": list(self.input_shape), "model": self.info.model.name,
-                "metrics": self.metrics, "created": self.created, "input": self.input.reads}
+                "metrics": self.metrics, "created": self.created, "input": self.input.reads,
+                "open_set": self.open_set is not None}
 
 
 class OnnxModel:
@@ -81,14 +90,15 @@ def write_bundle(model: nn.Module, input_shape: tuple[int, ...], labels: list[st
                  sign_system: str, out_dir: str | Path, name: str, model_info: dict,
                  metrics: dict | None = None, card: str = "", extract: dict | None = None,
                  details: dict | None = None, model_input: ModelInput | None = None,
-                 motion: tuple[nn.Module, MotionPart] | None = None) -> Path:
+                 motion: tuple[nn.Module, MotionPart] | None = None, open_set: OpenSet | None = None) -> Path:
     """`save_bundle` with the record given field by field as bundle.json spells them (`features`,
     `model_info` and `extract` as dicts), checked the same way."""
     info = BundleInfo.from_dict({
         "name": name, "sign_system": sign_system, "labels": list(labels), "input_shape": [int(d) for d in input_shape],
         "features": features, "model": model_info, "metrics": metrics or {}, "extract": extract or {},
         "details": details or {}, "input": (model_input or ModelInput()).to_dict(), "created": "",
-        "motion": None if motion is None else motion[1].to_dict()})
+        "motion": None if motion is None else motion[1].to_dict(),
+        "open_set": None if open_set is None else open_set.to_dict()})
     return save_bundle(model, info, out_dir, card, None if motion is None else motion[0])
 
 

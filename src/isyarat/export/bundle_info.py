@@ -13,13 +13,14 @@ import numpy as np
 from isyarat.errors import IsyaratError
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MotionPart
+from isyarat.export.openset import OpenSet
 from isyarat.features.config import FeatureConfig
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.models.spec import ModelSpec
 from isyarat.schema import build
 
 MAX_INPUT_VALUES = 10_000_000  # a sample's input: 3x1000x1000 images fit, a claim of 1e12 does not
-NESTED = ("features", "model", "extract", "input", "motion", "input_shape")
+NESTED = ("features", "model", "extract", "input", "motion", "open_set", "input_shape")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class BundleInfo:
     details: dict = field(default_factory=dict)  # protocols, held_out, sources, adaptation: shown as stored
     input: ModelInput = field(default_factory=ModelInput)
     motion: MotionPart | None = None
+    open_set: OpenSet | None = None  # how it says "unknown sign" (None: older bundles never do)
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(self.input_shape)
@@ -59,6 +61,8 @@ class BundleInfo:
             unknown = sorted(set(self.motion.labels) - set(self.labels))
             if unknown:
                 raise IsyaratError(f"its motion model knows labels the letter model does not: {', '.join(unknown)}")
+        if self.open_set is not None:
+            self.open_set.check_labels(self.labels)
 
     @property
     def track(self) -> str:
@@ -72,6 +76,10 @@ class BundleInfo:
             del data["motion"]
         else:
             data["motion"] = self.motion.to_dict()
+        if self.open_set is None:
+            del data["open_set"]
+        else:
+            data["open_set"] = self.open_set.to_dict()
         return data
 
     @classmethod
@@ -97,7 +105,8 @@ class BundleInfo:
         values = {**data, "features": FeatureConfig.from_dict(data["features"]), "model": ModelSpec.from_dict(model),
                   "extract": extract, "input": model_input,
                   "input_shape": tuple(shape) if isinstance(shape, list) else shape,
-                  "motion": None if data.get("motion") is None else MotionPart.from_dict(data["motion"])}
+                  "motion": None if data.get("motion") is None else MotionPart.from_dict(data["motion"]),
+                  "open_set": OpenSet.from_dict(data.get("open_set"))}
         if not isinstance(values["input_shape"], tuple):
             raise IsyaratError("'input_shape' must be a list of positive integers")
         return build(cls, values, "bundle.json", skip=NESTED)

@@ -13,6 +13,7 @@ from isyarat.export.bundle_info import BundleInfo
 from isyarat.export.card import describe_source, model_card
 from isyarat.export.model_input import ModelInput
 from isyarat.export.motion import MotionPart
+from isyarat.export.openset import OpenSet
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.training.checkpoint import load_run
 from isyarat.training.run_info import RunInfo
@@ -27,6 +28,8 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
     if motion_run is not None:
         motion_model, motion = motion_part(Path(motion_run), run.labels, run.sign_system or "")
         card_extra = card_extra + motion_card(motion, Path(motion_run))
+    if run.open_set is not None:
+        card_extra = card_extra + open_set_card(run.open_set)
     by_source = held_out_by_source(run_dir)
     name = name or run.name
     details = {"protocols": run.protocols, "held_out": run.held_out,
@@ -36,7 +39,7 @@ def export_run(run_dir: Path, out: Path, name: str | None = None, card_extra: st
         name=name, sign_system=run.sign_system or "", labels=run.labels, input_shape=run.input_shape,
         features=run.features, model=replace(run.model, recipe=run.recipe, n_params=run.n_params),
         metrics=dict(run.metrics), created="", extract=ExtractSettings(**run.recipe_config().extract),
-        details=details, input=run_model_input(run), motion=motion)
+        details=details, input=run_model_input(run), motion=motion, open_set=run.open_set)
     return save_bundle(model, info, out, card=model_card(name, run, by_source, extra=card_extra),
                        motion_model=motion_model)
 
@@ -87,6 +90,20 @@ def motion_card(part: MotionPart, run_dir: Path) -> str:
             "entry/exit movement), because no openly licensed recordings of these letters exist. "
             f"Held-out synthetic test split: accuracy {m.get('accuracy', float('nan')):.3f}. Real recordings of "
             "signers writing these letters are welcome: they would measure it, and train a better one.\n")
+
+
+def open_set_card(open_set: OpenSet) -> str:
+    """The model card's section on unknown signs (isyarat tidak dikenal)."""
+    how = []
+    if open_set.unknown_class:
+        how.append("an extra output trained on signs outside the vocabulary (" + "; ".join(open_set.negatives) + ")")
+    if open_set.threshold > 0:
+        how.append(f"a threshold of {open_set.threshold:.3f} on the best sign's probability, set on "
+                   f"{open_set.calibrated_on} validation samples to keep {open_set.keep:.0%} of them")
+    return ("\n## Unknown signs (isyarat tidak dikenal)\n\n"
+            "A sign outside the vocabulary is answered \"unknown sign\" instead of the closest known sign, "
+            f"through {' and '.join(how) or 'no rejection'}. bench/openset.py measures how often signs it "
+            "does not know are still given a sign.\n")
 
 
 def held_out_by_source(run_dir: Path) -> dict:

@@ -73,15 +73,18 @@ def recognize_file(recognizer: Recognizer, path: Path, raise_errors: bool = Fals
 
 def image_result(path: Path, prediction: Prediction) -> dict:
     return {"path": str(path), "media": "image", "label": prediction.label, "confidence": prediction.confidence,
-            "has_hand": prediction.has_hand, "top": prediction.top(TOP_K)}
+            "has_hand": prediction.has_hand, "unknown": prediction.unknown, "top": prediction.top(TOP_K)}
 
 
 def video_result(path: Path, recognizer: Recognizer) -> dict:
     video = recognizer.predict_video(path)
     clip = Prediction(video.label, video.confidence, video.probabilities, has_hand=bool(video.probabilities))
     return {"path": str(path), "media": "video", "label": video.label, "confidence": video.confidence,
-            "has_hand": clip.has_hand, "top": clip.top(TOP_K), "text": video.text,
+            "has_hand": clip.has_hand, "unknown": video.unknown, "top": clip.top(TOP_K), "text": video.text,
             "n_frames": len(video.frames), "frames_with_hand": sum(p.has_hand for p in video.frames)}
+
+
+UNKNOWN_LINE = "isyarat tidak dikenal (unknown sign)"  # a sign outside the model's vocabulary
 
 
 def format_line(result: dict) -> str:
@@ -92,7 +95,8 @@ def format_line(result: dict) -> str:
         line = f"{result['path']}  no hand"
     else:
         top = ", ".join(f"{label} {p:.0%}" for label, p in result["top"])
-        line = f"{result['path']}  {result['label'] or 'no sign'}  {result['confidence']:.0%}  ({top})"
+        answer = result["label"] or (UNKNOWN_LINE if result.get("unknown") else "no sign")
+        line = f"{result['path']}  {answer}  {result['confidence']:.0%}  ({top})"
     if result["media"] == "video":
         line += f"  text {json.dumps(result['text'], ensure_ascii=False)}  " \
                 f"({result['n_frames']} frames, {result['frames_with_hand']} with a hand)"

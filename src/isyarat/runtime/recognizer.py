@@ -34,9 +34,10 @@ class VideoResult:
     label: str | None
     confidence: float = 0.0
     probabilities: dict[str, float] = field(default_factory=dict)
+    unknown: bool = False  # the clip is a sign outside the model's vocabulary (open-set bundles)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "confidence": self.confidence, "text": self.text,
+        return {"label": self.label, "confidence": self.confidence, "text": self.text, "unknown": self.unknown,
                 "probabilities": self.probabilities, "n_frames": len(self.frames),
                 "frames_with_hand": sum(p.has_hand for p in self.frames)}
 
@@ -65,6 +66,7 @@ class Recognizer:
         self._motion_index = None if self.motion is None else np.array(
             [bundle.labels.index(label) for label in self.motion.labels])
         self.threshold = threshold
+        self.open_set = bundle.open_set  # "unknown sign" for signs outside the vocabulary (None: never)
         self.smoothing = smoothing
         self._image_extractor = None
         self._transform = None
@@ -81,7 +83,19 @@ class Recognizer:
 
     @property
     def labels(self) -> list[str]:
+        """The signs it can answer (the model's outputs less an open-set unknown class)."""
+        return self.bundle.signs
+
+    @property
+    def outputs(self) -> list[str]:
+        """The model's outputs in order: what every probability vector lines up with."""
         return self.bundle.labels
+
+    def decide(self, probs: np.ndarray) -> Prediction:
+        """The one decision from a probability vector over `outputs` to a Prediction: the best
+        sign, "no sign" below the threshold, "unknown sign" where the bundle's open-set record
+        says so. recognize, serve (REST and WebSocket) and evaluate all answer through here."""
+        return to_prediction(probs, self.outputs, self.threshold, self.open_set)
 
     @property
     def is_sequence(self) -> bool:
@@ -121,7 +135,7 @@ class Recognizer:
         if self.motion is None or not has_signal(lm, self.motion.features):
             return None
         probs = self.motion.model.predict(make_features(lm, self.motion.features)[None])[0]
-        out = np.zeros(len(self.labels))
+        out = np.zeros(len(self.outputs))
         out[self._motion_index] = probs
         return out
 
@@ -144,14 +158,14 @@ class Recognizer:
     def predict_clip(self, lm: Landmarks) -> Prediction:
         """One prediction for a whole clip (see clip_probabilities)."""
         probs = self.clip_probabilities(lm)
-        return no_hand() if probs is None else to_prediction(probs, self.labels, self.threshold)
+        return no_hand() if probs is None else self.decide(probs)
 
     def predict_landmarks(self, lm: Landmarks) -> Prediction:
         """One prediction for one sample (frame models read its last frame with a hand)."""
         probs = self.probabilities(lm)
         if probs is None:
             return no_hand()
-        return to_prediction(probs, self.labels, self.threshold)
+        return self.decide(probs)
 
     def predict_image(self, image: str | Path | np.ndarray) -> Prediction:
         """A photo (path, or a BGR array as OpenCV reads it), un-mirrored."""
@@ -184,7 +198,7 @@ class Recognizer:
         else:
             bgr, rgb = image, Image.fromarray(np.ascontiguousarray(image[..., ::-1]))
         hands = self._detect_still(bgr)[0] if self.input.crops_hands else None
-        return to_prediction(self.pixel_probabilities(rgb, hands), self.labels, self.threshold)
+        return self.decide(self.pixel_probabilities(rgb, hands))
 
     def pixel_probabilities(self, rgb, hands: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities of a pixel model for one RGB photo (PIL image): cropped around
@@ -215,11 +229,12 @@ class Recognizer:
             raise IsyaratError(f"{path}: no frames could be read; give an .mp4/.avi/.mov video")
         clip = self._clip_prediction(updates)
         return VideoResult(frames=[u.prediction for u in updates], text=stream.text, label=clip.label,
-                           confidence=clip.confidence, probabilities=clip.probabilities)
+                           confidence=clip.confidence, probabilities=clip.probabilities, unknown=clip.unknown)
 
     def _clip_prediction(self, updates: list[StreamUpdate]) -> Prediction:
-        if self.motion is not None:
-            return self.predict_clip(Landmarks(np.stack([u.hands for u in updates])))
+        if self.motion is not None or (self.open_set is not None and not self.takes_pixels):
+            pose = np.stack([u.pose for u in updates]) if self.config.pose else None
+            return self.predict_clip(Landmarks(np.stack([u.hands for u in updates]), pose))
         if self.is_sequence:
             pose = np.stack([u.pose for u in updates]) if self.config.pose else None
             return self.predict_landmarks(Landmarks(np.stack([u.hands for u in updates]), pose))

@@ -202,7 +202,7 @@ class RecognizerStream:
         smoothed = self.smoother.push(probs, t)
         if smoothed is None:
             return no_hand()
-        prediction = to_prediction(smoothed, self.recognizer.labels, self.recognizer.threshold)
+        prediction = self.recognizer.decide(smoothed)
         prediction.has_hand = frame_has_hand
         return prediction
 

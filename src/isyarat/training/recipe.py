@@ -11,6 +11,7 @@ from isyarat.errors import IsyaratError
 from isyarat.features.augment import AugmentConfig
 from isyarat.features.config import FeatureConfig
 from isyarat.schema import build, shown
+from isyarat.training.openset import OpenSetConfig
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -65,6 +66,7 @@ class Recipe:
     exclude_labels: list[str] = field(default_factory=list)
     hand_classes: bool = False  # each sign signed with the left and the right hand as its own class (A~kiri, A~kanan)
     init_from: str | None = None                     # a run folder whose matching weights start training
+    open_set: OpenSetConfig | None = None            # "unknown sign": negatives and a calibrated threshold
 
     def __post_init__(self) -> None:
         if self.init_from is not None and not isinstance(self.init_from, (str, Path)):
@@ -176,7 +178,8 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
     data["features"] = build(FeatureConfig, FeatureConfig.renamed(data.get("features")), "features")
     data["augment"] = build(AugmentConfig, data["augment"], "augment") if data.get("augment") else None
     data["train"] = build(TrainConfig, data.get("train"), "train")
-    recipe = build(Recipe, data, "recipe", skip=("features", "augment", "train"))
+    data["open_set"] = build(OpenSetConfig, data["open_set"], "open_set") if data.get("open_set") else None
+    recipe = build(Recipe, data, "recipe", skip=("features", "augment", "train", "open_set"))
     settings = build(ExtractSettings, recipe.extract, "extract")  # refused now, not after the extraction started
     if "mode" in recipe.extract and settings.mode != ("holistic" if recipe.features.pose else "hands"):
         raise IsyaratError(f"extract.mode {settings.mode} does not fit features.pose {recipe.features.pose}: the "

@@ -14,6 +14,7 @@ from isyarat.models.standardize import standardized
 from isyarat.training.checkpoint import init_weights, save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
+from isyarat.training.openset import calibrated, negative_samples, with_negatives
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
 from isyarat.training.recipe import Recipe
 from isyarat.training.run_info import planned_run
@@ -35,7 +36,11 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
         model = standardized(model, input_shape(recipe))
         model[0].fit(train_ds.versions.flatten(0, 1))
     model.init_report = init  # what init_from loaded, for run.json
-    return fit(model, train_ds, torch_dataset(prep, val_idx, recipe, train=False), recipe.train, progress=progress)
+    val_ds = torch_dataset(prep, val_idx, recipe, train=False)
+    model, history, seconds = fit(model, train_ds, val_ds, recipe.train, progress=progress)
+    if recipe.open_set is not None:  # the threshold is set on the validation split, never the test split
+        model.open_set = calibrated(recipe.open_set, predict_proba(model, val_ds), prep.targets[val_idx], prep.labels)
+    return model, history, seconds
 
 
 def early_stopping_split(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, split: str | None) -> Split:
@@ -85,6 +90,9 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
     if recipe.max_per_class:
         dataset = balanced_subset(dataset, recipe.max_per_class)
     prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress, ray=ray)
+    if recipe.open_set is not None and recipe.open_set.has_negatives:
+        negatives = negative_samples(recipe.open_set, recipe, prep.dataset, paths, workers, cache_dir, progress)
+        prep = with_negatives(prep, negatives, recipe.features)
     splits = make_splits(prep, recipe.split, recipe.train.seed)
     train_idx, test_idx = splits[0]
     model, history, seconds = train_fold(prep, train_idx, recipe, progress, recipe.split)
@@ -104,6 +112,7 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
                    "label": prep.dataset.samples[i].label} for i in test_idx],
         train_seconds=round(seconds, 2), epochs_run=len(history), history=history,
         n_params=sum(p.numel() for p in model.parameters()), init_from=getattr(model, "init_report", None),
+        open_set=getattr(model, "open_set", None),
         metrics={k: report[k] for k in HEADLINE},
         protocols={split: {"n_folds": s["n_folds"], "mean": s["mean"], "std": s["std"]}
                    for split, s in protocols.items()})

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field, fields, replace
 
 from isyarat.errors import IsyaratError
+from isyarat.export.openset import OpenSet
 from isyarat.features.config import FeatureConfig
 from isyarat.models.registry import model_track
 from isyarat.models.spec import ModelSpec
@@ -45,6 +46,7 @@ class RunInfo:
     init_from: dict | None = None       # what a recipe's init_from loaded (checkpoint.init_weights)
     metrics: dict = field(default_factory=dict)
     protocols: dict = field(default_factory=dict)  # split -> n_folds, mean, std over folds
+    open_set: OpenSet | None = None     # "unknown sign": the calibrated threshold, the unknown class
     sweep: dict | None = None           # a sweep run's signature (what makes a fold folder resumable)
     created: str = ""
 
@@ -69,7 +71,8 @@ class RunInfo:
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(model=self.model.to_dict(), features=self.features.to_dict(),
-                    input_shape=list(self.input_shape))
+                    input_shape=list(self.input_shape),
+                    open_set=None if self.open_set is None else self.open_set.to_dict())
         return {"format": RUN_FORMAT, **data}
 
     @classmethod
@@ -88,7 +91,8 @@ class RunInfo:
         data["features"] = FeatureConfig.from_dict(data.get("features") or {})
         if isinstance(data.get("input_shape"), list):
             data["input_shape"] = tuple(data["input_shape"])
-        return build(cls, data, "run.json", skip=("model", "features", "input_shape"))
+        data["open_set"] = OpenSet.from_dict(data.get("open_set"))
+        return build(cls, data, "run.json", skip=("model", "features", "input_shape", "open_set"))
 
 
 def planned_run(recipe: Recipe, labels: list[str], **measured) -> RunInfo:

@@ -243,7 +243,7 @@ function showReply(reply) {
   if (reply.added) announce(reply.added);
   $("label").dataset.count = String(page.replies);
   if (!reply.has_hand && !reply.label) return clearPrediction("label.no_hand"); // a word is shown a moment after the hands drop
-  page.hint = reply.label ? "" : wordMode() ? "label.reading_word" : "label.no_sign";
+  page.hint = reply.label ? "" : reply.unknown ? "label.unknown" : wordMode() ? "label.reading_word" : "label.no_sign";
   $("label").dataset.hasHand = "true";
   $("label").textContent = reply.label ?? "?";
   $("confidence").textContent = `${Math.round(100 * (reply.confidence || 0))}%`;
