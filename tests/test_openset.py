@@ -15,6 +15,7 @@ from isyarat.data.layouts import load_dataset
 from isyarat.errors import IsyaratError
 from isyarat.evaluation.evaluate import evaluate_model
 from isyarat.export.bundle import load_bundle, read_model_bytes, write_onnx_bundle
+from isyarat.export.bundle_info import BundleInfo
 from isyarat.export.from_run import export_run
 from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, calibrate
 from isyarat.landmarks.arrays import Landmarks
@@ -164,7 +165,8 @@ def test_old_bundle_without_the_record_names_a_sign_as_before_and_a_record_turns
 
     meta = json.loads((Path(shipped) / "bundle.json").read_text())
     meta["open_set"] = OpenSet(threshold=0.999).to_dict()  # nothing is that sure: every sign is unknown
-    strict = Recognizer.load(write_onnx_bundle(read_model_bytes(shipped), meta, "# strict\n", tmp_path / "strict"))
+    strict = Recognizer.load(write_onnx_bundle(read_model_bytes(shipped), BundleInfo.from_dict(meta), "# strict\n",
+                                               tmp_path / "strict"))
     after = strict.predict_clip(clip)
     assert after.unknown and after.label is None and after.confidence == pytest.approx(before.confidence)
     with strict.stream() as stream:  # the live path (serve's WebSocket and REST) answers the same
@@ -174,7 +176,8 @@ def test_old_bundle_without_the_record_names_a_sign_as_before_and_a_record_turns
 
     meta["open_set"] = {"threshold": 0.5, "unknown_class": "nope"}
     with pytest.raises(IsyaratError, match="open_set"):
-        write_onnx_bundle(read_model_bytes(shipped), meta, "# bad\n", tmp_path / "bad")
+        write_onnx_bundle(read_model_bytes(shipped), BundleInfo.from_dict(meta), "# bad\n", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
 
 
 def _word_clip(datasets: Path, recognizer: Recognizer) -> Landmarks:

@@ -11,7 +11,7 @@ import numpy as np
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.motion import MotionGate, wrist_reach
-from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, to_prediction
+from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
 
@@ -195,7 +195,7 @@ class RecognizerStream:
             prediction = Prediction(None, 0.0, {}, has_hand=frame.has_hand)
         else:
             prediction = Prediction(shown.label, shown.confidence, dict(shown.probabilities), frame.has_hand,
-                                    shown.variant)
+                                    shown.variant, shown.unknown)
         return StreamUpdate(prediction, self.words.text, added, frame.hands, frame.pose)
 
     def _predict(self, frame_has_hand: bool, probs: np.ndarray | None, t: float) -> Prediction:
@@ -209,8 +209,7 @@ class RecognizerStream:
     def _read_sign(self, probs: np.ndarray | None) -> str | None:
         """The word model's probabilities for a whole sign -> the text it adds, if any."""
         before = len(self.words.text)
-        self.words.decide(None if probs is None else
-                          to_prediction(probs, self.recognizer.labels, self.recognizer.threshold))
+        self.words.decide(None if probs is None else self.recognizer.decide(probs))
         return self.words.text[before:] or None
 
     def finish(self) -> str | None:

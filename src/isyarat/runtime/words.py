@@ -118,6 +118,8 @@ class WordDecoder:
         read); writes its word when it is one. Returns the word written, if any."""
         word = None if prediction is None else sign_label(prediction)
         if word is None:
+            if prediction is not None and prediction.unknown:  # "unknown sign" shows for a moment too
+                self._shown, self._shown_at = prediction, self._now
             return None
         self.text += (" " if self.text else "") + word
         self._shown, self._shown_at = prediction, self._now
