@@ -24,13 +24,12 @@ import cv2
 import numpy as np
 
 from isyarat.data.layouts import load_dataset
+from isyarat.data.samples import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from isyarat.export.bundle import load_bundle
 from isyarat.landmarks.media import iter_video_frames, read_image
 from isyarat.landmarks.mirror import mirror_landmarks
 from isyarat.runtime.recognizer import Recognizer, list_shipped, resolve_bundle
 
-PHOTOS = (".jpg", ".jpeg", ".png", ".bmp")
-VIDEOS = (".mp4", ".avi", ".mov", ".webm")
 GOAL_POINTS = 2.0
 CARD_HEADING = "## Left-handed signers"
 
@@ -67,10 +66,10 @@ class LandmarkFiles:
 def predict_pair(recognizer: Recognizer, path: Path, rel: str, landmarks: LandmarkFiles, tmp: Path):
     """(label of the sample, label of its mirror twin)."""
     suffix = path.suffix.lower()
-    if suffix in PHOTOS:
+    if suffix in IMAGE_SUFFIXES:
         image = read_image(path)
         return recognizer.predict_image(image).label, recognizer.predict_image(cv2.flip(image, 1)).label
-    if suffix in VIDEOS:
+    if suffix in VIDEO_SUFFIXES:
         return recognizer.predict_video(path).label, recognizer.predict_video(flipped_video(path, tmp)).label
     lm = landmarks.get(rel)
     return recognizer.predict_landmarks(lm).label, recognizer.predict_landmarks(mirror_landmarks(lm)).label

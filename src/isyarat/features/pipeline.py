@@ -176,8 +176,8 @@ def _sequence(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
 def trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """(T, 2, 21, 3) -> (T, 4): the signing hand's wrist x, y relative to its first frame with a
     hand, and its x, y velocity (from the previous frame with a hand), in hand sizes; 0 where no
-    hand. Read from the hand points arrange_hands gives the shape features (mirrored the same
-    way), so a left-handed signer's path is mirrored with their hand shape.
+    hand. A left hand is mirrored as arrange_hands mirrors it for the shape features, so a
+    left-handed signer's path is mirrored with their hand shape.
 
     The path follows one hand, the one seen in more frames of the window (decided once; a left
     one mirrored as arrange_hands mirrors a lone left hand): a frame where only the other hand
