@@ -1,6 +1,6 @@
 """The recorder's word loop, timed: samples written through the recorder's HTTP API, trained by
-the train button's endpoint (`quick-words` / `quick-words-pose`, a child process as on a real
-server), and the model served at once; held-out clips are then read through the live WebSocket.
+the train button's endpoint (`quick-words` / `quick-words-pose`: train && export in one child
+process as on a real server), and the model served at once; held-out clips are then read through the live WebSocket.
 
 Rows:
 - WL-BISINDO (pose + hands, Holistic, 258 values/frame; the Kata Kolok layout): the 4 words of the
@@ -11,8 +11,9 @@ Rows:
   the "5-10 words, 10 samples each" size of the issue, for the time; its live column reads
   held-out synthetic sequences.
 The job's wall time covers child process start, training, export and loading into the server; its
-CPU time (the child processes' user + system seconds) is about what it takes on an idle machine
-with a single core (the wall time on a loaded machine is longer, and the load average is printed).
+CPU time (the child process's user + system seconds) is about what it takes on an idle machine
+with a single core (the recipe trains with one torch thread; the wall time on a loaded machine is
+longer, and the load average is printed before and after).
 
     PYTHONPATH=src python bench/wordloop.py [--per-word 7] [--signs 10] [--synth /tmp/synth-asl]
 """

@@ -3,8 +3,8 @@ background, export it, and serve it at once (no restart).
 
 POST /api/train {"vocabulary": "my-signs"} starts a job (202); GET /api/train/<vocabulary> says
 how far it is (phase, epoch of epochs, then the held-out accuracy and the model's name). The job
-runs the very command the page shows (`isyarat train ... && isyarat export ...`) as child
-processes at a lower priority, so a crash or a long training never stops the live server; the
+runs the very command the page shows (`isyarat train ... && isyarat export ...`) in one child
+process at a lower priority, so a crash or a long training never stops the live server; the
 run and the bundle go to data_dir/.runs/<vocabulary> and data_dir/.models/<vocabulary>. One job
 at a time: a machine with 2 cores has none to spare for a second.
 """
@@ -32,6 +32,7 @@ RUNS_DIR, MODELS_DIR = ".runs", ".models"
 TIME_LIMIT_S = 30 * 60
 MAX_EPOCHS = 500
 PROGRESS = re.compile(r"^train:.*?(\d+)/(\d+)")
+STEP = re.compile(r"^step \d+/\d+: (train|export)$")  # isyarat.cli.chain's line before each command
 
 
 def train_steps(data: Path, run: Path, bundle: Path, pose: bool, name: str, epochs: int | None = None) -> list[list[str]]:
@@ -77,10 +78,13 @@ class TrainJob:
         return shown
 
 
-def run_step(argv: list[str], job: TrainJob) -> str:
-    """Run `isyarat <argv>` as a child process at a lower priority, following its progress bar.
-    Returns its standard output; raises IsyaratError with its one-line error when it fails."""
-    process = subprocess.Popen([sys.executable, "-m", "isyarat.cli.main", *argv], stdout=subprocess.PIPE,
+def run_steps(steps: list[list[str]], job: TrainJob) -> str:
+    """Run the `isyarat` argument lists one after the other in ONE child process at a lower
+    priority (`isyarat.cli.chain`: Python and torch start once), following its steps and progress
+    bar. Returns its standard output; raises IsyaratError with the failing step's one-line error."""
+    import json
+
+    process = subprocess.Popen([sys.executable, "-m", "isyarat.cli.chain", json.dumps(steps)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, preexec_fn=lambda: os.nice(5),
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     out: list[bytes] = []
@@ -95,6 +99,8 @@ def run_step(argv: list[str], job: TrainJob) -> str:
         for line in (line.decode("utf-8", "replace").strip() for line in lines):
             if match := PROGRESS.match(line):
                 job.epoch, job.epochs = int(match.group(1)), int(match.group(2))
+            elif match := STEP.match(line):
+                job.phase = match.group(1)
             elif line:
                 last_lines = [*last_lines[-4:], line]
         if time.monotonic() > deadline:
@@ -136,11 +142,8 @@ def training_router(data_dir: Path, add_model: Callable[[str, Recognizer], None]
             for old in (run, fresh):
                 shutil.rmtree(old, ignore_errors=True)
             cpu = children_cpu()
-            train, export = train_steps(folder, run, fresh, pose, job.model, epochs)
-            run_step(train, job)
+            run_steps(train_steps(folder, run, fresh, pose, job.model, epochs), job)
             read_accuracy(run, job)
-            job.phase = "export"
-            run_step(export, job)
             job.cpu_seconds = round(children_cpu() - cpu, 1)
             job.phase = "load"
             Recognizer.load(fresh)  # a bundle that does not load never replaces the one there

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -40,6 +41,26 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig,
         progress: bool = True, device: torch.device | None = None) -> tuple[nn.Module, list[dict], float]:
     """Train with early stopping on validation loss; returns the best model, history and seconds."""
+    with torch_threads(cfg.threads):
+        return _fit(model, train_ds, val_ds, cfg, progress, device)
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """torch's CPU threads set to `threads` (0: left as they are) for the block. A small model's
+    operations are too short to split across cores: on a busy 2-core machine two threads waiting
+    on each other made each training step 10-40x slower than one thread (bench/wordloop.py)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset | None, cfg: TrainConfig, progress: bool,
+         device: torch.device | None) -> tuple[nn.Module, list[dict], float]:
     seed_everything(cfg.seed)
     device = device or default_device()
     model.to(device)

@@ -29,6 +29,7 @@ class TrainConfig:
     val_fraction: float = 0.15      # carved out of the training split, never the test split
     label_smoothing: float = 0.0
     seed: int = 0
+    threads: int = 0                # CPU threads for torch while training; 0 = torch's default (all cores)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -42,7 +43,8 @@ class TrainConfig:
                 ("patience", self.patience >= 1, "at least 1 epoch, e.g. 15"),
                 ("val_fraction", 0 < self.val_fraction <= 0.5, "a fraction in (0, 0.5], e.g. 0.15"),
                 ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1), e.g. 0.1"),
-                ("seed", self.seed >= 0, "0 or more")):
+                ("seed", self.seed >= 0, "0 or more"),
+                ("threads", self.threads >= 0, "0 (torch's default) or a number of threads, e.g. 1")):
             if not ok:
                 raise IsyaratError(f"train.{name} is {getattr(self, name)}; it must be {rule}")
 
