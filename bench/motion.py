@@ -9,7 +9,9 @@ model (the system's letter recipe) and a motion model (letters-motion) are train
 training side only, put into one bundle, and every test sequence is read as one clip
 (`Recognizer.predict_clip`, the code `isyarat recognize` and `isyarat evaluate` use) and streamed
 frame by frame through the fingerspelling decoder ("stream once": it wrote the letter exactly once
-and nothing else).
+and nothing else). When the system's letter recipe has an open set (`open_set:`, "unknown sign"),
+the bundle carries the record it calibrated and a third row reads with it: an "unknown" answer
+counts as wrong, so the row says what the open set costs the moving and the still letters.
 
     nice -n 10 python bench/motion.py                 # both systems, a few minutes on 2 cores
     python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
@@ -72,7 +74,7 @@ def train(recipe_name: str, dataset: Dataset, overrides: dict, labels: list[str]
 def build_bundle(system: str, train_hands: list, train_seqs: list, args, folder: Path) -> Path:
     still = as_dataset([(h.label, Landmarks(h.hands[None]), h.group) for h in train_hands], "hands")
     frame_model, frame_recipe, labels, s1 = train(f"{system}-letters", still, {
-        "train.epochs": args.epochs, "train.patience": 10, "augment.copies": 2})
+        "train.epochs": args.epochs, "train.patience": 10, "augment.copies": 2, **open_set_override(args)})
     moving = as_dataset([(s.label, s.landmarks, s.metadata["group"]) for s in train_seqs], "sequences")
     motion_model, motion_recipe, motion_labels, s2 = train("letters-motion", moving, {
         "train.epochs": args.epochs, "train.patience": 8})
@@ -84,7 +86,8 @@ def build_bundle(system: str, train_hands: list, train_seqs: list, args, folder:
                       setoff_s={k: m.setoff_s for k, m in moving_letters.items()})
     return write_bundle(frame_model, frame_recipe.features.output_shape, labels, frame_recipe.features.to_dict(),
                         system, folder / system, f"{system}-motion-bench", {"name": frame_recipe.model},
-                        extract=frame_recipe.extract, motion=(motion_model, part))
+                        extract=frame_recipe.extract, motion=(motion_model, part),
+                        open_set=getattr(frame_model, "open_set", None))  # the recipe's open set, when it has one
 
 
 def cached_bundle(system: str, train_hands: list, train_seqs: list, args, tmp: Path) -> Path:
@@ -92,7 +95,9 @@ def cached_bundle(system: str, train_hands: list, train_seqs: list, args, tmp: P
     settings, else trained now (and kept there when --bundles is given)."""
     if args.bundles is None:
         return build_bundle(system, train_hands, train_seqs, args, tmp)
-    key = f"{system}-s{args.seed}-n{args.train_per_letter}-h{args.max_hands}-e{args.epochs}"
+    recipe = load_recipe(f"{system}-letters", open_set_override(args))
+    open_set = f"-os{recipe.open_set.keep}" if recipe.open_set is not None else ""
+    key = f"{system}-s{args.seed}-n{args.train_per_letter}-h{args.max_hands}-e{args.epochs}{open_set}"
     folder = args.bundles / key
     if not (folder / system / "bundle.json").is_file():
         build_bundle(system, train_hands, train_seqs, args, folder)
@@ -140,6 +145,16 @@ def summarize(system: str, name: str, rows: list[dict], starts: dict[str, str]) 
             f"{acc(moving, 'once')} | {acc(held, 'once')} | {'; '.join(confusions)} |"]
 
 
+def open_set_override(args) -> dict:
+    """--open-set-keep: the letter recipe's open-set threshold set to keep this validation fraction."""
+    return {} if args.open_set_keep is None else {"open_set.keep": args.open_set_keep}
+
+
+def open_set_text(open_set) -> str:
+    parts = [f"threshold {open_set.threshold:.3f}"] if open_set.threshold else []
+    return ", ".join(parts + ([f"unknown class {open_set.unknown_class}"] if open_set.unknown_class else [])) or "none"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", nargs="+", default=["sibi", "bisindo"], choices=sorted(SOURCES))
@@ -149,6 +164,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="seed of the hand split")
+    parser.add_argument("--open-set-keep", type=float, default=None,
+                        help="calibrate the letter recipe's open-set threshold to keep this fraction of its "
+                             "validation split (default: the recipe's own open_set, if any)")
     parser.add_argument("--bundles", type=Path, default=None,
                         help="keep the trained bundles in this folder and reuse them on the next run "
                              "(same settings): to compare decoders without training again")
@@ -171,11 +189,17 @@ def main() -> None:
                   f"{len(test_seqs)} test sequences")
             path = cached_bundle(system, train_hands, train_seqs, args, Path(tmp))
             aware = Recognizer(load_bundle(path))
+            open_set = aware.open_set
+            aware.open_set = None
             frame_only = Recognizer(load_bundle(path))
-            frame_only.motion = None
+            frame_only.motion, frame_only.open_set = None, None
             starts = {k: m.start for k, m in vocab.moving.items()}
             lines += summarize(system, "frame model alone", score(frame_only, test_seqs), starts)
             lines += summarize(system, "motion-aware", score(aware, test_seqs), starts)
+            if open_set is not None:  # the recipe's "unknown sign" record, as the shipped bundle would carry it
+                aware.open_set = open_set
+                lines += summarize(system, f"motion-aware + open set ({open_set_text(open_set)})",
+                                   score(aware, test_seqs), starts)
     print(f"\nHeld-out synthetic sequences (hands from held-out capture groups, new paths), "
           f"{args.train_per_letter}/{args.test_per_letter} sequences per letter for training/test, "
           f"{args.epochs} epochs; one clip = one sample.\n")

@@ -25,7 +25,7 @@ from isyarat.landmarks.hands import assign_slots
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.app import create_app, find_browser_hands
 from isyarat.server.recorder import shown_root
-from test_runtime import asl_files
+from test_runtime import asl_files, asl_frames
 
 CHROMIUM = Path("/usr/bin/chromium")
 STATIC = Path(__file__).resolve().parents[1] / "src" / "isyarat" / "server" / "static"
@@ -256,3 +256,98 @@ def test_page_and_python_put_hands_in_the_same_slots(datasets, tmp_path):
     crossed = cases[-2][0]
     assert (crossed[0][0, 0] < crossed[1][0, 0]) != (crossed[0][:, 0].mean() < crossed[1][:, 0].mean()), \
         "the crossed case must tell the wrist rule from the mean-x rule"
+
+
+# ---- the recorder page's buttons, clicked: record a take, train, calibrate ------------------------
+
+def post_json(url: str, body: dict) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def still_take(frames: np.ndarray) -> list:
+    """ASL landmark frames (T, 2, 21, 3) as the page sends a take: per frame, each hand slot or null."""
+    return [[None if np.isnan(h).any() else h.tolist() for h in hands] for hands in frames]
+
+
+TRAINING_TEXTS = """() => {
+  window.trainTexts = [];
+  new MutationObserver(() => window.trainTexts.push(document.querySelector('#train-status').textContent))
+    .observe(document.querySelector('#train-status'), { childList: true, characterData: true, subtree: true });
+}"""
+
+
+@pytest.mark.slow
+def test_recorder_buttons_record_train_and_calibrate(datasets, tmp_path):
+    """The recorder page clicked as a person would: a take of the fake camera's real B photo
+    recorded with the record button (MediaPipe Hands in the page), the train button (its request
+    given 3 epochs: a tiny training) training, exporting and serving `recorded-tangan`, and the
+    calibrate button adapting sibi-letters to the same recordings; the page's messages in Bahasa
+    Indonesia, then in English."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} not found: `make test` installs it (apt-get install -y chromium)")
+    if find_browser_hands() is None:
+        pytest.fail("@mediapipe/hands is not installed: `make test` installs it (npm install in the project root)")
+    from playwright.sync_api import sync_playwright
+
+    server = LiveServer({"sibi-letters": Recognizer.load("sibi-letters")}, tmp_path / "recordings").start()
+    try:
+        for letter in ("B", "V"):  # recorded earlier: real ASL hands, 5 takes of 8 frames per sign
+            for take in range(5):
+                post_json(f"{server.url}/api/recordings", {"vocabulary": "tangan", "label": letter,
+                                                           "frames": still_take(asl_frames(datasets, letter, 10 * take, 8))})
+        clip = write_y4m([camera_frame(cv2.imread(str(datasets / SIBI_B)))] * 5, tmp_path / "camera.y4m", fps=5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+                *FLAGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+            try:
+                page = browser.new_page()
+                page.route("**/api/train", lambda route: route.continue_(
+                    post_data=json.dumps({**json.loads(route.request.post_data), "epochs": 3})))
+                page.goto(f"{server.url}/recorder?vocabulary=tangan")
+                wait_for(page, "document.querySelectorAll('#counts tbody tr').length === 2", 60)
+                assert page.evaluate("document.documentElement.lang") == "id"
+                assert page.text_content("#command").startswith("isyarat train quick-words --data ")
+
+                page.fill("#sign", "B")
+                page.fill("#seconds", "0.5")
+                page.click("#record")
+                wait_for(page, "document.querySelector('#progress').textContent.startsWith('Tersimpan: ')", 240)
+                assert page.text_content("#progress").endswith(" frame)")
+                assert page.evaluate("[...document.querySelectorAll('#counts tbody tr')].map((r) => r.textContent)") \
+                    == ["B6", "V5"]
+                assert page.evaluate("document.querySelector('#error').hidden")
+
+                page.evaluate("document.querySelector('#video').pause()")  # the take is saved: free the busy page
+                page.evaluate(TRAINING_TEXTS)
+                page.click("#train", timeout=120_000)
+                wait_for(page, "document.querySelector('#train-status').textContent.includes('siap')", 300)
+                done = page.text_content("#train-status")
+                assert done.startswith('Model "recorded-tangan" siap dalam ') and " akurasi " in done, done
+                assert not page.evaluate("document.querySelector('#train').disabled")
+                assert page.evaluate("localStorage.getItem('isyarat.model')") == "recorded-tangan"
+                seen = page.evaluate("window.trainTexts")
+                assert any(t.startswith(("Menyiapkan pelatihan", "Melatih: epoch", "Mengekspor", "Memuat")) for t in seen), seen
+                models = json.loads(page.evaluate("fetch('/api/models').then((r) => r.text())"))
+                assert "recorded-tangan" in [m["name"] for m in models]
+
+                page.select_option("#adapt-model", "sibi-letters", timeout=120_000)
+                page.click("#adapt", timeout=120_000)
+                wait_for(page, "document.querySelector('#adapt-status').textContent.includes('siap')", 300)
+                adapted = page.text_content("#adapt-status")
+                assert adapted.startswith('Model "sibi-letters-tangan" siap (') and "isyarat baru: –" in adapted, adapted
+                assert page.evaluate("localStorage.getItem('isyarat.model')") == "sibi-letters-tangan"
+
+                page.click("button[data-lang=en]", timeout=120_000)
+                assert page.text_content("#train-status").startswith('Model "recorded-tangan" ready in ')
+                assert page.text_content("#adapt-status").startswith('Model "sibi-letters-tangan" ready (')
+                assert page.text_content("#progress").startswith("Saved ")
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    saved = sorted((tmp_path / "recordings" / "tangan" / "B").glob("*.npy"))
+    assert len(saved) == 6 and all(np.load(f).shape[1] == 126 for f in saved)

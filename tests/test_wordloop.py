@@ -175,3 +175,22 @@ def test_training_needs_two_signs(server):
     response = client.post("/api/train", json={"vocabulary": "nothing here", "epochs": 0})
     assert response.status_code == 400 and "epochs 0" in response.json()["detail"]
     assert client.get("/api/train/never").status_code == 404
+
+
+def test_chain_stops_at_the_first_failing_command(tmp_path):
+    """The train button's child process (`isyarat.cli.chain`): each command's line, then the first
+    failure's one-line error and exit status; the command after it never runs."""
+    import json
+    import subprocess
+    import sys
+
+    steps = [["train", "no-such-recipe", "--data", str(tmp_path), "--out", str(tmp_path / "run")],
+             ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]]
+    out = subprocess.run([sys.executable, "-m", "isyarat.cli.chain", json.dumps(steps)], capture_output=True,
+                         text=True, timeout=120)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and lines[0] == "step 1/2: train", out.stderr
+    assert lines[-1].startswith("isyarat train: error: no recipe 'no-such-recipe'") and "step 2/2" not in out.stderr
+    assert not (tmp_path / "bundle").exists()
+    bad = subprocess.run([sys.executable, "-m", "isyarat.cli.chain", "[]"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("isyarat chain: error: give a JSON list"), bad.stderr
