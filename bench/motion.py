@@ -9,12 +9,13 @@ model (the system's letter recipe) and a motion model (letters-motion) are train
 training side only, put into one bundle, and every test sequence is read as one clip
 (`Recognizer.predict_clip`, the code `isyarat recognize` and `isyarat evaluate` use) and streamed
 frame by frame through the fingerspelling decoder ("stream once": it wrote the letter exactly once
-and nothing else). When the system's letter recipe has an open set (`open_set:`, "unknown sign"),
-the bundle carries the record it calibrated and a third row reads with it: an "unknown" answer
+and nothing else). When the system's letter recipe has an open set (`open_set:`, "unknown sign";
+or --open-set-keep), the bundle carries the record it calibrated and a third row reads with it: an "unknown" answer
 counts as wrong, so the row says what the open set costs the moving and the still letters.
 
     nice -n 10 python bench/motion.py                 # both systems, a few minutes on 2 cores
     python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
+    python bench/motion.py --systems bisindo --open-set-keep 0.98   # with a calibrated open-set threshold
 """
 from __future__ import annotations
 
