@@ -385,6 +385,7 @@ RECIPE_ERRORS = {
     "lr-fast": "train.lr is 'fast'; it must be a number",
     "epochs-zero": "train.epochs is 0",
     "val-fraction-big": "train.val_fraction is 1.5",
+    "threads-negative": "train.threads is -1",
     "train-list": "train is [1, 2]",
     "list": "a recipe is a YAML mapping",
     "scalar": "a recipe is a YAML mapping",

@@ -194,3 +194,25 @@ def test_chain_stops_at_the_first_failing_command(tmp_path):
     assert not (tmp_path / "bundle").exists()
     bad = subprocess.run([sys.executable, "-m", "isyarat.cli.chain", "[]"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("isyarat chain: error: give a JSON list"), bad.stderr
+
+
+def test_training_runs_on_the_recipes_torch_threads_and_gives_them_back():
+    """train.threads (quick-words: 1) holds while the model trains; the caller's setting returns after."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from isyarat.training.loop import fit
+    from isyarat.training.recipe import TrainConfig
+
+    seen: list[int] = []
+
+    class Probe(torch.nn.Linear):
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return super().forward(x)
+
+    before = torch.get_num_threads()
+    data = TensorDataset(torch.randn(16, 4), torch.arange(16) % 2)
+    fit(Probe(4, 2), data, None, TrainConfig(epochs=2, batch_size=8, threads=1), progress=False)
+    assert seen and set(seen) == {1} and torch.get_num_threads() == before
+    assert load_recipe("quick-words").train.threads == 1 and load_recipe("quick-words-pose").train.threads == 1
