@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 import torch
-from torchvision.transforms import v2
 
 from isyarat.errors import IsyaratError
 
@@ -64,6 +63,8 @@ class ImageTransformConfig:
 
 def build_transform(config: ImageTransformConfig, train: bool) -> Callable[[Any], torch.Tensor]:
     """PIL image, HxWx3 uint8 RGB array or uint8 tensor -> normalized float tensor (3, size, size)."""
+    from torchvision.transforms import v2  # here, not at import: landmark bundles never need it
+
     steps: list[Callable] = [v2.ToImage()]
     if config.grayscale:
         steps.append(v2.Grayscale(num_output_channels=3))
@@ -73,6 +74,8 @@ def build_transform(config: ImageTransformConfig, train: bool) -> Callable[[Any]
 
 
 def _augmentations(config: ImageTransformConfig) -> list[Callable]:
+    from torchvision.transforms import v2
+
     size = (config.size, config.size)
     steps: list[Callable] = [
         v2.Resize(size) if config.crop_scale == (1.0, 1.0) else v2.RandomResizedCrop(size, scale=config.crop_scale)

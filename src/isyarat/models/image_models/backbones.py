@@ -1,4 +1,6 @@
 """Pretrained image backbones with a new classifier head: torchvision models and EfficientNet-Lite.
+(torchvision and EfficientNet-Lite are imported when a backbone is built: a landmark training,
+which only checks model names here, is then spared their ~2.5 s import.)
 
 Pretrained weights initialise the backbone only; the classifier head is always new, sized for
 the recipe's classes. Weights files are read without executing pickled code.
@@ -12,8 +14,6 @@ from pathlib import Path
 import safetensors
 import safetensors.torch
 import torch
-import torchvision
-from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 
 from isyarat.errors import IsyaratError
@@ -74,6 +74,8 @@ def _replace_head(model: nn.Module, head: str, num_classes: int) -> None:
 
 
 def _imagenet_weights(name: str, pretrained: str | bool | None) -> torchvision.models.WeightsEnum | None:
+    import torchvision
+
     if pretrained in (None, False):
         return None
     if pretrained != "imagenet":
@@ -86,6 +88,8 @@ def _torchvision_backbone(
 ) -> nn.Module:
     if pretrained not in (None, False) and weights_path:
         raise IsyaratError(f"model '{name}': give either pretrained or weights_path, not both")
+    import torchvision
+
     weights = _imagenet_weights(name, pretrained)
     try:
         model = torchvision.models.get_model(name, weights=weights)
@@ -131,6 +135,8 @@ def lite_weights_file(variant: int) -> Path:
 def _lite_backbone(
     variant: int, shape: tuple[int, int, int], num_classes: int, pretrained: bool, weights_path: str | None
 ) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
     # image_size fixes TensorFlow-style "same" padding at build time, which ONNX export needs.
     model = EfficientNet.from_name(f"efficientnet-lite{variant}", num_classes=num_classes, image_size=shape[1:])
     path = Path(weights_path) if weights_path else lite_weights_file(variant) if pretrained else None
