@@ -65,7 +65,7 @@ class TrainJob:
     epoch: int = 0
     epochs: int = 0
     seconds: float = 0.0
-    cpu_seconds: float = 0.0  # of the child processes: the time on an idle machine's cores, about
+    cpu_seconds: float = 0.0  # of the child process: the time on an idle machine's cores, about
     accuracy: float | None = None  # on the recipe's held-out part of the recordings
     test_samples: int | None = None
     error: str | None = None
@@ -114,7 +114,7 @@ def run_steps(steps: list[list[str]], job: TrainJob) -> str:
 
 
 def children_cpu() -> float:
-    """CPU seconds of this process's finished child processes (the job's steps)."""
+    """CPU seconds of this process's finished child processes (the job's child: train and export)."""
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
