@@ -1,6 +1,8 @@
 """The recorder's word loop, timed: samples written through the recorder's HTTP API, trained by
 the train button's endpoint (`quick-words` / `quick-words-pose`: train && export in one child
-process as on a real server), and the model served at once; held-out clips are then read through the live WebSocket.
+process as on a real server), and the model served at once; held-out clips are then read through the live WebSocket
+as a signer would sign them on the page: the clip's frames, then the hands lowered (0.5 s without a
+hand); a clip counts as right when the word decoder wrote exactly its word, once.
 
 Rows:
 - WL-BISINDO (pose + hands, Holistic, 258 values/frame; the Kata Kolok layout): the 4 words of the
@@ -38,6 +40,7 @@ from isyarat.server.app import create_app
 from isyarat.server.guards import LOCAL_HOSTS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REST_FRAMES = 6  # frames without hands after each live clip (0.54 s: over the word decoder's rest_s)
 
 
 def slots(hands: np.ndarray) -> list:
@@ -74,22 +77,28 @@ def run_loop(name: str, by_word: dict[str, list], per_word: int, data_dir: Path)
     if job["state"] != "done":
         return f"| {name} | failed: {job['error']} |"
     right = total = 0
+    misses: list[str] = []
     with client.websocket_connect(f"/ws/{job['model']}") as ws:
         for word, samples in by_word.items():
             for lm in samples[per_word:]:
                 ws.send_json({"reset": True})
                 ws.receive_json()
-                labels = []
-                for n, t in enumerate(resample_indices(lm.n_frames, 30)):
-                    ws.send_json(frame_message(lm, int(t), n))
-                    labels.append(ws.receive_json().get("label"))
-                said = next((label for label in reversed(labels) if label), None)
-                right, total = right + (said == word), total + 1
+                written = []
+                frames = [frame_message(lm, int(t), n) for n, t in enumerate(resample_indices(lm.n_frames, 30))]
+                rest = [{"hands": [None, None], "t": 1000 + 90 * n} for n in range(len(frames), len(frames) + REST_FRAMES)]
+                for message in frames + rest:  # the signer lowers the hands after the sign, as on the page
+                    ws.send_json(message)
+                    added = (ws.receive_json().get("added") or "").strip()
+                    written += [added] if added else []
+                right, total = right + (written == [word]), total + 1
+                if written != [word]:
+                    misses.append(f"{word} -> {' + '.join(written) or 'nothing'}")
     n_samples = per_word * len(by_word)
     values = 258 if next(iter(by_word.values()))[0].pose is not None else 126
     return (f"| {name} | {len(by_word)} x {per_word} = {n_samples} | {values} | {wall:.1f} | {job['cpu_seconds']:.1f} | "
             f"{job['epoch']}/{job['epochs']} | "
-            f"{job['accuracy']:.3f} ({job['test_samples']}) | {right}/{total} |")
+            f"{job['accuracy']:.3f} ({job['test_samples']}) | {right}/{total} |"
+            + (f"\n#   live misses: {'; '.join(misses)}" if misses else ""))
 
 
 def wl_bisindo() -> dict[str, list]:
