@@ -17,7 +17,7 @@ from isyarat.evaluation.evaluate import evaluate_model
 from isyarat.export.bundle import load_bundle, read_model_bytes, write_onnx_bundle
 from isyarat.export.bundle_info import BundleInfo
 from isyarat.export.from_run import export_run
-from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, calibrate
+from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, OpenSetDistance, calibrate
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.smoothing import to_prediction
@@ -187,3 +187,64 @@ def _word_clip(datasets: Path, recognizer: Recognizer) -> Landmarks:
     dataset = load_dataset(datasets / "bisindo-words-wlbisindo")
     one = dataset.subset([0])
     return extract_dataset(one, recognizer.extract_settings, progress=False).dataset.samples[0].landmarks
+
+
+def test_distance_record_round_trips_and_refuses_bad_values():
+    gate = OpenSetDistance(threshold=812.5, margin=3.0, calibrated_on=20)
+    record = OpenSet(unknown_class=UNKNOWN_CLASS, distance=gate)
+    assert OpenSet.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert "distance" not in OpenSet(threshold=0.5).to_dict()  # records without a gate read as before
+    for bad in ({"threshold": 0.0}, {"margin": 0.5}, {"calibrated_on": 0}, {"kind": "cosine"}, {"extra": 1}, {}):
+        with pytest.raises(IsyaratError, match="distance"):
+            OpenSet.from_dict({"unknown_class": UNKNOWN_CLASS, "distance": {**gate.__dict__, **bad} if bad else {}})
+    with pytest.raises(IsyaratError, match="unknown_class"):
+        OpenSet(distance=gate)  # the gate drives the unknown output: there must be one
+    from isyarat.training.recipe import load_recipe
+
+    assert load_recipe("isyarat-words", {"open_set.distance_margin": 3}).open_set.distance_margin == 3
+    with pytest.raises(IsyaratError, match="distance_margin"):
+        load_recipe("isyarat-words", {"open_set.distance_margin": 0.5})
+
+
+@pytest.fixture(scope="module")
+def word_clips(datasets) -> dict[str, list[Landmarks]]:
+    """Every WL-BISINDO clip's landmarks by word, extracted (cached) as the word recipes read them."""
+    from isyarat.landmarks.extract import extract_dataset
+    from isyarat.training.prepare import extract_settings
+    from isyarat.training.recipe import load_recipe
+
+    found = extract_dataset(load_dataset(datasets / "bisindo-words-wlbisindo"),
+                            extract_settings(load_recipe("bisindo-words")), progress=False).dataset
+    clips: dict[str, list[Landmarks]] = {}
+    for s in found:
+        clips.setdefault(s.label, []).append(s.landmarks)
+    return clips
+
+
+def test_distance_gate_in_the_onnx_graph_rejects_a_word_it_never_saw(word_clips, tmp_path):
+    from isyarat.synth.dataset import SynthSequence, write_sequences
+    from isyarat.synth.motion import held_sequence
+
+    vocab, outside = ("Tuli", "maaf"), "Belajar"  # Belajar is never trained on, in any role
+    data = write_sequences([SynthSequence(w, lm) for w in vocab for lm in word_clips[w]], tmp_path / "words")
+    run = tmp_path / "run"
+    assert main(["train", "bisindo-words", "--data", str(data), "--out", str(run), "--epochs", "15", "--quiet",
+                 "--set", "compare=[]", "--set", "augment.copies=2", "--set", "params.dim=32",
+                 "--set", "params.layers=1", "--set", "open_set={keep: 1.0, distance_margin: 3}"]) == 0
+    bundle = load_bundle(export_run(run, tmp_path / "bundle"))
+    gate = bundle.open_set.distance
+    assert gate is not None and gate.margin == 3.0 and gate.threshold > 0 and bundle.labels[-1] == UNKNOWN_CLASS
+    assert bundle.signs == list(vocab) and "distance" in (tmp_path / "bundle" / "MODEL_CARD.md").read_text()
+    recognizer = Recognizer(bundle)
+
+    info = json.loads((run / "run.json").read_text())
+    trained = [lm for w in vocab for lm in word_clips[w]]
+    names = [recognizer.predict_clip(lm) for lm in trained]  # all inside the gate by construction (margin >= 1)
+    assert not any(p.unknown for p in names)
+    held = {Path(d["path"]).name for d in info["held_out"]}  # the test split: clips of its own words
+    assert held and held <= {f"{w}-{i:04d}" for w in vocab for i in range(len(word_clips[w]))}
+    unseen = [recognizer.predict_clip(lm) for lm in word_clips[outside]]
+    # measured: all 6 unknown (the same tiny model without the gate names a word for every one)
+    assert sum(p.unknown for p in unseen) >= 5, [p.to_dict() for p in unseen]
+    still = held_sequence(word_clips[outside][0].hands[20], np.random.default_rng(0))
+    assert recognizer.predict_clip(still).unknown  # a still hand is no word either
