@@ -234,6 +234,7 @@ def test_distance_gate_in_the_onnx_graph_rejects_a_word_it_never_saw(word_clips,
     bundle = load_bundle(export_run(run, tmp_path / "bundle"))
     gate = bundle.open_set.distance
     assert gate is not None and gate.margin == 3.0 and gate.threshold > 0 and bundle.labels[-1] == UNKNOWN_CLASS
+    assert gate.added_output  # no negatives: the network learned its two words alone, the gate adds "unknown"
     assert bundle.signs == list(vocab) and "distance" in (tmp_path / "bundle" / "MODEL_CARD.md").read_text()
     recognizer = Recognizer(bundle)
 

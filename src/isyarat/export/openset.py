@@ -31,11 +31,14 @@ class OpenSetDistance:
     """The distance gate inside a bundle's model (for the model card and checks; the numbers that
     decide live in the ONNX graph). `threshold`: the squared Mahalanobis distance to the nearest
     sign's mean above which the unknown output wins, `margin` times the largest distance of the
-    run's own training and validation samples (`calibrated_on` of them)."""
+    run's own training and validation samples (`calibrated_on` of them). `added_output`: the
+    unknown output is the gate's own, added after training (the network was trained on the signs
+    alone, as without the gate); else the gate joins a trained unknown class."""
 
     threshold: float
     margin: float
     calibrated_on: int
+    added_output: bool = False
     kind: str = "mahalanobis"
 
     def __post_init__(self) -> None:
@@ -45,6 +48,8 @@ class OpenSetDistance:
             raise IsyaratError(f"open_set distance margin must be a number >= 1, got {self.margin!r}")
         if not isinstance(self.calibrated_on, int) or isinstance(self.calibrated_on, bool) or self.calibrated_on < 1:
             raise IsyaratError(f"open_set distance calibrated_on must be a count >= 1, got {self.calibrated_on!r}")
+        if not isinstance(self.added_output, bool):
+            raise IsyaratError(f"open_set distance added_output must be true or false, got {self.added_output!r}")
         if self.kind != "mahalanobis":
             raise IsyaratError(f"open_set distance kind {self.kind!r} is unknown; this isyarat reads 'mahalanobis'")
         object.__setattr__(self, "threshold", float(self.threshold))
@@ -57,7 +62,7 @@ class OpenSetDistance:
         if not isinstance(values, dict):
             raise IsyaratError(f"open_set distance must be a JSON object, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
-        extra, missing = sorted(set(values) - known), sorted(known - set(values) - {"kind"})
+        extra, missing = sorted(set(values) - known), sorted(known - set(values) - {"kind", "added_output"})
         if extra or missing:
             raise IsyaratError(f"open_set distance: unknown setting(s) {extra}, missing {missing}; known: {sorted(known)}")
         return cls(**values)
@@ -111,6 +116,10 @@ class OpenSet:
             raise IsyaratError(f"unknown open_set setting(s) {extra}; known: {sorted(known)}")
         return cls(**{**values, "negatives": tuple(values.get("negatives") or ()),
                       "distance": OpenSetDistance.from_dict(values.get("distance"))})
+
+    def network_outputs(self, n_labels: int) -> int:
+        """How many outputs the trained network has (the gate may add the unknown one)."""
+        return n_labels - int(self.distance is not None and self.distance.added_output)
 
     def check_labels(self, labels: list[str]) -> None:
         if self.unknown_class is not None and self.unknown_class not in labels:

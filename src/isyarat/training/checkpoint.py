@@ -44,7 +44,8 @@ def read_info(run_dir: Path) -> RunInfo:
 def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
     """Rebuild the model from run.json and load its weights; refuses weights that do not fit."""
     info = read_info(run_dir)
-    model = gated_like(build_model_for(info), info.open_set, len(info.labels))  # with its distance gate, if any
+    outputs = len(info.labels) if info.open_set is None else info.open_set.network_outputs(len(info.labels))
+    model = gated_like(build_model_for(info, outputs), info.open_set, len(info.labels))  # with its distance gate, if any
     state = _read_weights(run_dir)
     try:
         model.load_state_dict(state, strict=True)

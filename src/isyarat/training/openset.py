@@ -132,7 +132,8 @@ def _negative(lm: Landmarks, name: str, kind: str) -> Sample:
 
 def with_negatives(prep, negatives: list[Sample], features, unknown_output: bool = False):
     """`prep` (training.prepare.Prepared) with the negatives appended as the last class; with
-    `unknown_output` that class is there even without negatives (a distance gate drives it)."""
+    `unknown_output` that class is there even without negatives (a distance gate is then its only
+    source, added after training: see gate_adds_output)."""
     from isyarat.features import has_signal
     from isyarat.training.prepare import Prepared
 
@@ -179,16 +180,17 @@ class DistanceGated(nn.Module):
     """A classifier whose unknown output wins when its last hidden layer (what goes into `head`)
     is far from every sign's training mean: the unknown logit is the best sign's logit plus
     SHARPNESS * log(distance / threshold), so it passes the best sign exactly at the threshold and
-    is negligible well inside it (a sign's probabilities are then the network's own). It is added
-    (log-sum-exp) to the network's own unknown output, its last one (trained on negatives, or on
-    none: `with_unknown_output`). Plain tensor operations: the ONNX export carries it."""
+    is negligible well inside it (a sign's probabilities are then the network's own). With
+    `added_output` it is one more output (the network knows the signs alone); else it is added
+    (log-sum-exp) to the network's trained unknown output, its last one. Plain tensor operations:
+    the ONNX export carries it."""
 
-    def __init__(self, model: nn.Module, n_signs: int) -> None:
+    def __init__(self, model: nn.Module, n_signs: int, added_output: bool) -> None:
         super().__init__()
         parent, name, head = _head_of(model)
         setattr(parent, name, nn.Identity())  # the wrapped model now returns its last hidden layer
         self.model, self.head = model, head
-        self.n_signs = n_signs
+        self.n_signs, self.added_output = n_signs, added_output
         dim = next(m for m in head.modules() if isinstance(m, nn.Linear)).in_features
         self.register_buffer("means", torch.zeros(n_signs, dim))
         self.register_buffer("precision", torch.eye(dim))
@@ -205,6 +207,8 @@ class DistanceGated(nn.Module):
         signs = logits[:, :self.n_signs]
         gate = signs.max(dim=1, keepdim=True).values + SHARPNESS * (
             torch.log(self.distance(hidden) + 1e-6) - self.log_threshold)[:, None]
+        if self.added_output:
+            return torch.cat([signs, gate], dim=1)
         trained = logits[:, self.n_signs:]
         top = torch.maximum(trained, gate)  # log(exp(trained) + exp(gate)), written out for ONNX
         return torch.cat([signs, top + torch.log(torch.exp(trained - top) + torch.exp(gate - top))], dim=1)
@@ -222,14 +226,14 @@ def _head_of(model: nn.Module) -> tuple[nn.Module, str, nn.Module]:
 
 
 def distance_gated(model: nn.Module, fit_x: torch.Tensor, fit_y: np.ndarray, reference_x: torch.Tensor,
-                   n_signs: int, margin: float) -> tuple[DistanceGated, OpenSetDistance]:
+                   n_signs: int, margin: float, added_output: bool) -> tuple[DistanceGated, OpenSetDistance]:
     """`model` with a distance gate fitted on its training samples `fit_x` (augmented copies; only
     rows whose target `fit_y` is a sign count) and calibrated on `reference_x` (the run's own
     training and validation samples of its signs, as recorded): threshold = margin x their largest
     distance. Never sees the test split."""
     from sklearn.covariance import LedoitWolf
 
-    gated = DistanceGated(model, n_signs).eval()
+    gated = DistanceGated(model, n_signs, added_output).eval()
     fit_y = np.asarray(fit_y)
     signs = fit_y < n_signs
     with torch.no_grad():
@@ -245,7 +249,8 @@ def distance_gated(model: nn.Module, fit_x: torch.Tensor, fit_y: np.ndarray, ref
         reference = gated.distance(gated.model(reference_x)).double().numpy()
         threshold = float(margin * reference.max())
         gated.log_threshold.fill_(float(np.log(threshold + 1e-6)))
-    record = OpenSetDistance(threshold=threshold, margin=float(margin), calibrated_on=len(reference))
+    record = OpenSetDistance(threshold=threshold, margin=float(margin), calibrated_on=len(reference),
+                             added_output=added_output)
     return gated, record
 
 
@@ -253,4 +258,11 @@ def gated_like(model: nn.Module, record: OpenSet | None, n_outputs: int) -> nn.M
     """A freshly built model wrapped in the gate its run recorded (to load saved weights into)."""
     if record is None or record.distance is None:
         return model
-    return DistanceGated(model, n_outputs - 1)
+    return DistanceGated(model, n_outputs - 1, record.distance.added_output)
+
+
+def gate_adds_output(config: OpenSetConfig | None, labels: list[str], targets: np.ndarray) -> bool:
+    """True when a distance gate will be the unknown output's only source: the run has the
+    unknown label but no negatives, so the network is trained on its signs alone."""
+    return bool(config is not None and config.distance_margin and UNKNOWN_CLASS in labels
+                and not (np.asarray(targets) == labels.index(UNKNOWN_CLASS)).any())

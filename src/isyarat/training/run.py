@@ -15,7 +15,7 @@ from isyarat.models.standardize import standardized
 from isyarat.training.checkpoint import init_weights, save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
-from isyarat.training.openset import calibrated, distance_gated, negative_samples, with_negatives
+from isyarat.training.openset import calibrated, distance_gated, gate_adds_output, negative_samples, with_negatives
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
 from isyarat.training.recipe import Recipe
 from isyarat.training.run_info import planned_run
@@ -28,7 +28,8 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     `split` is a group split). Returns model, history, seconds."""
     fit_idx, val_idx = early_stopping_split(prep, train_idx[prep.usable[train_idx]], recipe, split)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
-    model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
+    added = gate_adds_output(recipe.open_set, prep.labels, prep.targets)  # trained on the signs alone
+    model = build_model(recipe.model, input_shape(recipe), len(prep.labels) - added, **recipe.model_params)
     init = init_weights(model, recipe.init_from) if recipe.init_from else None
     if init and progress:
         print(f"init_from {init['from']}: {init['loaded']} tensors loaded, skipped {init['skipped'] or 'none'}")
@@ -42,13 +43,13 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     if recipe.open_set is not None:  # the threshold and gate are set on training + validation, never the test split
         distance = None
         if recipe.open_set.distance_margin:
-            model, distance = gate(model, prep, fit_idx, val_idx, train_ds, recipe)
+            model, distance = gate(model, prep, fit_idx, val_idx, train_ds, recipe, added)
         model.open_set = calibrated(recipe.open_set, predict_proba(model, val_ds), prep.targets[val_idx], prep.labels,
                                     distance)
     return model, history, seconds
 
 
-def gate(model, prep: Prepared, fit_idx: np.ndarray, val_idx: np.ndarray, train_ds, recipe: Recipe):
+def gate(model, prep: Prepared, fit_idx: np.ndarray, val_idx: np.ndarray, train_ds, recipe: Recipe, added: bool):
     """The trained model with its distance gate (training.openset.distance_gated): sign means from
     the augmented training copies, threshold from the fit and validation samples as recorded."""
     if model_track(recipe.model) != "landmarks":
@@ -59,7 +60,7 @@ def gate(model, prep: Prepared, fit_idx: np.ndarray, val_idx: np.ndarray, train_
     reference = torch_dataset(prep, own, recipe, train=False).versions[0]
     copies = train_ds.versions.flatten(0, 1)
     targets = np.tile(prep.targets[fit_idx], train_ds.versions.shape[0])
-    return distance_gated(model.eval(), copies, targets, reference, n_signs, recipe.open_set.distance_margin)
+    return distance_gated(model.eval(), copies, targets, reference, n_signs, recipe.open_set.distance_margin, added)
 
 
 def early_stopping_split(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, split: str | None) -> Split:
