@@ -6,9 +6,10 @@ fold leaves one word out of the vocabulary entirely (never trained on, in any ro
 a 3-word model on 75% of the other words' clips; its held-out 25% are the in-vocabulary test.
 Out-of-vocabulary test: every clip of the left-out word, still letters (BISINDO letter photos of
 held-out photos, held as a real hand holds them) and non-sign hand motion (held-out hands
-wandering). Letter model (BISINDO letter photos): the letters are split into a vocabulary,
-letters used as negatives, and unseen letters (the out-of-vocabulary test); photos are split so
-the test photos are never trained on.
+wandering) and, when the folder is there, synthetic moving BISINDO letters (`isyarat synth
+bisindo` sequences, every 20th: other signs that move like signing). Letter model (BISINDO
+letter photos): the letters are split into a vocabulary, letters used as negatives, and unseen
+letters (the out-of-vocabulary test); photos are split so the test photos are never trained on.
 
 Readers, each exported to a bundle and scored by `isyarat evaluate`'s code (Recognizer, its
 default 0.5 threshold for "no sign"):
@@ -28,6 +29,10 @@ default 0.5 threshold for "no sign"):
 
     nice -n 10 python bench/openset.py              # 2 folds: ~15 min on 2 busy cores
     nice -n 10 python bench/openset.py --folds 4    # every word left out once (~30 min at load 16)
+    nice -n 10 python bench/openset.py --folds 4 --only words --moving ../main/runs/synth-bisindo
+        # the word table of bench/results/openset.txt (~8 min at load 5; the moving letters are
+        # `isyarat synth bisindo` sequences, as `make shipped` writes them to runs/synth-bisindo)
+    ... --margin 4    # the gate's margin fixed (bisindo-words recipe's) instead of chosen per fold
     python bench/openset.py --folds 1 --epochs 10   # a quick look
 """
 from __future__ import annotations
@@ -252,7 +257,8 @@ def main() -> None:
 
     lines = [f"# python bench/openset.py --folds {args.folds} --epochs {args.epochs} --synthetic {args.synthetic} "
              f"--spliced {args.spliced} --letter-negatives {args.letter_negatives} --seed {args.seed}"
-             + (f" --only {args.only}" if args.only else ""), ""]
+             + (f" --only {args.only}" if args.only else "") + (f" --margin {args.margin:g}" if args.margin is not None else "")
+             + (f" --moving {args.moving} --moving-every {args.moving_every}" if moving else ""), ""]
     words = sorted({label for label, _ in clips})[:args.folds] if args.only != "letters" else []
     word_results = []
     with tempfile.TemporaryDirectory() as tmp:

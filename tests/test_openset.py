@@ -1,6 +1,7 @@
 """Open-set rejection ("unknown sign", isyarat tidak dikenal): the record, the one decision, a
-real letter model trained with negatives that rejects letters it never saw, and older bundles
-that keep their behaviour. bench/openset.py measures the rates on held-out words and letters."""
+real letter model trained with negatives that rejects letters it never saw, a word model whose
+distance gate (in its ONNX graph) rejects a word it never saw, the shipped word bundle, and
+records-free answers as before. bench/openset.py measures the rates on held-out words and letters."""
 from __future__ import annotations
 
 import json
@@ -155,16 +156,17 @@ def _frame(values: np.ndarray) -> np.ndarray:
     return frame
 
 
-def test_old_bundle_without_the_record_names_a_sign_as_before_and_a_record_turns_rejection_on(tmp_path, datasets):
+def test_shipped_word_bundle_names_its_clip_and_a_stricter_record_turns_every_sign_unknown(tmp_path, datasets):
     shipped = resolve_bundle("bisindo-words")
-    old = Recognizer.load(shipped)
-    assert old.open_set is None and old.labels == old.bundle.labels
-    clip = _word_clip(datasets, old)
-    before = old.predict_clip(clip)
+    gated = Recognizer.load(shipped)  # its distance gate lives in model.onnx: the record only describes it
+    assert gated.open_set.distance is not None and UNKNOWN_CLASS not in gated.labels
+    assert gated.outputs == [*gated.labels, UNKNOWN_CLASS]
+    clip = _word_clip(datasets, gated)
+    before = gated.predict_clip(clip)
     assert before.label is not None and not before.unknown
 
     meta = json.loads((Path(shipped) / "bundle.json").read_text())
-    meta["open_set"] = OpenSet(threshold=0.999).to_dict()  # nothing is that sure: every sign is unknown
+    meta["open_set"] = {**meta["open_set"], "threshold": 0.999}  # nothing is that sure: every sign is unknown
     strict = Recognizer.load(write_onnx_bundle(read_model_bytes(shipped), BundleInfo.from_dict(meta), "# strict\n",
                                                tmp_path / "strict"))
     after = strict.predict_clip(clip)
