@@ -279,7 +279,8 @@ def main() -> None:
     lines += [] if not word_results else table(f"Word model (bisindo-words recipe, 3 of the 4 WL-BISINDO words; {len(words)} folds, one word "
                    "left out each)", word_results, list(word_results[0]["plain"]["n_out"]))
     lines += [] if not word_results or "distance" not in word_results[0] else [
-        "Distance margin per fold (chosen on inner folds of its training clips): "
+        "Distance margin per fold (" + ("given: --margin" if args.margin is not None else
+                                         "chosen on inner folds of its training clips") + "): "
         + ", ".join(f"{w}: {r['margin']}" for w, r in zip(words, word_results)), ""]
     lines += [] if not letter_results else table(f"Letter model (bisindo-letters recipe, 16 BISINDO letters, 5 as negatives, 5 unseen; "
                    f"{args.folds} folds)", letter_results, ["letter", "word frame"])
