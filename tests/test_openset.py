@@ -161,6 +161,10 @@ def test_shipped_word_bundle_names_its_clip_and_a_stricter_record_turns_every_si
     gated = Recognizer.load(shipped)  # its distance gate lives in model.onnx: the record only describes it
     assert gated.open_set.distance is not None and UNKNOWN_CLASS not in gated.labels
     assert gated.outputs == [*gated.labels, UNKNOWN_CLASS]
+    from isyarat.adaptation.adapt import check_adaptable
+
+    with pytest.raises(IsyaratError, match="distance gate"):  # `isyarat adapt` says why, before any extraction
+        check_adaptable(gated.bundle)
     clip = _word_clip(datasets, gated)
     before = gated.predict_clip(clip)
     assert before.label is not None and not before.unknown
