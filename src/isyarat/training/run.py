@@ -28,6 +28,9 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     `split` is a group split). Returns model, history, seconds."""
     fit_idx, val_idx = early_stopping_split(prep, train_idx[prep.usable[train_idx]], recipe, split)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
+    if recipe.open_set is not None and recipe.open_set.distance_margin and model_track(recipe.model) != "landmarks":
+        raise IsyaratError(f"open_set.distance_margin works on landmark models; {recipe.model} reads photos: "
+                           "set open_set.distance_margin=0")
     added = gate_adds_output(recipe.open_set, prep.labels, prep.targets)  # trained on the signs alone
     model = build_model(recipe.model, input_shape(recipe), len(prep.labels) - added, **recipe.model_params)
     init = init_weights(model, recipe.init_from) if recipe.init_from else None
@@ -52,9 +55,6 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
 def gate(model, prep: Prepared, fit_idx: np.ndarray, val_idx: np.ndarray, train_ds, recipe: Recipe, added: bool):
     """The trained model with its distance gate (training.openset.distance_gated): sign means from
     the augmented training copies, threshold from the fit and validation samples as recorded."""
-    if model_track(recipe.model) != "landmarks":
-        raise IsyaratError(f"open_set.distance_margin works on landmark models; {recipe.model} reads photos: "
-                           "set open_set.distance_margin=0")
     n_signs = len(prep.labels) - 1  # the unknown output is the last (train_recipe puts it there)
     own = np.array([i for i in [*fit_idx, *val_idx] if prep.targets[i] < n_signs])
     reference = torch_dataset(prep, own, recipe, train=False).versions[0]
