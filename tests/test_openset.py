@@ -1,6 +1,7 @@
 """Open-set rejection ("unknown sign", isyarat tidak dikenal): the record, the one decision, a
-real letter model trained with negatives that rejects letters it never saw, and older bundles
-that keep their behaviour. bench/openset.py measures the rates on held-out words and letters."""
+real letter model trained with negatives that rejects letters it never saw, a word model whose
+distance gate (in its ONNX graph) rejects a word it never saw, the shipped word bundle, and
+records-free answers as before. bench/openset.py measures the rates on held-out words and letters."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from isyarat.evaluation.evaluate import evaluate_model
 from isyarat.export.bundle import load_bundle, read_model_bytes, write_onnx_bundle
 from isyarat.export.bundle_info import BundleInfo
 from isyarat.export.from_run import export_run
-from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, calibrate
+from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, OpenSetDistance, calibrate
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.smoothing import to_prediction
@@ -155,16 +156,21 @@ def _frame(values: np.ndarray) -> np.ndarray:
     return frame
 
 
-def test_old_bundle_without_the_record_names_a_sign_as_before_and_a_record_turns_rejection_on(tmp_path, datasets):
+def test_shipped_word_bundle_names_its_clip_and_a_stricter_record_turns_every_sign_unknown(tmp_path, datasets):
     shipped = resolve_bundle("bisindo-words")
-    old = Recognizer.load(shipped)
-    assert old.open_set is None and old.labels == old.bundle.labels
-    clip = _word_clip(datasets, old)
-    before = old.predict_clip(clip)
+    gated = Recognizer.load(shipped)  # its distance gate lives in model.onnx: the record only describes it
+    assert gated.open_set.distance is not None and UNKNOWN_CLASS not in gated.labels
+    assert gated.outputs == [*gated.labels, UNKNOWN_CLASS]
+    from isyarat.adaptation.adapt import check_adaptable
+
+    with pytest.raises(IsyaratError, match="distance gate"):  # `isyarat adapt` says why, before any extraction
+        check_adaptable(gated.bundle)
+    clip = _word_clip(datasets, gated)
+    before = gated.predict_clip(clip)
     assert before.label is not None and not before.unknown
 
     meta = json.loads((Path(shipped) / "bundle.json").read_text())
-    meta["open_set"] = OpenSet(threshold=0.999).to_dict()  # nothing is that sure: every sign is unknown
+    meta["open_set"] = {**meta["open_set"], "threshold": 0.999}  # nothing is that sure: every sign is unknown
     strict = Recognizer.load(write_onnx_bundle(read_model_bytes(shipped), BundleInfo.from_dict(meta), "# strict\n",
                                                tmp_path / "strict"))
     after = strict.predict_clip(clip)
@@ -187,3 +193,65 @@ def _word_clip(datasets: Path, recognizer: Recognizer) -> Landmarks:
     dataset = load_dataset(datasets / "bisindo-words-wlbisindo")
     one = dataset.subset([0])
     return extract_dataset(one, recognizer.extract_settings, progress=False).dataset.samples[0].landmarks
+
+
+def test_distance_record_round_trips_and_refuses_bad_values():
+    gate = OpenSetDistance(threshold=812.5, margin=3.0, calibrated_on=20)
+    record = OpenSet(unknown_class=UNKNOWN_CLASS, distance=gate)
+    assert OpenSet.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert "distance" not in OpenSet(threshold=0.5).to_dict()  # records without a gate read as before
+    for bad in ({"threshold": 0.0}, {"margin": 0.5}, {"calibrated_on": 0}, {"kind": "cosine"}, {"extra": 1}, {}):
+        with pytest.raises(IsyaratError, match="distance"):
+            OpenSet.from_dict({"unknown_class": UNKNOWN_CLASS, "distance": {**gate.__dict__, **bad} if bad else {}})
+    with pytest.raises(IsyaratError, match="unknown_class"):
+        OpenSet(distance=gate)  # the gate drives the unknown output: there must be one
+    from isyarat.training.recipe import load_recipe
+
+    assert load_recipe("isyarat-words", {"open_set.distance_margin": 3}).open_set.distance_margin == 3
+    with pytest.raises(IsyaratError, match="distance_margin"):
+        load_recipe("isyarat-words", {"open_set.distance_margin": 0.5})
+
+
+@pytest.fixture(scope="module")
+def word_clips(datasets) -> dict[str, list[Landmarks]]:
+    """Every WL-BISINDO clip's landmarks by word, extracted (cached) as the word recipes read them."""
+    from isyarat.landmarks.extract import extract_dataset
+    from isyarat.training.prepare import extract_settings
+    from isyarat.training.recipe import load_recipe
+
+    found = extract_dataset(load_dataset(datasets / "bisindo-words-wlbisindo"),
+                            extract_settings(load_recipe("bisindo-words")), progress=False).dataset
+    clips: dict[str, list[Landmarks]] = {}
+    for s in found:
+        clips.setdefault(s.label, []).append(s.landmarks)
+    return clips
+
+
+def test_distance_gate_in_the_onnx_graph_rejects_a_word_it_never_saw(word_clips, tmp_path):
+    from isyarat.synth.dataset import SynthSequence, write_sequences
+    from isyarat.synth.motion import held_sequence
+
+    vocab, outside = ("Tuli", "maaf"), "Belajar"  # Belajar is never trained on, in any role
+    data = write_sequences([SynthSequence(w, lm) for w in vocab for lm in word_clips[w]], tmp_path / "words")
+    run = tmp_path / "run"
+    assert main(["train", "bisindo-words", "--data", str(data), "--out", str(run), "--epochs", "15", "--quiet",
+                 "--set", "compare=[]", "--set", "augment.copies=2", "--set", "params.dim=32",
+                 "--set", "params.layers=1", "--set", "open_set={keep: 1.0, distance_margin: 3}"]) == 0
+    bundle = load_bundle(export_run(run, tmp_path / "bundle"))
+    gate = bundle.open_set.distance
+    assert gate is not None and gate.margin == 3.0 and gate.threshold > 0 and bundle.labels[-1] == UNKNOWN_CLASS
+    assert gate.added_output  # no negatives: the network learned its two words alone, the gate adds "unknown"
+    assert bundle.signs == list(vocab) and "distance" in (tmp_path / "bundle" / "MODEL_CARD.md").read_text()
+    recognizer = Recognizer(bundle)
+
+    info = json.loads((run / "run.json").read_text())
+    trained = [lm for w in vocab for lm in word_clips[w]]
+    names = [recognizer.predict_clip(lm) for lm in trained]  # all inside the gate by construction (margin >= 1)
+    assert not any(p.unknown for p in names)
+    held = {Path(d["path"]).name for d in info["held_out"]}  # the test split: clips of its own words
+    assert held and held <= {f"{w}-{i:04d}" for w in vocab for i in range(len(word_clips[w]))}
+    unseen = [recognizer.predict_clip(lm) for lm in word_clips[outside]]
+    # measured: all 6 unknown (the same tiny model without the gate names a word for every one)
+    assert sum(p.unknown for p in unseen) >= 5, [p.to_dict() for p in unseen]
+    still = held_sequence(word_clips[outside][0].hands[20], np.random.default_rng(0))
+    assert recognizer.predict_clip(still).unknown  # a still hand is no word either

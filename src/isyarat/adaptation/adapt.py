@@ -98,10 +98,19 @@ def embed(model: onnx.ModelProto, inputs: np.ndarray) -> np.ndarray:
     return out.reshape(len(inputs), -1)
 
 
+def check_adaptable(bundle: Bundle) -> None:
+    """A bundle whose distance gate (open set) is in its graph: the gate knows the old signs only."""
+    if bundle.open_set is not None and bundle.open_set.distance is not None:
+        raise IsyaratError(f"{bundle.name} says \"unknown sign\" through a distance gate in its model, which "
+                           "adaptation cannot extend: retrain its recipe with your samples added to --data "
+                           "(isyarat train), or with --set open_set=null for a bundle that can be adapted")
+
+
 def adapt_model(bundle: Bundle, landmarks: list[Landmarks], labels: list[str],
                 settings: FitSettings = FitSettings(), seed: int = 0) -> Adapted:
     """The core, in memory: samples (landmarks with a hand) and their labels -> adapted ONNX model."""
     start = time.perf_counter()
+    check_adaptable(bundle)
     for label in sorted(set(labels)):
         check_label(label)
     if not landmarks or len(landmarks) != len(labels):
@@ -183,6 +192,7 @@ def adapt_bundle(bundle: str | Path, data: str | Path | Dataset, out: str | Path
     out = Path(out).expanduser()
     _check_out(out, base_path)
     base = load_bundle(base_path)
+    check_adaptable(base)  # before any extraction
     recognizer = _recognizer(base)
     landmarks, labels, left_out = user_samples(recognizer, data, workers, cache_dir, progress)
     adapted = adapt_model(base, landmarks, labels, settings)

@@ -71,12 +71,16 @@ def model_card(name: str, run: RunInfo, by_source: dict | None = None, extra: st
     recipe = run.recipe_config()
     sources = [describe_source(d) for d in run.data]
     data_args = " ".join(f"--data <datasets>/{s['name']}" for s in sources)
+    unknown = run.open_set.unknown_class if run.open_set is not None else None
+    signs = [label for label in run.labels if label != unknown]  # what it can answer, as Bundle.signs
     lines = [
         f"# {name}", "", recipe.description.strip(), "",
         "## What it recognizes", "",
         f"- sign system: {run.sign_system or 'unspecified'}",
-        f"- classes ({len(run.labels)}): {', '.join(run.labels)}",
-        "- below the confidence threshold, or with no hand in view, the answer is \"no sign\"", "",
+        f"- classes ({len(signs)}): {', '.join(signs)}",
+        "- below the confidence threshold, or with no hand in view, the answer is \"no sign\"",
+        *(["- a sign outside these classes is answered \"isyarat tidak dikenal\" (unknown sign): see below"]
+          if run.open_set is not None else []), "",
         "## Model", "",
         f"- architecture: `{run.model.name}` {json.dumps(run.model.params)}, "
         f"{run.n_params or '?'} parameters",

@@ -95,7 +95,12 @@ def motion_card(part: MotionPart, run_dir: Path) -> str:
 def open_set_card(open_set: OpenSet) -> str:
     """The model card's section on unknown signs (isyarat tidak dikenal)."""
     how = []
-    if open_set.unknown_class:
+    if open_set.distance is not None:
+        gate = open_set.distance
+        how.append(f"a distance gate in the model: a clip whose last hidden layer is further ({gate.kind}) from "
+                   f"every sign's training mean than {gate.margin:g} times the largest distance of its "
+                   f"{gate.calibrated_on} training and validation samples is unknown")
+    if open_set.unknown_class and open_set.negatives:
         how.append("an extra output trained on signs outside the vocabulary (" + "; ".join(open_set.negatives) + ")")
     if open_set.threshold > 0:
         how.append(f"a threshold of {open_set.threshold:.3f} on the best sign's probability, set on "

@@ -64,13 +64,14 @@ class DescribesModel(Protocol):
     features: FeatureConfig
 
 
-def build_model_for(info: DescribesModel) -> nn.Module:
+def build_model_for(info: DescribesModel, outputs: int | None = None) -> nn.Module:
     """The architecture `info` describes, with its z-score layer when its features use one; its
-    weights are not loaded, nor pretrained weights read (saved weights replace them)."""
+    weights are not loaded, nor pretrained weights read (saved weights replace them). `outputs`:
+    the network's output count when it differs from its labels (an open-set gate adds one)."""
     params = {k: v for k, v in info.model.params.items() if k != "weights_path"}
     if "pretrained" in model_params(info.model.name):
         params["pretrained"] = False
-    model = build_model(info.model.name, info.input_shape, len(info.labels), **params)
+    model = build_model(info.model.name, info.input_shape, outputs or len(info.labels), **params)
     if info.model.track == "landmarks" and info.features.zscore:
         model = standardized(model, info.input_shape)
     return model

@@ -10,6 +10,7 @@ from torch import nn
 
 from isyarat.errors import IsyaratError
 from isyarat.models.spec import build_model_for
+from isyarat.training.openset import gated_like
 from isyarat.training.run_info import RUN_FORMAT, RunInfo
 
 WEIGHTS, INFO = "model.safetensors", "run.json"
@@ -43,7 +44,8 @@ def read_info(run_dir: Path) -> RunInfo:
 def load_run(run_dir: Path) -> tuple[nn.Module, RunInfo]:
     """Rebuild the model from run.json and load its weights; refuses weights that do not fit."""
     info = read_info(run_dir)
-    model = build_model_for(info)
+    outputs = len(info.labels) if info.open_set is None else info.open_set.network_outputs(len(info.labels))
+    model = gated_like(build_model_for(info, outputs), info.open_set, len(info.labels))  # with its distance gate, if any
     state = _read_weights(run_dir)
     try:
         model.load_state_dict(state, strict=True)

@@ -6,6 +6,12 @@ of the vocabulary: other datasets' samples (`negatives`: letter photos for a wor
 letters for a letter model) and, for sequence models, `synthetic` non-sign hand motion drawn
 from real hands (isyarat.synth.negatives). They are one more class, split like the others, so
 the run's test split holds negatives it never trained on.
+
+`distance_margin` adds a distance gate (DistanceGated): after training, the mean of the model's
+last hidden layer for each sign and one shared covariance (Ledoit-Wolf shrinkage) are taken from
+the augmented training samples; a clip whose Mahalanobis distance to the nearest sign's mean is
+over `distance_margin` times the largest distance of the run's own training and validation
+samples gets the unknown output. The gate is in the model, so the ONNX graph carries it.
 """
 from __future__ import annotations
 
@@ -13,10 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from isyarat.data.samples import LANDMARKS, Dataset, Sample
 from isyarat.errors import IsyaratError
-from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, calibrate
+from isyarat.export.openset import UNKNOWN_CLASS, OpenSet, OpenSetDistance, calibrate
 from isyarat.landmarks.arrays import Landmarks
 
 
@@ -28,17 +36,24 @@ class OpenSetConfig:
     the training data's own hands and the negatives' (sequence models only). spliced: sequences
     that start as one of the vocabulary's signs and end as another, or a clip played backwards
     (sequence models only). max_negatives: at most this many samples of the `negatives` datasets,
-    drawn at random (0: all), so the unknown class does not swamp a small vocabulary."""
+    drawn at random (0: all), so the unknown class does not swamp a small vocabulary.
+    distance_margin: the distance gate's threshold as a multiple of the largest distance of the
+    run's own training and validation samples (0: no gate; bench/openset.py chooses it on inner
+    folds of the training words)."""
 
     keep: float = 0.98
     negatives: list[str] = field(default_factory=list)
     synthetic: int = 0
     spliced: int = 0
     max_negatives: int = 0
+    distance_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.keep <= 1.0:
             raise IsyaratError(f"open_set.keep is {self.keep}; it must be a fraction in [0.5, 1], e.g. 0.98")
+        if self.distance_margin != 0 and not self.distance_margin >= 1.0:
+            raise IsyaratError(f"open_set.distance_margin is {self.distance_margin}; it must be 0 (no distance gate) "
+                               "or at least 1, e.g. 3")
         for name in ("synthetic", "spliced", "max_negatives"):
             if getattr(self, name) < 0:
                 raise IsyaratError(f"open_set.{name} is {getattr(self, name)}; it must be 0 or more")
@@ -115,12 +130,14 @@ def _negative(lm: Landmarks, name: str, kind: str) -> Sample:
     return Sample(UNKNOWN_CLASS, Path("(negatives)") / name, LANDMARKS, {"negative": kind}, lm)
 
 
-def with_negatives(prep, negatives: list[Sample], features):
-    """`prep` (training.prepare.Prepared) with the negatives appended as the last class."""
+def with_negatives(prep, negatives: list[Sample], features, unknown_output: bool = False):
+    """`prep` (training.prepare.Prepared) with the negatives appended as the last class; with
+    `unknown_output` that class is there even without negatives (a distance gate is then its only
+    source, added after training: see gate_adds_output)."""
     from isyarat.features import has_signal
     from isyarat.training.prepare import Prepared
 
-    if not negatives:
+    if not negatives and (not unknown_output or UNKNOWN_CLASS in prep.labels):
         return prep
     if UNKNOWN_CLASS in prep.labels:
         raise IsyaratError(f"the data already has a class named {UNKNOWN_CLASS!r}; rename it")
@@ -131,9 +148,11 @@ def with_negatives(prep, negatives: list[Sample], features):
     return Prepared(dataset, labels, targets, usable.astype(bool), prep.extraction)
 
 
-def calibrated(config: OpenSetConfig, probabilities: np.ndarray, targets: np.ndarray, labels: list[str]) -> OpenSet:
+def calibrated(config: OpenSetConfig, probabilities: np.ndarray, targets: np.ndarray, labels: list[str],
+               distance: OpenSetDistance | None = None) -> OpenSet:
     """The open-set record of a trained model from its validation predictions: the threshold
-    passes `config.keep` of the vocabulary's own validation samples (negatives left out)."""
+    passes `config.keep` of the vocabulary's own validation samples (negatives left out).
+    `labels` are the model's outputs; `distance` the gate fitted in the model (distance_gated)."""
     from isyarat.vocab.variants import sign_probabilities
 
     unknown = labels.index(UNKNOWN_CLASS) if UNKNOWN_CLASS in labels else None
@@ -142,7 +161,7 @@ def calibrated(config: OpenSetConfig, probabilities: np.ndarray, targets: np.nda
     sign_labels = [labels[i] for i in signs]  # the best sign's probability, variants summed, as the Recognizer decides
     best = np.array([sign_probabilities(p[signs], sign_labels)[0].max() for p in probabilities[own]])
     return OpenSet(threshold=calibrate(best, config.keep), unknown_class=None if unknown is None else UNKNOWN_CLASS,
-                   keep=config.keep, calibrated_on=int(own.sum()),
+                   keep=config.keep, calibrated_on=int(own.sum()), distance=distance,
                    negatives=tuple(described(config)) if unknown is not None else ())
 
 
@@ -152,3 +171,98 @@ def described(config: OpenSetConfig) -> list[str]:
             + ([f"{config.synthetic} synthetic sequences of hands held still or wandering"] if config.synthetic else [])
             + ([f"{config.spliced} sequences spliced from two of its signs or played backwards"]
                if config.spliced else []))
+
+
+SHARPNESS = 10.0  # unknown logit - best sign logit per unit of log distance: a clear switch at the threshold
+
+
+class DistanceGated(nn.Module):
+    """A classifier whose unknown output wins when its last hidden layer (what goes into `head`)
+    is far from every sign's training mean: the unknown logit is the best sign's logit plus
+    SHARPNESS * log(distance / threshold), so it passes the best sign exactly at the threshold and
+    is negligible well inside it (a sign's probabilities are then the network's own). With
+    `added_output` it is one more output (the network knows the signs alone); else it is added
+    (log-sum-exp) to the network's trained unknown output, its last one. Plain tensor operations:
+    the ONNX export carries it."""
+
+    def __init__(self, model: nn.Module, n_signs: int, added_output: bool) -> None:
+        super().__init__()
+        parent, name, head = _head_of(model)
+        setattr(parent, name, nn.Identity())  # the wrapped model now returns its last hidden layer
+        self.model, self.head = model, head
+        self.n_signs, self.added_output = n_signs, added_output
+        dim = next(m for m in head.modules() if isinstance(m, nn.Linear)).in_features
+        self.register_buffer("means", torch.zeros(n_signs, dim))
+        self.register_buffer("precision", torch.eye(dim))
+        self.register_buffer("log_threshold", torch.zeros(()))
+
+    def distance(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Squared Mahalanobis distance of each row to the nearest sign's mean."""
+        diff = hidden[:, None, :] - self.means[None]
+        return ((diff @ self.precision) * diff).sum(-1).min(dim=1).values
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(x)
+        logits = self.head(hidden)
+        signs = logits[:, :self.n_signs]
+        gate = signs.max(dim=1, keepdim=True).values + SHARPNESS * (
+            torch.log(self.distance(hidden) + 1e-6) - self.log_threshold)[:, None]
+        if self.added_output:
+            return torch.cat([signs, gate], dim=1)
+        trained = logits[:, self.n_signs:]
+        top = torch.maximum(trained, gate)  # log(exp(trained) + exp(gate)), written out for ONNX
+        return torch.cat([signs, top + torch.log(torch.exp(trained - top) + torch.exp(gate - top))], dim=1)
+
+
+def _head_of(model: nn.Module) -> tuple[nn.Module, str, nn.Module]:
+    """(parent, attribute name, module) of the model's last layer called `head`."""
+    found = [(name, module) for name, module in model.named_modules() if name.split(".")[-1] == "head"]
+    if not found:
+        raise IsyaratError(f"open_set.distance_margin needs a model with a `head` layer (transformer, lstm, gnn); "
+                           f"{type(model).__name__} has none: set open_set.distance_margin=0")
+    name, head = found[-1]
+    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    return parent, name.split(".")[-1], head
+
+
+def distance_gated(model: nn.Module, fit_x: torch.Tensor, fit_y: np.ndarray, reference_x: torch.Tensor,
+                   n_signs: int, margin: float, added_output: bool) -> tuple[DistanceGated, OpenSetDistance]:
+    """`model` with a distance gate fitted on its training samples `fit_x` (augmented copies; only
+    rows whose target `fit_y` is a sign count) and calibrated on `reference_x` (the run's own
+    training and validation samples of its signs, as recorded): threshold = margin x their largest
+    distance. Never sees the test split."""
+    from sklearn.covariance import LedoitWolf
+
+    gated = DistanceGated(model, n_signs, added_output).eval()
+    fit_y = np.asarray(fit_y)
+    signs = fit_y < n_signs
+    with torch.no_grad():
+        hidden = gated.model(fit_x[torch.as_tensor(signs)]).double().numpy()
+        y = fit_y[signs]
+        missing = sorted(set(range(n_signs)) - set(y.tolist()))
+        if missing:
+            raise IsyaratError(f"open_set distance gate: no training sample of sign(s) {missing}; add data")
+        means = np.stack([hidden[y == c].mean(axis=0) for c in range(n_signs)])
+        precision = LedoitWolf().fit(hidden - means[y]).precision_
+        gated.means.copy_(torch.as_tensor(means, dtype=torch.float32))
+        gated.precision.copy_(torch.as_tensor(precision, dtype=torch.float32))
+        reference = gated.distance(gated.model(reference_x)).double().numpy()
+        threshold = float(margin * reference.max())
+        gated.log_threshold.fill_(float(np.log(threshold + 1e-6)))
+    record = OpenSetDistance(threshold=threshold, margin=float(margin), calibrated_on=len(reference),
+                             added_output=added_output)
+    return gated, record
+
+
+def gated_like(model: nn.Module, record: OpenSet | None, n_outputs: int) -> nn.Module:
+    """A freshly built model wrapped in the gate its run recorded (to load saved weights into)."""
+    if record is None or record.distance is None:
+        return model
+    return DistanceGated(model, n_outputs - 1, record.distance.added_output)
+
+
+def gate_adds_output(config: OpenSetConfig | None, labels: list[str], targets: np.ndarray) -> bool:
+    """True when a distance gate will be the unknown output's only source: the run has the
+    unknown label but no negatives, so the network is trained on its signs alone."""
+    return bool(config is not None and config.distance_margin and UNKNOWN_CLASS in labels
+                and not (np.asarray(targets) == labels.index(UNKNOWN_CLASS)).any())

@@ -7,6 +7,7 @@ import numpy as np
 
 from isyarat.data.combine import balanced_subset, load_datasets, source_relative
 from isyarat.data.splits import Split, check_split_columns, split_groups, validation_split
+from isyarat.errors import IsyaratError
 from isyarat.evaluation.metrics import score_probabilities, summarize_folds
 from isyarat.evaluation.report import write_report
 from isyarat.models.registry import build_model, model_track
@@ -14,7 +15,7 @@ from isyarat.models.standardize import standardized
 from isyarat.training.checkpoint import init_weights, save_run
 from isyarat.training.curves import plot_curves
 from isyarat.training.loop import fit, predict_proba, seed_everything
-from isyarat.training.openset import calibrated, negative_samples, with_negatives
+from isyarat.training.openset import calibrated, distance_gated, gate_adds_output, negative_samples, with_negatives
 from isyarat.training.prepare import Prepared, input_shape, make_splits, prepare, torch_dataset
 from isyarat.training.recipe import Recipe
 from isyarat.training.run_info import planned_run
@@ -27,7 +28,11 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     `split` is a group split). Returns model, history, seconds."""
     fit_idx, val_idx = early_stopping_split(prep, train_idx[prep.usable[train_idx]], recipe, split)
     seed_everything(recipe.train.seed)  # the initial weights too: same recipe, same data, same model
-    model = build_model(recipe.model, input_shape(recipe), len(prep.labels), **recipe.model_params)
+    if recipe.open_set is not None and recipe.open_set.distance_margin and model_track(recipe.model) != "landmarks":
+        raise IsyaratError(f"open_set.distance_margin works on landmark models; {recipe.model} reads photos: "
+                           "set open_set.distance_margin=0")
+    added = gate_adds_output(recipe.open_set, prep.labels, prep.targets)  # trained on the signs alone
+    model = build_model(recipe.model, input_shape(recipe), len(prep.labels) - added, **recipe.model_params)
     init = init_weights(model, recipe.init_from) if recipe.init_from else None
     if init and progress:
         print(f"init_from {init['from']}: {init['loaded']} tensors loaded, skipped {init['skipped'] or 'none'}")
@@ -38,9 +43,24 @@ def train_fold(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, progress: 
     model.init_report = init  # what init_from loaded, for run.json
     val_ds = torch_dataset(prep, val_idx, recipe, train=False)
     model, history, seconds = fit(model, train_ds, val_ds, recipe.train, progress=progress)
-    if recipe.open_set is not None:  # the threshold is set on the validation split, never the test split
-        model.open_set = calibrated(recipe.open_set, predict_proba(model, val_ds), prep.targets[val_idx], prep.labels)
+    if recipe.open_set is not None:  # the threshold and gate are set on training + validation, never the test split
+        distance = None
+        if recipe.open_set.distance_margin:
+            model, distance = gate(model, prep, fit_idx, val_idx, train_ds, recipe, added)
+        model.open_set = calibrated(recipe.open_set, predict_proba(model, val_ds), prep.targets[val_idx], prep.labels,
+                                    distance)
     return model, history, seconds
+
+
+def gate(model, prep: Prepared, fit_idx: np.ndarray, val_idx: np.ndarray, train_ds, recipe: Recipe, added: bool):
+    """The trained model with its distance gate (training.openset.distance_gated): sign means from
+    the augmented training copies, threshold from the fit and validation samples as recorded."""
+    n_signs = len(prep.labels) - 1  # the unknown output is the last (train_recipe puts it there)
+    own = np.array([i for i in [*fit_idx, *val_idx] if prep.targets[i] < n_signs])
+    reference = torch_dataset(prep, own, recipe, train=False).versions[0]
+    copies = train_ds.versions.flatten(0, 1)
+    targets = np.tile(prep.targets[fit_idx], train_ds.versions.shape[0])
+    return distance_gated(model.eval(), copies, targets, reference, n_signs, recipe.open_set.distance_margin, added)
 
 
 def early_stopping_split(prep: Prepared, train_idx: np.ndarray, recipe: Recipe, split: str | None) -> Split:
@@ -90,9 +110,9 @@ def train_recipe(recipe: Recipe, data: Path | list[Path], out_dir: Path, workers
     if recipe.max_per_class:
         dataset = balanced_subset(dataset, recipe.max_per_class)
     prep = prepare(dataset, recipe, workers=workers, cache_dir=cache_dir, progress=progress, ray=ray)
-    if recipe.open_set is not None and recipe.open_set.has_negatives:
+    if recipe.open_set is not None and (recipe.open_set.has_negatives or recipe.open_set.distance_margin):
         negatives = negative_samples(recipe.open_set, recipe, prep.dataset, paths, workers, cache_dir, progress)
-        prep = with_negatives(prep, negatives, recipe.features)
+        prep = with_negatives(prep, negatives, recipe.features, unknown_output=bool(recipe.open_set.distance_margin))
     splits = make_splits(prep, recipe.split, recipe.train.seed)
     train_idx, test_idx = splits[0]
     model, history, seconds = train_fold(prep, train_idx, recipe, progress, recipe.split)
