@@ -289,55 +289,71 @@ class CpuTimer:
         setattr(self.owner, self.name, self.fn)
 
 
-def frame_cost(bundle: Path, rounds: int) -> dict:
+def frame_cost(bundle: Path, rounds: int, viewers: list[int]) -> dict:
     """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
-    server's whole share of a live frame except the WebSocket and ASGI stack, split by step. One
-    viewer (a batch of one per model call), real ASL frames one letter after another, so the motion
-    gate opens where the hand moves to the next letter, as it does live."""
+    server's whole share of a live frame except the WebSocket and ASGI stack, split by step, with
+    `viewers` viewers whose frames come together (one batch per frame time, as the server reads
+    the frames that arrive in one event-loop turn). Real ASL frames one letter after another, so the
+    motion gate opens where the hand moves to the next letter, as it does live; each viewer starts
+    at another frame. Runs with older checkouts too (--before): their steps where they exist."""
+    from isyarat.runtime import stream as stream_module
     from isyarat.runtime.recognizer import Recognizer
-    from isyarat.server import live
-    from isyarat.server.batching import BatchedModel
+    from isyarat.server import batching, live
 
     recognizer = Recognizer.load(bundle)
-    model = BatchedModel(recognizer.bundle.model)
+    if hasattr(batching, "LiveBatcher"):
+        batcher = batching.LiveBatcher(recognizer)
+    else:  # before the batched path: one model call for the frames of one turn
+        batcher = batching.BatchedModel(recognizer.bundle.model)
     out = {}
     for fmt, messages in page_messages(12, rounds + 1).items():
-        warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
+        for n in viewers:
+            warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
+            ticks = max(60, len(timed) // n)
+            shifted = [timed[(31 * v) % len(timed):] + timed for v in range(n)]
 
-        async def run(stream, texts: list[str]) -> None:
-            for text in texts:
-                live.to_json(await live.reply(stream, text, model))
+            async def run(streams, texts: list[list[str]], k_range) -> None:
+                for k in k_range:
+                    for reply in await asyncio.gather(*(live.reply(s, t[k], batcher) for s, t in zip(streams, texts))):
+                        live.to_json(reply)
 
-        asyncio.run(run(recognizer.stream(), warm_up))
-        stream = recognizer.stream()
-        steps = {"parse message": [(live, "decode"), (live, "parse_frame")],
-                 "motion gate": [(stream.gate, "push")] if stream.gate is not None else [],
-                 "motion model (moving frames)": [(recognizer, "motion_probabilities")],
-                 "features": [(recognizer, "features")],
-                 "model": [(recognizer.bundle.model, "predict")],
-                 "smoothing, decoder (end_frame)": [(stream, "end_frame")]}
-        timers = {step: [CpuTimer(o, name) for o, name in places] for step, places in steps.items()}
-        start = time.thread_time_ns()
-        asyncio.run(run(stream, timed))
-        total_ns = time.thread_time_ns() - start
-        for step_timers in timers.values():
-            for timer in step_timers:
-                timer.restore()
-        n = len(timed)
-        us = {step: sum(t.ns for t in step_timers) / n / 1000 for step, step_timers in timers.items()}
-        moving = sum(t.calls for t in timers["motion model (moving frames)"])
-        us["reply, event loop (the rest)"] = total_ns / n / 1000 - sum(us.values())
-        out[fmt] = {"frames": n, "message_bytes": int(np.mean([len(m) for m in timed])), "moving_share": moving / n,
-                    "us_per_frame": total_ns / n / 1000, "steps_us": us}
+            asyncio.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))
+            streams = [recognizer.stream() for _ in range(n)]
+            places = {"parse message": [(live, "decode"), (live, "parse_frame")],
+                      "motion gate": [(stream_module, "signing_wrists")] * hasattr(stream_module, "signing_wrists")
+                      + [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
+                         if name in vars(type(s.gate))],
+                      "motion model (moving frames)": [(recognizer, name) for name in
+                                                       ("motion_probabilities", "motion_probabilities_many")
+                                                       if hasattr(recognizer, name)],
+                      "features": [(recognizer, name) for name in ("features", "frame_inputs") if hasattr(recognizer, name)]
+                      + [(stream_module, "_hand_shapes")] * hasattr(stream_module, "_hand_shapes"),
+                      "model": [(recognizer.bundle.model, "predict")],
+                      "smoothing, decoder (end_frame)": [(s, "end_frame") for s in streams]}
+            timers = {step: [CpuTimer(o, name) for o, name in where] for step, where in places.items()}
+            start = time.thread_time_ns()
+            asyncio.run(run(streams, shifted, range(ticks)))
+            total_ns = time.thread_time_ns() - start
+            for step_timers in timers.values():
+                for timer in step_timers:
+                    timer.restore()
+            frames = ticks * n
+            us = {step: sum(t.ns for t in step_timers) / frames / 1000 for step, step_timers in timers.items()}
+            us["reply, event loop (the rest)"] = total_ns / frames / 1000 - sum(us.values())
+            moving = sum(t.calls for t in timers["motion model (moving frames)"])
+            out[f"{fmt}, {n} viewer{'s' * (n > 1)}"] = {
+                "frames": frames, "viewers": n, "message_bytes": int(np.mean([len(m) for m in timed])),
+                "moving_calls_per_frame": moving / frames, "us_per_frame": total_ns / frames / 1000, "steps_us": us}
     return out
 
 
-def frame_cost_of(src: Path, bundle: Path, rounds: int, tmp: Path) -> dict:
+def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], tmp: Path) -> dict:
     """frame_cost with the isyarat package of another checkout (`src`), in a process of its own."""
     out = tmp / "before.json"
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
     subprocess.run([sys.executable, __file__, "--only", "frame", "--bundle", str(bundle), "--rounds", str(rounds),
-                    "--passes", "1", "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--passes", "1", "--viewers", *map(str, viewers), "--out", str(out)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["frame"]["this checkout"]
 
 
@@ -352,10 +368,10 @@ def print_frame_cost(result: dict, bundle: Path) -> None:
     rows = [[step] + [f"{r['steps_us'].get(step, 0.0):.0f}" for _, _, r in columns] for step in steps]
     rows.append(["total per frame"] + [f"{r['us_per_frame']:.0f}" for _, _, r in columns])
     rows.append(["message bytes"] + [str(r["message_bytes"]) for _, _, r in columns])
-    first = columns[-1][2]
+    rows.append(["motion model calls per frame"] + [f"{r['moving_calls_per_frame']:.3f}" for _, _, r in columns])
     print(table(f"(c) the server's CPU time per live frame without the network (microseconds; live.reply + to_json, "
-                f"one viewer, {Path(bundle).name}, {first['frames']} real ASL frames, {first['moving_share']:.0%} "
-                "read by the motion model)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
+                f"{Path(bundle).name}, real ASL frames one letter after another; N viewers: their frames read "
+                "together, one batch per frame time)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
 
 
 # ---- (d) the live WebSocket under load ---------------------------------------------------------
@@ -580,6 +596,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
     p.add_argument("--rounds", type=int, default=5, help="passes over the 312 frames timed in (c)")
     p.add_argument("--passes", type=int, default=2, help="timed passes of (c), the best one kept")
+    p.add_argument("--viewers", type=int, nargs="+", default=[1, 50],
+                   help="(c): viewers whose frames the server reads together (one batch per frame time)")
     p.add_argument("--before", type=Path, metavar="SRC",
                    help="also time (c) with the isyarat package under SRC (e.g. an older checkout's src/), same run")
     p.add_argument("--no-floor", action="store_true", help="skip the no-recognition reference runs in (d)")
@@ -639,8 +657,8 @@ def main() -> None:
             passes = {"before": [], "this checkout": []}
             for _ in range(args.passes):  # alternated, so both see the same load; the best pass of each is kept
                 if args.before:
-                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, tmp))
-                passes["this checkout"].append(frame_cost(bundle, args.rounds))
+                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, tmp))
+                passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers))
             results["frame"] = {source: best_pass(runs) for source, runs in passes.items() if runs}
             print_frame_cost(results["frame"], bundle)
             print()

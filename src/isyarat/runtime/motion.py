@@ -13,20 +13,24 @@ from collections.abc import Iterable
 import numpy as np
 
 from isyarat.export.motion import GateSettings
-from isyarat.features.hand import hand_size
+from isyarat.features.hand import hand_sizes
 from isyarat.landmarks.arrays import LEFT, RIGHT
 
 
 def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
     """(2, 21, 3) -> the wrist x, y of the signing hand (the larger one) and its size, or None."""
-    present = np.isfinite(hands).all(axis=(1, 2))
-    if not present.any():
-        return None
-    if present.all():
-        slot = RIGHT if hand_size(hands[RIGHT]) >= hand_size(hands[LEFT]) else LEFT
-    else:
-        slot = RIGHT if present[RIGHT] else LEFT
-    return hands[slot, 0, :2].astype(np.float64), hand_size(hands[slot])
+    return signing_wrists(np.asarray(hands)[None])[0]
+
+
+def signing_wrists(hands: np.ndarray) -> list[tuple[np.ndarray, float] | None]:
+    """signing_wrist of every frame (T, 2, 21, 3) at once (the frames of a window, or of many viewers)."""
+    present = np.isfinite(hands).all(axis=(2, 3))
+    sizes = hand_sizes(hands)  # (T, 2): what hand_size gives each hand
+    slot = np.where(present.all(axis=1), np.where(sizes[:, RIGHT] >= sizes[:, LEFT], RIGHT, LEFT),
+                    np.where(present[:, RIGHT], RIGHT, LEFT))
+    rows = np.arange(len(hands))
+    wrists, sizes = hands[rows, slot, 0, :2].astype(np.float64), sizes[rows, slot].tolist()
+    return [(wrists[i], sizes[i]) if seen else None for i, seen in enumerate(present.any(axis=1).tolist())]
 
 
 MAX_STEP = 1.0  # hand sizes between two frames: more is a tracking jump, not a hand moving
@@ -39,21 +43,32 @@ def wrist_runs(hands: np.ndarray) -> list[np.ndarray]:
     frames: a frame without a hand, a jump of more than MAX_STEP hand sizes in one frame (a
     tracking glitch, the other hand taking over) or a sudden change of hand size ends a run, so
     a hand that reappears elsewhere or a glitch never counts as travel."""
-    return runs_of([signing_wrist(frame) for frame in hands])
+    return runs_of(signing_wrists(np.asarray(hands)))
 
 
 def runs_of(wrists: Iterable[Wrist | None]) -> list[np.ndarray]:
     """wrist_runs of the frames' signing wrists (None: no hand in that frame), each computed once."""
-    runs, current, previous = [], [], None
-    for seen in wrists:
-        if current and not _continues(previous, seen):
+    wrists = list(wrists)
+    return _runs(wrists, [False] + [_continues(a, b) for a, b in zip(wrists, wrists[1:])])
+
+
+def _runs(wrists: list[Wrist | None], links: list[bool]) -> list[np.ndarray]:
+    """The runs of wrists, where links[i] says whether frame i continues frame i - 1's run."""
+    runs, current = [], []
+    for seen, linked in zip(wrists, links):
+        if current and not linked:
             runs.append(current)
             current = []
         if seen is not None:
             current.append(seen)
-        previous = seen
     runs.append(current)
-    return [np.stack([p for p, _ in run]) / float(np.median([s for _, s in run])) for run in runs if len(run) > 1]
+    return [np.stack([p for p, _ in run]) / _median([s for _, s in run]) for run in runs if len(run) > 1]
+
+
+def _median(values: list[float]) -> float:
+    """np.median of a few floats (the same float), without its array overhead."""
+    values, middle = sorted(values), len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def _continues(previous: Wrist | None, seen: Wrist | None) -> bool:
@@ -109,15 +124,21 @@ class MotionGate:
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        self._recent: deque[Wrist | None] = deque(maxlen=settings.window)  # each frame's wrist, found once
+        # each frame's wrist, found once, and whether it continues the previous frame's run
+        self._recent: deque[tuple[Wrist | None, bool]] = deque(maxlen=settings.window)
         self.moving = False
         self.path = 0.0
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
 
     def push(self, hands: np.ndarray) -> bool:
         """Add a frame (2, 21, 3); whether the hand is moving now."""
-        self._recent.append(signing_wrist(hands))
-        runs = runs_of(self._recent)
+        return self.push_wrist(signing_wrist(hands))
+
+    def push_wrist(self, wrist: Wrist | None) -> bool:
+        """push() of a frame whose signing wrist is known (signing_wrists finds those of many frames at once)."""
+        previous = self._recent[-1][0] if self._recent else None
+        self._recent.append((wrist, _continues(previous, wrist)))
+        runs = _runs([w for w, _ in self._recent], [linked for _, linked in self._recent])
         self.path, self.travel = _path(runs), _travel(runs)
         if self.moving and self.path < self.settings.stop:
             self.moving = False

@@ -37,7 +37,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
-from isyarat.server.batching import BatchedModel
+from isyarat.server.batching import LiveBatcher
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
@@ -175,33 +175,34 @@ def to_json(reply: dict) -> str:
         return json.dumps({"error": "no usable prediction for this frame", "id": reply.get("id")})
 
 
-async def live_session(websocket: WebSocket, recognizer: Recognizer, model: BatchedModel | None = None) -> None:
-    """Serve one viewer until it disconnects; every message gets exactly one reply. `model` runs
-    the recognizer's model for this viewer and the others together (one is made when None)."""
+async def live_session(websocket: WebSocket, recognizer: Recognizer, batcher: LiveBatcher | None = None) -> None:
+    """Serve one viewer until it disconnects; every message gets exactly one reply. `batcher`
+    reads this viewer's frames together with the other viewers' of the same model (one is made
+    when None)."""
     stream = recognizer.stream()
-    model = model or BatchedModel(recognizer.bundle.model)
+    batcher = batcher or LiveBatcher(recognizer)
     try:
         while True:
             raw = await websocket.receive()
             if raw["type"] == "websocket.disconnect":
                 return
-            await websocket.send_text(to_json(await safe_reply(stream, raw.get("text"), model)))
+            await websocket.send_text(to_json(await safe_reply(stream, raw.get("text"), batcher)))
     except WebSocketDisconnect:
         return
     finally:
         stream.close()
 
 
-async def safe_reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:
+async def safe_reply(stream: RecognizerStream, text: str | None, batcher: LiveBatcher) -> dict:
     """reply(), with any unexpected failure turned into an error reply: the connection stays usable."""
     try:
-        return await reply(stream, text, model)
+        return await reply(stream, text, batcher)
     except Exception:
         log.exception("live frame failed")
         return {"error": "the server could not use this frame; the connection stays open"}
 
 
-async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:
+async def reply(stream: RecognizerStream, text: str | None, batcher: LiveBatcher) -> dict:
     start = time.perf_counter()
     try:
         message = decode(text)
@@ -214,9 +215,7 @@ async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel)
         t = frame_time(message)
     except BadMessage as err:
         return {"error": str(err)}
-    frame = stream.begin_frame(hands, pose, t)
-    probs = None if frame.x is None else await model.predict(frame.x)
-    update = stream.end_frame(frame, probs)
+    update = await batcher.push(stream, hands, pose, t)
     out = update.to_dict() if "hands" in message else compact_reply(update)
     out["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
     out["id"] = message.get("id")
