@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import collections
 import json
 import os
 import platform
@@ -35,6 +37,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import uvloop
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore")
@@ -320,7 +323,7 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int]) -> dict:
             asyncio.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))
             streams = [recognizer.stream() for _ in range(n)]
             places = {"parse message": [(live, "decode"), (live, "parse_frame")],
-                      "motion gate": [(stream_module, "signing_wrists")] * hasattr(stream_module, "signing_wrists")
+                      "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
                       + [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
                          if name in vars(type(s.gate))],
                       "motion model (moving frames)": [(recognizer, name) for name in
@@ -415,7 +418,8 @@ async def floor(websocket: WebSocket):
     await websocket.accept()
     while (raw := await websocket.receive())["type"] != "websocket.disconnect":
         await websocket.send_json({**REPLY, "id": json.loads(raw["text"]).get("id")})
-uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning", loop="uvloop",
+            http="httptools")
 """
 FLOOR_REPLIES = {  # as isyarat.server.live answers each message form
     "nested": {"label": "B", "confidence": 0.9123456789012345, "has_hand": True, "text": "AB", "added": None,
@@ -456,21 +460,22 @@ def frame_messages(n_per_letter: int, message: str = "compact") -> list[str]:
     return texts
 
 
-async def client(url: str, messages: list[str], seconds: float, phase: float) -> dict:
-    """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame."""
+async def client(url: str, messages: list[str], seconds: float, phase: float, kind: str = "raw") -> dict:
+    """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame;
+    `kind` the client: "raw" (RawClient) or "websockets" (the websockets library's)."""
     from websockets.asyncio.client import connect
 
     rtts, reply_ms, errors = [], [], []
     await asyncio.sleep(phase)
     try:
-        async with connect(url, max_size=2**20) as ws:
+        async with (connect_raw(url) if kind == "raw" else connect(url, max_size=2**20)) as ws:
             start = time.perf_counter()
             k = 0
             while (now := time.perf_counter()) - start < seconds:
                 await asyncio.sleep(max(0.0, start + k / FPS - now))
                 sent = time.perf_counter()
                 await ws.send(messages[k % len(messages)] + str(k) + "}")
-                reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+                reply = json.loads(await ws.recv())  # load() gives up on a server that stops answering
                 rtts.append(time.perf_counter() - sent)
                 if "error" in reply or reply.get("id") != k:
                     errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {k}"))
@@ -481,12 +486,96 @@ async def client(url: str, messages: list[str], seconds: float, phase: float) ->
     return {"rtts": rtts, "reply_ms": reply_ms, "errors": errors}
 
 
-async def load(url: str, n_clients: int, seconds: float, messages: list[str]) -> dict:
+class RawClient(asyncio.Protocol):
+    """The least a load client can do per frame (RFC 6455 by hand, on the event loop's own
+    transport): write one masked text frame, read one unmasked text frame. The mask key is zero
+    (the masked bytes are the message's own), so a frame costs a header and a write; the
+    `websockets` client costs ~5x more CPU per frame, as much as the server's stack, on the
+    same cores. A load generator only: no fragments, pings or close handshake."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.buffer, self.replies, self.waiter = b"", collections.deque(), None
+        self.handshake: asyncio.Future = self.loop.create_future()
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.handshake.done():
+            head, sep, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self.buffer = head
+                return
+            self.handshake.set_result(head)
+        while len(self.buffer) >= 2:
+            size, at = self.buffer[1] & 0x7F, 2
+            if size == 126:
+                size, at = int.from_bytes(self.buffer[2:4], "big"), 4
+            elif size == 127:
+                size, at = int.from_bytes(self.buffer[2:10], "big"), 10
+            if len(self.buffer) < at + size:
+                return
+            opcode, payload, self.buffer = self.buffer[0] & 0x0F, self.buffer[at:at + size], self.buffer[at + size:]
+            self._put(payload if opcode == 1 else None)
+
+    def _put(self, reply: bytes | None) -> None:
+        self.replies.append(reply)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc) -> None:
+        self._put(None)
+
+    async def send(self, text: str) -> None:
+        data = text.encode()
+        n = len(data)
+        head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+        self.transport.write(head + b"\0\0\0\0" + data)
+
+    async def recv(self) -> bytes:
+        if not self.replies:
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        reply = self.replies.popleft()
+        if reply is None:
+            raise ConnectionError("the server closed the connection")
+        return reply
+
+
+class connect_raw:
+    """`async with connect_raw("ws://127.0.0.1:PORT/path") as ws`: a RawClient after the HTTP upgrade."""
+
+    def __init__(self, url: str) -> None:
+        self.host, _, rest = url.removeprefix("ws://").partition(":")
+        port, _, path = rest.partition("/")
+        self.port, self.path = int(port), "/" + path
+
+    async def __aenter__(self) -> RawClient:
+        loop = asyncio.get_running_loop()
+        _, self.ws = await loop.create_connection(RawClient, self.host, self.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.ws.transport.write(f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+                                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                                .encode())
+        head = await asyncio.wait_for(self.ws.handshake, timeout=10)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.split(b"\r\n")[0].decode())
+        return self.ws
+
+    async def __aexit__(self, *exc) -> None:
+        self.ws.transport.write(b"\x88\x82\0\0\0\0\x03\xe8")  # close, 1000
+        self.ws.transport.close()
+
+
+async def load(url: str, n_clients: int, seconds: float, messages: list[str], kind: str = "raw") -> dict:
     rng = random.Random(n_clients)
-    jobs = [client(url, messages[i * 7 % len(messages):] + messages, seconds, rng.random() / FPS)
+    jobs = [client(url, messages[i * 7 % len(messages):] + messages, seconds, rng.random() / FPS, kind)
             for i in range(n_clients)]
     start = time.perf_counter()
-    results = await asyncio.gather(*jobs)
+    results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=seconds + 60)
     elapsed = time.perf_counter() - start
     rtts = [r for res in results for r in res["rtts"]]
     errors = [e for res in results for e in res["errors"]]
@@ -511,7 +600,7 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
-                   workers: list[int], message: str) -> dict:
+                   workers: list[int], message: str, kind: str = "raw") -> dict:
     import httpx
 
     messages = frame_messages(12, message)
@@ -526,24 +615,26 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
             stop(server)
             raise
         result["model"] = model
-        for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages):
+        for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages, kind):
             result["runs"].append({"workers": n_workers, **run})
     if floor:
         print("floor: the same clients and stack answering a fixed reply of the same size, no recognition")
         port = free_port()
         server = start_server(FLOOR_APP.replace("PORT", str(port)), port, tmp / "floor.log",
                               json.dumps(FLOOR_REPLIES[message]))
-        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages)
+        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages, kind)
     return result
 
 
-def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: float, messages: list[str]) -> list[dict]:
+def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: float, messages: list[str],
+              kind: str = "raw") -> list[dict]:
     """One load run per client count against a started server, which is stopped at the end."""
     runs = []
     try:
         for n in clients:
             server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid(), children=False)
-            run = asyncio.run(load(url, n, seconds, messages))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the loop the server runs on too
+                run = runner.run(load(url, n, seconds, messages, kind))
             answered = max(1, run["answered"])
             run["server_cpu_ms_per_frame"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
             run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid(), children=False) - client_cpu) * 1000 / answered
@@ -588,10 +679,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
     p.add_argument("--bundle", type=Path, help="a letter bundle for (b), (c) and (d) (default: an untrained isyarat-letters)")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 50, 100, 200])
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (isyarat serve --processes)")
+    p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                   help="server processes (isyarat serve --processes); none: the floor alone")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--message", choices=["compact", "nested"], default="compact",
                    help="what the load clients send: the page's compact message, or the older nested one")
+    p.add_argument("--client", choices=["raw", "websockets"], default="raw",
+                   help="(d)'s load clients: RawClient (the least CPU per frame) or the websockets library's")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
     p.add_argument("--rounds", type=int, default=5, help="passes over the 312 frames timed in (c)")
@@ -668,7 +762,7 @@ def main() -> None:
                   f"and server share the {os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
-                                                  args.workers, args.message)
+                                                  args.workers, args.message, args.client)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} and {args.out.with_suffix('.txt')}")

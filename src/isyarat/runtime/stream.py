@@ -11,7 +11,7 @@ import numpy as np
 from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate, signing_wrists, wrist_reach
+from isyarat.runtime.motion import MotionGate, wrist_points, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
@@ -316,7 +316,7 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     hands = np.stack([frames[i].hands for i in seen])
     moving = set()
     if recognizer.motion is not None:
-        wrists = dict(zip(seen, signing_wrists(hands)))
+        wrists = dict(zip(seen, wrist_points(hands)))
         moving = {i for i, stream in enumerate(streams) if stream.gate.push_wrist(wrists.get(i)) and i in wrists}
         for i, shape in zip(seen, _hand_shapes(hands)):
             frames[i].shape = shape

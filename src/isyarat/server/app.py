@@ -248,8 +248,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path
           f"isyarat: the recorder saves samples in {data_dir}", flush=True)
     # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
     # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
+    # uvloop and httptools (pinned in requirements.txt): the event loop and HTTP parser in C, which
+    # many live viewers' frames go through on every message.
     options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
-                   log_level="info")
+                   log_level="info", loop="uvloop", http="httptools")
     if processes <= 1:
         uvicorn.run(app, **options)
         return

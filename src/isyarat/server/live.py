@@ -55,22 +55,26 @@ class BadMessage(ValueError):
 
 def parse_points(value, n_points: int, n_values: int, what: str) -> np.ndarray:
     """A list of n_points lists of n_values numbers (nested) or of n_points * n_values numbers (flat)."""
+    return _points(value, n_points, n_values, what)[0]
+
+
+def _points(value, n_points: int, n_values: int, what: str) -> tuple[np.ndarray, list[float]]:
+    """parse_points, and the points' spread in x and y (a hand with none is degenerate)."""
     try:
-        with np.errstate(all="ignore"):
-            points = np.array(value, dtype=np.float32)
+        points = np.array(value, dtype=np.float64)  # JSON's numbers as they are: no overflow to catch
     except Exception:  # TypeError, ValueError, OverflowError (a 400-digit integer) ...
         raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)}") from None
     if points.shape == (n_points * n_values,):
         points = points.reshape(n_points, n_values)
     if points.shape != (n_points, n_values):
         raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers, got shape {points.shape}")
-    low, high = points.min(axis=0), points.max(axis=0)  # NaN and infinity show in these too
-    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+    low, high = points.min(axis=0).tolist(), points.max(axis=0).tolist()  # NaN and infinity show in these too
+    if not all(map(math.isfinite, low + high)):
         raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers")
-    if max(-float(low.min()), float(high.max())) > MAX_COORDINATE:
+    if max(-min(low), max(high)) > MAX_COORDINATE:
         raise BadMessage(f"{what} has a coordinate beyond +-{MAX_COORDINATE:g}: send normalized image "
                          "coordinates (0 to 1 across the image)")
-    return points
+    return points.astype(np.float32), [high[0] - low[0], high[1] - low[1]]
 
 
 def _shape_words(value, n_points: int, n_values: int) -> str:
@@ -81,7 +85,10 @@ def _shape_words(value, n_points: int, n_values: int) -> str:
 def degenerate(points: np.ndarray) -> bool:
     """A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize."""
     spread = points[:, :2].max(axis=0) - points[:, :2].min(axis=0)
-    return float(spread.max()) < 1e-6
+    return float(spread.max()) < DEGENERATE
+
+
+DEGENERATE = 1e-6  # the spread in x and y (image widths) below which a hand's points coincide
 
 
 def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -98,8 +105,8 @@ def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
     hands = np.full((2, 21, 3), np.nan, dtype=np.float32)
     for i, (slot, name) in enumerate(zip(slots, ("left", "right"))):
         if slot is not None:
-            points = parse_points(slot, 21, 3, f"the {name} hand")
-            if not degenerate(points):
+            points, spread = _points(slot, 21, 3, f"the {name} hand")
+            if max(spread) >= DEGENERATE:
                 hands[i] = points
     pose = message.get("pose")
     return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
