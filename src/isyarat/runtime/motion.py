@@ -8,7 +8,9 @@ mid-letter from flickering between the two models.
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -57,7 +59,7 @@ def _runs_of(points: list[Point | None]) -> list[Run]:
     return _runs(points, [False] + [_continues(a, b) for a, b in zip(points, points[1:])])
 
 
-def _runs(points: list[Point | None], links: list[bool]) -> list[Run]:
+def _runs(points: Iterable[Point | None], links: Iterable[bool]) -> list[Run]:
     """The runs of at least two wrists, where links[i] says whether frame i continues frame i - 1's
     run; each in hand sizes (the run's median hand size)."""
     runs, current = [], []
@@ -127,11 +129,11 @@ def wrist_path(hands: np.ndarray, smooth: int = 3) -> float:
 def _path(runs: list[Run], smooth: int = 3) -> float:
     total = 0.0
     for points in runs:
-        if len(points) > smooth:
-            xs, ys = [x for x, _ in points], [y for _, y in points]
-            points = [(sum(xs[i:i + smooth]) / smooth, sum(ys[i:i + smooth]) / smooth)
-                      for i in range(len(points) - smooth + 1)]
-        total += sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(points, points[1:]))
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        if len(points) > smooth:  # the moving mean of each coordinate
+            xs = [sum(window) / smooth for window in zip(*(xs[j:] for j in range(smooth)))]
+            ys = [sum(window) / smooth for window in zip(*(ys[j:] for j in range(smooth)))]
+        total += sum(map(math.hypot, map(operator.sub, xs[1:], xs), map(operator.sub, ys[1:], ys)))
     return total
 
 
@@ -141,7 +143,8 @@ class MotionGate:
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
         # each frame's wrist, found once, and whether it continues the previous frame's run
-        self._recent: deque[tuple[Point | None, bool]] = deque(maxlen=settings.window)
+        self._points: deque[Point | None] = deque(maxlen=settings.window)
+        self._links: deque[bool] = deque(maxlen=settings.window)
         self.moving = False
         self.path = 0.0
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
@@ -152,9 +155,9 @@ class MotionGate:
 
     def push_wrist(self, wrist: Point | None) -> bool:
         """push() of a frame whose signing wrist is known (wrist_points finds those of many frames at once)."""
-        previous = self._recent[-1][0] if self._recent else None
-        self._recent.append((wrist, _continues(previous, wrist)))
-        runs = _runs([w for w, _ in self._recent], [linked for _, linked in self._recent])
+        self._links.append(_continues(self._points[-1] if self._points else None, wrist))
+        self._points.append(wrist)
+        runs = _runs(self._points, self._links)
         self.path, self.travel = _path(runs), _travel(runs)
         if self.moving and self.path < self.settings.stop:
             self.moving = False
@@ -163,7 +166,8 @@ class MotionGate:
         return self.moving
 
     def reset(self) -> None:
-        self._recent.clear()
+        self._points.clear()
+        self._links.clear()
         self.moving = False
         self.path = self.travel = 0.0
 
