@@ -4,11 +4,13 @@ WebSocket under N concurrent 30 fps streams, and the floor of its stack.
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
 --bundle gives a trained letter bundle. (c) runs the server's per-frame code (message -> features
--> model -> reply) without the network, in this process, for each message form; with
+-> model -> reply) without the network, in this process, for each message form, for 1 viewer and
+for N viewers whose frames come together (--viewers; the server reads them as one batch); with
 --before SRC also with another checkout's code, alternated in one run. (d) starts the real app
 (`isyarat serve`'s code) with uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes:
 `isyarat serve --processes N`) and streams real ASL landmark frames to it from this one, as the
-page sends them; then the floor: the same stack answering a fixed reply of the same size.
+page sends them, with the least costly client (RawClient, on uvloop; --client websockets for the
+websockets library's); then the floor: the same stack answering a fixed reply of the same size.
 Every row prints the load average: rerun when it is high (other work on the cores).
 Targets on 2 cores: 200 streams at 30 fps, every frame answered, p99 under 20 ms; project overhead
 under 10% of MediaPipe's time.
@@ -489,9 +491,9 @@ async def client(url: str, messages: list[str], seconds: float, phase: float, ki
 class RawClient(asyncio.Protocol):
     """The least a load client can do per frame (RFC 6455 by hand, on the event loop's own
     transport): write one masked text frame, read one unmasked text frame. The mask key is zero
-    (the masked bytes are the message's own), so a frame costs a header and a write; the
-    `websockets` client costs ~5x more CPU per frame, as much as the server's stack, on the
-    same cores. A load generator only: no fragments, pings or close handshake."""
+    (the masked bytes are the message's own), so a frame costs a header and a write: the load
+    generator shares the server's cores, and the `websockets` client costs more CPU per frame
+    (see --client). A load generator only: no fragments, pings or close handshake."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -758,8 +760,8 @@ def main() -> None:
             print()
         if "websocket" in args.only:
             print(f"(d) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s, {args.message} "
-                  f"messages (ms; reply: the server's own time per message; CPU ms per frame answered; clients "
-                  f"and server share the {os.cpu_count()} cores)")
+                  f"messages, {args.client} clients (ms; reply: the server's own time per message; CPU ms per frame "
+                  f"answered; clients and server share the {os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
                                                   args.workers, args.message, args.client)
