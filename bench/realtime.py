@@ -4,7 +4,7 @@ WebSocket under N concurrent 30 fps streams, and the floor of its stack.
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
 --bundle gives a trained letter bundle. (c) runs the server's per-frame code (message -> features
--> model -> reply) without the network, in this process, for each message form, for 1 viewer and
+-> model -> reply) without the network, in this process, for the --message form, for 1 viewer and
 for N viewers whose frames come together (--viewers; the server reads them as one batch); with
 --before SRC also with another checkout's code, alternated in one run. (d) starts the real app
 (`isyarat serve`'s code) with uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes:
@@ -294,7 +294,7 @@ class CpuTimer:
         setattr(self.owner, self.name, self.fn)
 
 
-def frame_cost(bundle: Path, rounds: int, viewers: list[int]) -> dict:
+def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact") -> dict:
     """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
     server's whole share of a live frame except the WebSocket and ASGI stack, split by step, with
     `viewers` viewers whose frames come together (one batch per frame time, as the server reads
@@ -311,10 +311,10 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int]) -> dict:
     else:  # before the batched path: one model call for the frames of one turn
         batcher = batching.BatchedModel(recognizer.bundle.model)
     out = {}
-    for fmt, messages in page_messages(12, rounds + 1).items():
+    for fmt, messages in [(message, page_messages(12, rounds + 1)[message])]:
         for n in viewers:
             warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
-            ticks = max(60, len(timed) // n)
+            ticks = len(timed) if n == 1 else len(timed) // rounds  # every viewer signs all 26 letters
             shifted = [timed[(31 * v) % len(timed):] + timed for v in range(n)]
 
             async def run(streams, texts: list[list[str]], k_range) -> None:
@@ -352,12 +352,13 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int]) -> dict:
     return out
 
 
-def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], tmp: Path) -> dict:
+def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], message: str, tmp: Path) -> dict:
     """frame_cost with the isyarat package of another checkout (`src`), in a process of its own."""
     out = tmp / "before.json"
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
     subprocess.run([sys.executable, __file__, "--only", "frame", "--bundle", str(bundle), "--rounds", str(rounds),
-                    "--passes", "1", "--viewers", *map(str, viewers), "--out", str(out)], env=env, check=True,
+                    "--passes", "1", "--viewers", *map(str, viewers), "--message", message, "--out", str(out)],
+                   env=env, check=True,
                    stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["frame"]["this checkout"]
 
@@ -685,14 +686,14 @@ def parse_args() -> argparse.Namespace:
                    help="server processes (isyarat serve --processes); none: the floor alone")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--message", choices=["compact", "nested"], default="compact",
-                   help="what the load clients send: the page's compact message, or the older nested one")
+                   help="what (c) times and (d)'s clients send: the page's compact message, or the older nested one")
     p.add_argument("--client", choices=["raw", "websockets"], default="raw",
                    help="(d)'s load clients: RawClient (the least CPU per frame) or the websockets library's")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
     p.add_argument("--rounds", type=int, default=5, help="passes over the 312 frames timed in (c)")
     p.add_argument("--passes", type=int, default=2, help="timed passes of (c), the best one kept")
-    p.add_argument("--viewers", type=int, nargs="+", default=[1, 50],
+    p.add_argument("--viewers", type=int, nargs="+", default=[1, 50, 200],
                    help="(c): viewers whose frames the server reads together (one batch per frame time)")
     p.add_argument("--before", type=Path, metavar="SRC",
                    help="also time (c) with the isyarat package under SRC (e.g. an older checkout's src/), same run")
@@ -753,8 +754,8 @@ def main() -> None:
             passes = {"before": [], "this checkout": []}
             for _ in range(args.passes):  # alternated, so both see the same load; the best pass of each is kept
                 if args.before:
-                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, tmp))
-                passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers))
+                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, args.message, tmp))
+                passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers, args.message))
             results["frame"] = {source: best_pass(runs) for source, runs in passes.items() if runs}
             print_frame_cost(results["frame"], bundle)
             print()
