@@ -125,9 +125,7 @@ class Recognizer:
 
     def features(self, lm: Landmarks) -> np.ndarray | None:
         """The model input of one sample, or None when it holds no hand (or pose)."""
-        if self.takes_pixels:
-            raise IsyaratError(f"model '{self.name}' reads photos (pixels), not landmarks: give it images, "
-                               "videos or camera frames, or use a landmark model")
+        self._check_reads_landmarks()
         if not has_signal(lm, self.config):
             return None
         return make_features(lm, self.config)
@@ -136,9 +134,15 @@ class Recognizer:
         """The model inputs of many one-frame samples at once (frame models; the frames of all
         a server's viewers): hands (B, 2, 21, 3) each with a hand, pose (B, 33, 4) or None ->
         (B, *input_shape); row b is features(Landmarks(hands[b:b + 1], pose[b:b + 1]))."""
-        if self.takes_pixels or self.is_sequence:
-            raise IsyaratError(f"model '{self.name}' does not read one frame of landmarks at a time")
+        self._check_reads_landmarks()
+        if self.is_sequence:
+            raise IsyaratError(f"model '{self.name}' reads whole signs (sequences), not one frame at a time")
         return frame_features(hands, pose if self.config.pose else None, self.config)
+
+    def _check_reads_landmarks(self) -> None:
+        if self.takes_pixels:
+            raise IsyaratError(f"model '{self.name}' reads photos (pixels), not landmarks: give it images, "
+                               "videos or camera frames, or use a landmark model")
 
     def probabilities(self, lm: Landmarks) -> np.ndarray | None:
         """Raw class probabilities of one sample, or None when it holds no hand (or pose)."""
