@@ -318,8 +318,9 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     if recognizer.motion is not None:
         wrists = dict(zip(seen, wrist_points(hands)))
         moving = {i for i, stream in enumerate(streams) if stream.gate.push_wrist(wrists.get(i)) and i in wrists}
-        for i, shape in zip(seen, _hand_shapes(hands)):
-            frames[i].shape = shape
+        shaped = [k for k, i in enumerate(seen) if i in moving or streams[i]._moved_letter is not None]
+        for k, shape in zip(shaped, _hand_shapes(hands[shaped]) if shaped else []):
+            frames[seen[k]].shape = shape  # what _keep_moving_letter compares: needed after a moving letter
     if moving:
         rows = sorted(moving)
         frames_read = recognizer.motion.features.frames
