@@ -173,10 +173,13 @@ def check_id(value) -> None:
     raise BadMessage(f'"id" must be a number or a string of at most {MAX_ID_CHARS} characters')
 
 
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))  # made once, not per reply
+
+
 def to_json(reply: dict) -> str:
     """The reply as strict JSON; a value that is not finite (it should never happen) becomes an error reply."""
     try:
-        return json.dumps(reply, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(reply)
     except (ValueError, TypeError):
         log.warning("a reply held a non-finite value: %r", reply)
         return json.dumps({"error": "no usable prediction for this frame", "id": reply.get("id")})
