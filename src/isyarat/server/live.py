@@ -82,13 +82,9 @@ def _shape_words(value, n_points: int, n_values: int) -> str:
     return f"{n_points} lists of {n_values}" if nested else f"{n_points * n_values} numbers (or {n_points} lists of {n_values})"
 
 
-def degenerate(points: np.ndarray) -> bool:
-    """A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize."""
-    spread = points[:, :2].max(axis=0) - points[:, :2].min(axis=0)
-    return float(spread.max()) < DEGENERATE
-
-
-DEGENERATE = 1e-6  # the spread in x and y (image widths) below which a hand's points coincide
+# A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize: its spread
+# in x and y (image widths) is below this.
+DEGENERATE = 1e-6
 
 
 def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
