@@ -4,11 +4,13 @@ WebSocket under N concurrent 30 fps streams, and the floor of its stack.
 
 (a) and (b) use untrained models built from the recipes (weights do not change the speed) unless
 --bundle gives a trained letter bundle. (c) runs the server's per-frame code (message -> features
--> model -> reply) without the network, in this process, for each message form; with
+-> model -> reply) without the network, in this process, for the --message form, for 1 viewer and
+for N viewers whose frames come together (--viewers; the server reads them as one batch); with
 --before SRC also with another checkout's code, alternated in one run. (d) starts the real app
 (`isyarat serve`'s code) with uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes:
 `isyarat serve --processes N`) and streams real ASL landmark frames to it from this one, as the
-page sends them; then the floor: the same stack answering a fixed reply of the same size.
+page sends them, with the least costly client (RawClient, on uvloop; --client websockets for the
+websockets library's); then the floor: the same stack answering a fixed reply of the same size.
 Every row prints the load average: rerun when it is high (other work on the cores).
 Targets on 2 cores: 200 streams at 30 fps, every frame answered, p99 under 20 ms; project overhead
 under 10% of MediaPipe's time.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import collections
 import json
 import os
 import platform
@@ -35,6 +39,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import uvloop
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore")
@@ -289,55 +294,72 @@ class CpuTimer:
         setattr(self.owner, self.name, self.fn)
 
 
-def frame_cost(bundle: Path, rounds: int) -> dict:
+def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact") -> dict:
     """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
-    server's whole share of a live frame except the WebSocket and ASGI stack, split by step. One
-    viewer (a batch of one per model call), real ASL frames one letter after another, so the motion
-    gate opens where the hand moves to the next letter, as it does live."""
+    server's whole share of a live frame except the WebSocket and ASGI stack, split by step, with
+    `viewers` viewers whose frames come together (one batch per frame time, as the server reads
+    the frames that arrive in one event-loop turn). Real ASL frames one letter after another, so the
+    motion gate opens where the hand moves to the next letter, as it does live; each viewer starts
+    at another frame. Runs with older checkouts too (--before): their steps where they exist."""
+    from isyarat.runtime import stream as stream_module
     from isyarat.runtime.recognizer import Recognizer
-    from isyarat.server import live
-    from isyarat.server.batching import BatchedModel
+    from isyarat.server import batching, live
 
     recognizer = Recognizer.load(bundle)
-    model = BatchedModel(recognizer.bundle.model)
+    if hasattr(batching, "LiveBatcher"):
+        batcher = batching.LiveBatcher(recognizer)
+    else:  # before the batched path: one model call for the frames of one turn
+        batcher = batching.BatchedModel(recognizer.bundle.model)
     out = {}
-    for fmt, messages in page_messages(12, rounds + 1).items():
-        warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
+    for fmt, messages in [(message, page_messages(12, rounds + 1)[message])]:
+        for n in viewers:
+            warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
+            ticks = len(timed) if n == 1 else len(timed) // rounds  # every viewer signs all 26 letters
+            shifted = [timed[(31 * v) % len(timed):] + timed for v in range(n)]
 
-        async def run(stream, texts: list[str]) -> None:
-            for text in texts:
-                live.to_json(await live.reply(stream, text, model))
+            async def run(streams, texts: list[list[str]], k_range) -> None:
+                for k in k_range:
+                    for reply in await asyncio.gather(*(live.reply(s, t[k], batcher) for s, t in zip(streams, texts))):
+                        live.to_json(reply)
 
-        asyncio.run(run(recognizer.stream(), warm_up))
-        stream = recognizer.stream()
-        steps = {"parse message": [(live, "decode"), (live, "parse_frame")],
-                 "motion gate": [(stream.gate, "push")] if stream.gate is not None else [],
-                 "motion model (moving frames)": [(recognizer, "motion_probabilities")],
-                 "features": [(recognizer, "features")],
-                 "model": [(recognizer.bundle.model, "predict")],
-                 "smoothing, decoder (end_frame)": [(stream, "end_frame")]}
-        timers = {step: [CpuTimer(o, name) for o, name in places] for step, places in steps.items()}
-        start = time.thread_time_ns()
-        asyncio.run(run(stream, timed))
-        total_ns = time.thread_time_ns() - start
-        for step_timers in timers.values():
-            for timer in step_timers:
-                timer.restore()
-        n = len(timed)
-        us = {step: sum(t.ns for t in step_timers) / n / 1000 for step, step_timers in timers.items()}
-        moving = sum(t.calls for t in timers["motion model (moving frames)"])
-        us["reply, event loop (the rest)"] = total_ns / n / 1000 - sum(us.values())
-        out[fmt] = {"frames": n, "message_bytes": int(np.mean([len(m) for m in timed])), "moving_share": moving / n,
-                    "us_per_frame": total_ns / n / 1000, "steps_us": us}
+            asyncio.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))
+            streams = [recognizer.stream() for _ in range(n)]
+            places = {"parse message": [(live, "decode"), (live, "parse_frame")],
+                      "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
+                      + [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
+                         if name in vars(type(s.gate))],
+                      "motion model (moving frames)": [(recognizer, name) for name in
+                                                       ("motion_probabilities", "motion_probabilities_many")
+                                                       if hasattr(recognizer, name)],
+                      "features": [(recognizer, name) for name in ("features", "frame_inputs") if hasattr(recognizer, name)]
+                      + [(stream_module, "_hand_shapes")] * hasattr(stream_module, "_hand_shapes"),
+                      "model": [(recognizer.bundle.model, "predict")],
+                      "smoothing, decoder (end_frame)": [(s, "end_frame") for s in streams]}
+            timers = {step: [CpuTimer(o, name) for o, name in where] for step, where in places.items()}
+            start = time.thread_time_ns()
+            asyncio.run(run(streams, shifted, range(ticks)))
+            total_ns = time.thread_time_ns() - start
+            for step_timers in timers.values():
+                for timer in step_timers:
+                    timer.restore()
+            frames = ticks * n
+            us = {step: sum(t.ns for t in step_timers) / frames / 1000 for step, step_timers in timers.items()}
+            us["reply, event loop (the rest)"] = total_ns / frames / 1000 - sum(us.values())
+            moving = sum(t.calls for t in timers["motion model (moving frames)"])
+            out[f"{fmt}, {n} viewer{'s' * (n > 1)}"] = {
+                "frames": frames, "viewers": n, "message_bytes": int(np.mean([len(m) for m in timed])),
+                "moving_calls_per_frame": moving / frames, "us_per_frame": total_ns / frames / 1000, "steps_us": us}
     return out
 
 
-def frame_cost_of(src: Path, bundle: Path, rounds: int, tmp: Path) -> dict:
+def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], message: str, tmp: Path) -> dict:
     """frame_cost with the isyarat package of another checkout (`src`), in a process of its own."""
     out = tmp / "before.json"
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
     subprocess.run([sys.executable, __file__, "--only", "frame", "--bundle", str(bundle), "--rounds", str(rounds),
-                    "--passes", "1", "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--passes", "1", "--viewers", *map(str, viewers), "--message", message, "--out", str(out)],
+                   env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["frame"]["this checkout"]
 
 
@@ -352,10 +374,10 @@ def print_frame_cost(result: dict, bundle: Path) -> None:
     rows = [[step] + [f"{r['steps_us'].get(step, 0.0):.0f}" for _, _, r in columns] for step in steps]
     rows.append(["total per frame"] + [f"{r['us_per_frame']:.0f}" for _, _, r in columns])
     rows.append(["message bytes"] + [str(r["message_bytes"]) for _, _, r in columns])
-    first = columns[-1][2]
+    rows.append(["motion model calls per frame"] + [f"{r['moving_calls_per_frame']:.3f}" for _, _, r in columns])
     print(table(f"(c) the server's CPU time per live frame without the network (microseconds; live.reply + to_json, "
-                f"one viewer, {Path(bundle).name}, {first['frames']} real ASL frames, {first['moving_share']:.0%} "
-                "read by the motion model)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
+                f"{Path(bundle).name}, real ASL frames one letter after another; N viewers: their frames read "
+                "together, one batch per frame time)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
 
 
 # ---- (d) the live WebSocket under load ---------------------------------------------------------
@@ -399,7 +421,8 @@ async def floor(websocket: WebSocket):
     await websocket.accept()
     while (raw := await websocket.receive())["type"] != "websocket.disconnect":
         await websocket.send_json({**REPLY, "id": json.loads(raw["text"]).get("id")})
-uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning", loop="uvloop",
+            http="httptools")
 """
 FLOOR_REPLIES = {  # as isyarat.server.live answers each message form
     "nested": {"label": "B", "confidence": 0.9123456789012345, "has_hand": True, "text": "AB", "added": None,
@@ -440,21 +463,22 @@ def frame_messages(n_per_letter: int, message: str = "compact") -> list[str]:
     return texts
 
 
-async def client(url: str, messages: list[str], seconds: float, phase: float) -> dict:
-    """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame."""
+async def client(url: str, messages: list[str], seconds: float, phase: float, kind: str = "raw") -> dict:
+    """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame;
+    `kind` the client: "raw" (RawClient) or "websockets" (the websockets library's)."""
     from websockets.asyncio.client import connect
 
     rtts, reply_ms, errors = [], [], []
     await asyncio.sleep(phase)
     try:
-        async with connect(url, max_size=2**20) as ws:
+        async with (connect_raw(url) if kind == "raw" else connect(url, max_size=2**20)) as ws:
             start = time.perf_counter()
             k = 0
             while (now := time.perf_counter()) - start < seconds:
                 await asyncio.sleep(max(0.0, start + k / FPS - now))
                 sent = time.perf_counter()
                 await ws.send(messages[k % len(messages)] + str(k) + "}")
-                reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+                reply = json.loads(await ws.recv())  # load() gives up on a server that stops answering
                 rtts.append(time.perf_counter() - sent)
                 if "error" in reply or reply.get("id") != k:
                     errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {k}"))
@@ -465,12 +489,96 @@ async def client(url: str, messages: list[str], seconds: float, phase: float) ->
     return {"rtts": rtts, "reply_ms": reply_ms, "errors": errors}
 
 
-async def load(url: str, n_clients: int, seconds: float, messages: list[str]) -> dict:
+class RawClient(asyncio.Protocol):
+    """The least a load client can do per frame (RFC 6455 by hand, on the event loop's own
+    transport): write one masked text frame, read one unmasked text frame. The mask key is zero
+    (the masked bytes are the message's own), so a frame costs a header and a write: the load
+    generator shares the server's cores, and the `websockets` client costs more CPU per frame
+    (see --client). A load generator only: no fragments, pings or close handshake."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.buffer, self.replies, self.waiter = b"", collections.deque(), None
+        self.handshake: asyncio.Future = self.loop.create_future()
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.handshake.done():
+            head, sep, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self.buffer = head
+                return
+            self.handshake.set_result(head)
+        while len(self.buffer) >= 2:
+            size, at = self.buffer[1] & 0x7F, 2
+            if size == 126:
+                size, at = int.from_bytes(self.buffer[2:4], "big"), 4
+            elif size == 127:
+                size, at = int.from_bytes(self.buffer[2:10], "big"), 10
+            if len(self.buffer) < at + size:
+                return
+            opcode, payload, self.buffer = self.buffer[0] & 0x0F, self.buffer[at:at + size], self.buffer[at + size:]
+            self._put(payload if opcode == 1 else None)
+
+    def _put(self, reply: bytes | None) -> None:
+        self.replies.append(reply)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc) -> None:
+        self._put(None)
+
+    async def send(self, text: str) -> None:
+        data = text.encode()
+        n = len(data)
+        head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+        self.transport.write(head + b"\0\0\0\0" + data)
+
+    async def recv(self) -> bytes:
+        if not self.replies:
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        reply = self.replies.popleft()
+        if reply is None:
+            raise ConnectionError("the server closed the connection")
+        return reply
+
+
+class connect_raw:
+    """`async with connect_raw("ws://127.0.0.1:PORT/path") as ws`: a RawClient after the HTTP upgrade."""
+
+    def __init__(self, url: str) -> None:
+        self.host, _, rest = url.removeprefix("ws://").partition(":")
+        port, _, path = rest.partition("/")
+        self.port, self.path = int(port), "/" + path
+
+    async def __aenter__(self) -> RawClient:
+        loop = asyncio.get_running_loop()
+        _, self.ws = await loop.create_connection(RawClient, self.host, self.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.ws.transport.write(f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+                                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                                .encode())
+        head = await asyncio.wait_for(self.ws.handshake, timeout=10)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.split(b"\r\n")[0].decode())
+        return self.ws
+
+    async def __aexit__(self, *exc) -> None:
+        self.ws.transport.write(b"\x88\x82\0\0\0\0\x03\xe8")  # close, 1000
+        self.ws.transport.close()
+
+
+async def load(url: str, n_clients: int, seconds: float, messages: list[str], kind: str = "raw") -> dict:
     rng = random.Random(n_clients)
-    jobs = [client(url, messages[i * 7 % len(messages):] + messages, seconds, rng.random() / FPS)
+    jobs = [client(url, messages[i * 7 % len(messages):] + messages, seconds, rng.random() / FPS, kind)
             for i in range(n_clients)]
     start = time.perf_counter()
-    results = await asyncio.gather(*jobs)
+    results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=seconds + 60)
     elapsed = time.perf_counter() - start
     rtts = [r for res in results for r in res["rtts"]]
     errors = [e for res in results for e in res["errors"]]
@@ -495,7 +603,7 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
-                   workers: list[int], message: str) -> dict:
+                   workers: list[int], message: str, kind: str = "raw") -> dict:
     import httpx
 
     messages = frame_messages(12, message)
@@ -510,24 +618,26 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
             stop(server)
             raise
         result["model"] = model
-        for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages):
+        for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages, kind):
             result["runs"].append({"workers": n_workers, **run})
     if floor:
         print("floor: the same clients and stack answering a fixed reply of the same size, no recognition")
         port = free_port()
         server = start_server(FLOOR_APP.replace("PORT", str(port)), port, tmp / "floor.log",
                               json.dumps(FLOOR_REPLIES[message]))
-        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages)
+        result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages, kind)
     return result
 
 
-def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: float, messages: list[str]) -> list[dict]:
+def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: float, messages: list[str],
+              kind: str = "raw") -> list[dict]:
     """One load run per client count against a started server, which is stopped at the end."""
     runs = []
     try:
         for n in clients:
             server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid(), children=False)
-            run = asyncio.run(load(url, n, seconds, messages))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the loop the server runs on too
+                run = runner.run(load(url, n, seconds, messages, kind))
             answered = max(1, run["answered"])
             run["server_cpu_ms_per_frame"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
             run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid(), children=False) - client_cpu) * 1000 / answered
@@ -572,14 +682,19 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
     p.add_argument("--bundle", type=Path, help="a letter bundle for (b), (c) and (d) (default: an untrained isyarat-letters)")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 50, 100, 200])
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (isyarat serve --processes)")
+    p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                   help="server processes (isyarat serve --processes); none: the floor alone")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--message", choices=["compact", "nested"], default="compact",
-                   help="what the load clients send: the page's compact message, or the older nested one")
+                   help="what (c) times and (d)'s clients send: the page's compact message, or the older nested one")
+    p.add_argument("--client", choices=["raw", "websockets"], default="raw",
+                   help="(d)'s load clients: RawClient (the least CPU per frame) or the websockets library's")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
     p.add_argument("--rounds", type=int, default=5, help="passes over the 312 frames timed in (c)")
     p.add_argument("--passes", type=int, default=2, help="timed passes of (c), the best one kept")
+    p.add_argument("--viewers", type=int, nargs="+", default=[1, 50, 200],
+                   help="(c): viewers whose frames the server reads together (one batch per frame time)")
     p.add_argument("--before", type=Path, metavar="SRC",
                    help="also time (c) with the isyarat package under SRC (e.g. an older checkout's src/), same run")
     p.add_argument("--no-floor", action="store_true", help="skip the no-recognition reference runs in (d)")
@@ -639,18 +754,18 @@ def main() -> None:
             passes = {"before": [], "this checkout": []}
             for _ in range(args.passes):  # alternated, so both see the same load; the best pass of each is kept
                 if args.before:
-                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, tmp))
-                passes["this checkout"].append(frame_cost(bundle, args.rounds))
+                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, args.message, tmp))
+                passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers, args.message))
             results["frame"] = {source: best_pass(runs) for source, runs in passes.items() if runs}
             print_frame_cost(results["frame"], bundle)
             print()
         if "websocket" in args.only:
             print(f"(d) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s, {args.message} "
-                  f"messages (ms; reply: the server's own time per message; CPU ms per frame answered; clients "
-                  f"and server share the {os.cpu_count()} cores)")
+                  f"messages, {args.client} clients (ms; reply: the server's own time per message; CPU ms per frame "
+                  f"answered; clients and server share the {os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
-                                                  args.workers, args.message)
+                                                  args.workers, args.message, args.client)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} and {args.out.with_suffix('.txt')}")

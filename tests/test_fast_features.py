@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from isyarat.features import FeatureConfig, make_features
-from isyarat.features.pipeline import dominant_right
+from isyarat.features.pipeline import dominant_right, frame_features
 from isyarat.features.hand import hand_size, hand_sizes, joint_angles, normalize_points, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
 from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
@@ -123,3 +123,15 @@ def test_hand_sizes_round_like_hand_size(frames):
     hands = frames.reshape(-1, 21, 3)
     expected = np.array([hand_size(h) for h in hands], np.float32)
     assert np.array_equal(hand_sizes(hands), expected)
+
+
+@pytest.mark.parametrize("cfg", FRAME_CONFIGS[::3] + [FeatureConfig(shape="graph", hands="two")],
+                         ids=lambda c: f"{c.shape}-{c.hands}-{c.normalize}-{c.handedness}")
+def test_a_batch_of_frames_gets_each_frames_own_features(frames, cfg):
+    """The live server reads all its viewers' frames in one frame_features call: each row is
+    bit for bit what the frame gets alone (two hands with either wrist higher, lone left hands)."""
+    shown = frames[:-1]  # a model reads only frames with a hand
+    batch = frame_features(shown, None, cfg)
+    assert batch.shape == (len(shown), *cfg.output_shape)
+    for row, hands in zip(batch, shown):
+        assert np.array_equal(row, make_features(Landmarks(hands[None]), cfg))

@@ -3,6 +3,7 @@ motion gate that measures each frame's wrist once. Same answers as before, on re
 and the shipped SIBI letter model (motion-aware)."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -112,3 +113,68 @@ def test_the_gate_measures_each_wrist_once_and_answers_as_before(sibi, datasets)
         window = frames[max(0, i + 1 - settings.window):i + 1]
         assert gate.path == wrist_path(window) and gate.travel == wrist_travel(window)
     assert any(opened) and not all(opened)
+
+
+def viewers_frames(datasets) -> list[np.ndarray]:
+    """Six viewers' real ASL frames, 36 each: letters one after another (the wrist jumps, so the
+    motion gate opens), the same mirrored (left hands), a drifting wrist, two hands (either
+    wrist higher), gaps without a hand."""
+    letters = np.concatenate([asl_hands(datasets, letter, 9, 10) for letter in "AJZB"])
+    other = np.concatenate([asl_hands(datasets, letter, 9, 30) for letter in "LZYJ"])
+    drifting = other.copy()
+    drifting[..., 0] += np.linspace(0, 0.5, len(other), dtype=np.float32)[:, None, None]
+    two = letters.copy()
+    two[:, 0] = other[:, 1] - np.float32([0.3, 0.1 * (len(other) % 2), 0.0])
+    two[::2, 0, :, 1] -= 0.2  # the left wrist higher: mirrored by the dominant-hand rule
+    gaps = letters.copy()
+    gaps[4::6] = np.nan
+    return [letters, mirror_hands(letters), drifting, mirror_hands(other), two, gaps]
+
+
+def test_viewers_batched_get_the_replies_they_get_one_by_one(sibi, datasets):
+    """The frames of six viewers read together (one batch per frame time: one gate pass, one
+    features call, one call of each model) give every viewer the very replies (every probability,
+    the text) it gets when its frames are read alone, batch of one after batch of one."""
+    from isyarat.server.batching import LiveBatcher
+    from isyarat.server.live import reply
+
+    frames = viewers_frames(datasets)
+    motion_batches = []
+    motion_model = sibi.motion.model
+
+    class CountingMotion:
+        def predict(self, x):
+            motion_batches.append(len(x))
+            return motion_model.predict(x)
+
+    def message(hands, k):
+        return nested(hands, t=1000.0 + 100.0 * k, id=k)  # 10 fps: each letter held 0.9 s
+
+    async def alone(viewer):
+        batcher, stream = LiveBatcher(sibi), sibi.stream()
+        return [await reply(stream, message(h, k), batcher) for k, h in enumerate(viewer)]
+
+    async def together():
+        batcher, streams = LiveBatcher(sibi), [sibi.stream() for _ in frames]
+        out = []
+        for k in range(len(frames[0])):
+            out.append(await asyncio.gather(*(reply(s, message(v[k], k), batcher) for s, v in zip(streams, frames))))
+        assert batcher.batches == len(frames[0]) and batcher.frames == len(frames) * len(frames[0])
+        return [list(replies) for replies in zip(*out)]
+
+    sibi.motion.model = CountingMotion()
+    try:
+        one_by_one = [asyncio.run(alone(viewer)) for viewer in frames]
+        calls_alone = len(motion_batches)
+        batched = asyncio.run(together())
+    finally:
+        sibi.motion.model = motion_model
+    calls_together = len(motion_batches) - calls_alone
+    assert 0 < calls_together < calls_alone  # several viewers' moving hands read in one call
+    for one, many in zip(one_by_one, batched):
+        for a, b in zip(one, many):
+            a.pop("latency_ms"), b.pop("latency_ms")
+            assert a == b
+    texts = [replies[-1]["text"] for replies in one_by_one]
+    labels = {r["label"] for replies in one_by_one for r in replies}
+    assert sum(map(bool, texts)) >= 3 and len(labels) > 5  # the viewers spelled, not one answer for all

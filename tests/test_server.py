@@ -15,7 +15,7 @@ from isyarat.cli.main import build_parser
 from isyarat.data.layouts import load_dataset
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.app import create_app
-from isyarat.server.batching import BatchedModel
+from isyarat.server.batching import LiveBatcher
 from isyarat.server.guards import LOCAL_HOSTS
 from isyarat.training.recipe import load_recipe
 from test_runtime import WORD_VIDEO, asl_frames, build_letter_bundle
@@ -226,28 +226,32 @@ def test_frames_of_many_viewers_share_one_model_call(letters, datasets):
     """Frames that arrive in the same event-loop turn go through the model in one batch, and
     each viewer gets the prediction it gets on its own."""
     batches = []
+    model = letters.bundle.model
 
     class CountingModel:
         def predict(self, x):
             batches.append(len(x))
-            return letters.bundle.model.predict(x)
+            return model.predict(x)
 
-    model = BatchedModel(CountingModel())
+    batcher = LiveBatcher(letters)
     frames = asl_frames(datasets, "B", 0, 6)
     streams = [letters.stream() for _ in frames]
-    pending = [s.begin_frame(h) for s, h in zip(streams, frames)]
 
     async def viewers():
-        return await asyncio.gather(*(model.predict(p.x) for p in pending))
+        return await asyncio.gather(*(batcher.push(s, h, None, None) for s, h in zip(streams, frames)))
 
-    probs = asyncio.run(viewers())
-    assert batches == [6]
-    for stream, frame, p, hands in zip(streams, pending, probs, frames):
-        alone = letters.stream().push_landmarks(hands)
-        together = stream.end_frame(frame, p)
-        assert together.prediction.label == alone.prediction.label == "B"
-        assert together.prediction.probabilities == pytest.approx(alone.prediction.probabilities, abs=1e-6)
-    assert asyncio.run(viewers()) and batches == [6, 6]
+    letters.bundle.model = CountingModel()
+    try:
+        together = asyncio.run(viewers())
+        assert batches == [6] and batcher.batches == 1 and batcher.frames == 6
+        alone = [letters.stream().push_landmarks(hands) for hands in frames]
+        assert len(batches) == 7  # alone: a call each
+    finally:
+        letters.bundle.model = model
+    for one, many in zip(alone, together):
+        assert many.prediction.label == one.prediction.label == "B"
+        assert many.prediction.probabilities == one.prediction.probabilities
+    assert asyncio.run(viewers()) and batcher.batches == 2
 
 
 def test_unknown_model_closes_with_a_reason(client):

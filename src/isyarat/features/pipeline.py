@@ -6,7 +6,7 @@ import numpy as np
 from isyarat.features.config import N_TRAJECTORY, FeatureConfig
 from isyarat.features.hand import WRIST, hand_sizes, joint_angles, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks
-from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
+from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_pose, mirror_x
 
 L_SHOULDER, R_SHOULDER = 11, 12
 
@@ -16,10 +16,20 @@ def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     if cfg.shape == "sequence":
         return _sequence(dominant_right(lm, cfg), cfg)
     t = _signal_frame(lm, cfg)
-    frame = dominant_right(Landmarks(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1]), cfg)
+    return frame_features(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1], cfg)[0]
+
+
+def frame_features(hands: np.ndarray, pose: np.ndarray | None, cfg: FeatureConfig) -> np.ndarray:
+    """Features of many one-frame samples at once (frame and graph models): hands (B, 2, 21, 3),
+    pose (B, 33, 4) or None -> (B, *cfg.output_shape). Row b is sample b's features, whatever
+    else is in the batch: the live server reads the frames of all its viewers in one call."""
+    hands = np.asarray(hands, dtype=np.float32)
+    pose = None if pose is None else np.asarray(pose, dtype=np.float32)
+    if cfg.handedness == "mirror":
+        hands, pose = _dominant_right_frames(hands, pose)
     if cfg.shape == "graph":
-        return _graph_nodes(frame.hands[0], cfg)
-    return frame_vectors(frame.hands, frame.pose, cfg)[0]
+        return _graph_nodes(hands, cfg)
+    return frame_vectors(hands, pose, cfg)
 
 
 def dominant_right(lm: Landmarks, cfg: FeatureConfig) -> Landmarks:
@@ -38,6 +48,19 @@ def dominant_right(lm: Landmarks, cfg: FeatureConfig) -> Landmarks:
     wrists_y = lm.hands[both][:, :, WRIST, 1]  # (frames with both hands, 2)
     left_higher = float(np.mean(wrists_y[:, RIGHT] - wrists_y[:, LEFT])) > 0
     return mirror_landmarks(lm) if left_higher else lm
+
+
+def _dominant_right_frames(hands: np.ndarray, pose: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """dominant_right of every one-frame sample (B, 2, 21, 3) at once: a frame whose left wrist
+    is the higher of two shown hands is mirrored."""
+    both = (~np.isnan(hands).any(axis=(2, 3))).all(axis=1)
+    flip = both & (hands[:, RIGHT, WRIST, 1] - hands[:, LEFT, WRIST, 1] > 0)
+    if not flip.any():
+        return hands, pose
+    hands = np.where(flip[:, None, None, None], mirror_hands(hands), hands)
+    if pose is not None:
+        pose = np.where(flip[:, None, None], mirror_pose(pose), pose)
+    return hands, pose
 
 
 def has_signal(lm: Landmarks, cfg: FeatureConfig) -> bool:
@@ -147,9 +170,10 @@ def frame_vectors(hands: np.ndarray, pose: np.ndarray | None, cfg: FeatureConfig
 
 
 def _graph_nodes(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    points, present = arrange_hands(hands[None], cfg)
-    mask = np.repeat(present[0], 21).astype(np.float32)[:, None]
-    return np.concatenate([np.nan_to_num(points[0]) * mask, mask], axis=1).astype(np.float32)
+    """(T, 2, 21, 3) -> (T, nodes, 4): each node's point (0 where its hand is absent) and a presence flag."""
+    points, present = arrange_hands(hands, cfg)
+    mask = np.repeat(present, 21, axis=1).astype(np.float32)[..., None]
+    return np.concatenate([np.nan_to_num(points) * mask, mask], axis=2).astype(np.float32)
 
 
 def resample_indices(n_frames: int, target: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 from isyarat.errors import IsyaratError
 from isyarat.export.bundle import Bundle, load_bundle
 from isyarat.features import FeatureConfig, has_signal, make_features
+from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.runtime.inputs import list_inputs, media_of
@@ -45,6 +46,13 @@ class VideoResult:
 def _extract_settings(bundle: Bundle, config: FeatureConfig) -> ExtractSettings:
     """The extraction settings the model's training data was read with (border, confidence)."""
     return bundle.extract.for_model(pose=config.pose and not bundle.input.pixels)
+
+
+def predict_rows(model, x: np.ndarray) -> np.ndarray:
+    """model.predict(x) for a batch whose every row gets the probabilities it gets in any other
+    batch: ONNX Runtime rounds some models' batch of one differently in the last bits (the
+    motion model's convolutions), so one row is read as a batch of two, the row twice."""
+    return model.predict(np.concatenate([x, x]) if len(x) == 1 else x)[:len(x)]
 
 
 class Recognizer:
@@ -117,12 +125,24 @@ class Recognizer:
 
     def features(self, lm: Landmarks) -> np.ndarray | None:
         """The model input of one sample, or None when it holds no hand (or pose)."""
-        if self.takes_pixels:
-            raise IsyaratError(f"model '{self.name}' reads photos (pixels), not landmarks: give it images, "
-                               "videos or camera frames, or use a landmark model")
+        self._check_reads_landmarks()
         if not has_signal(lm, self.config):
             return None
         return make_features(lm, self.config)
+
+    def frame_inputs(self, hands: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:
+        """The model inputs of many one-frame samples at once (frame models; the frames of all
+        a server's viewers): hands (B, 2, 21, 3) each with a hand, pose (B, 33, 4) or None ->
+        (B, *input_shape); row b is features(Landmarks(hands[b:b + 1], pose[b:b + 1]))."""
+        self._check_reads_landmarks()
+        if self.is_sequence:
+            raise IsyaratError(f"model '{self.name}' reads whole signs (sequences), not one frame at a time")
+        return frame_features(hands, pose if self.config.pose else None, self.config)
+
+    def _check_reads_landmarks(self) -> None:
+        if self.takes_pixels:
+            raise IsyaratError(f"model '{self.name}' reads photos (pixels), not landmarks: give it images, "
+                               "videos or camera frames, or use a landmark model")
 
     def probabilities(self, lm: Landmarks) -> np.ndarray | None:
         """Raw class probabilities of one sample, or None when it holds no hand (or pose)."""
@@ -134,9 +154,13 @@ class Recognizer:
         a label it does not read), or None without a motion model or a hand."""
         if self.motion is None or not has_signal(lm, self.motion.features):
             return None
-        probs = self.motion.model.predict(make_features(lm, self.motion.features)[None])[0]
-        out = np.zeros(len(self.outputs))
-        out[self._motion_index] = probs
+        return self.motion_probabilities_many([lm])[0]
+
+    def motion_probabilities_many(self, windows: list[Landmarks]) -> np.ndarray:
+        """motion_probabilities of many windows, each with a hand, in one model call: (len(windows), outputs)."""
+        x = np.stack([make_features(lm, self.motion.features) for lm in windows])
+        out = np.zeros((len(windows), len(self.outputs)))
+        out[:, self._motion_index] = predict_rows(self.motion.model, x)
         return out
 
     def clip_probabilities(self, lm: Landmarks) -> np.ndarray | None:

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from isyarat.features import FeatureConfig, make_features
+from isyarat.features import FeatureConfig
+from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate, wrist_reach
+from isyarat.runtime.motion import MotionGate, wrist_points, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
@@ -47,6 +48,7 @@ class PendingFrame:
     probs: np.ndarray | None = None
     moving: bool = False
     sign_ended: bool = False  # a word model's sign ended with this frame: x holds the whole sign
+    shape: np.ndarray | None = None  # the signing hand's shape (motion-aware bundles), see _hand_shapes
 
 
 class RecognizerStream:
@@ -108,36 +110,25 @@ class RecognizerStream:
     def push_landmarks(self, hands: np.ndarray, pose: np.ndarray | None = None,
                        t: float | None = None) -> StreamUpdate:
         """Push one frame of landmarks: hands (2, 21, 3) NaN where absent, pose (33, 4) or None,
-        `t` the frame's capture time in seconds (None: now)."""
-        frame = self.begin_frame(hands, pose, t)
-        probs = None if frame.x is None else self.recognizer.bundle.model.predict(frame.x[None])[0]
-        return self.end_frame(frame, probs)
+        `t` the frame's capture time in seconds (None: now). A batch of one of push_many."""
+        return push_many([self], [hands], [pose], [t])[0]
 
-    def begin_frame(self, hands: np.ndarray, pose: np.ndarray | None = None,
-                    t: float | None = None) -> PendingFrame:
-        """The first half of push_landmarks: add the frame to the window and make the model's
-        input. The server runs the model for many streams' pending frames in one call."""
+    def _take(self, hands: np.ndarray, pose: np.ndarray | None, t: float | None) -> PendingFrame:
+        """Add the frame to the window: what it holds (a word model's input when its sign ended)."""
         hands = np.asarray(hands, dtype=np.float32).reshape(2, 21, 3)
         pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
-        self._window.append((hands, empty_pose()[0] if pose is None else pose))
+        self._window.append((hands, _EMPTY_POSE if pose is None else pose))
         frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
         now = time.monotonic() if t is None else float(t)
         if self.words is not None:
             return self._begin_word_frame(hands, pose, frame_has_hand, now)
-        if self.gate is not None and self.gate.push(hands) and frame_has_hand:
-            window = self._window_landmarks(self.recognizer.motion.features.frames)
-            return PendingFrame(hands, pose, True, None, now, self.recognizer.motion_probabilities(window), moving=True)
-        needs_model = frame_has_hand or self.recognizer.is_sequence
-        x = self.recognizer.features(self._window_landmarks(self.recognizer.config.frames)) if needs_model else None
-        if x is not None and not np.isfinite(x).all():  # extreme points: no usable input, so "no sign"
-            x = None
-        return PendingFrame(hands, pose, frame_has_hand, x, now)
+        return PendingFrame(hands, pose, frame_has_hand, None, now)
 
     def _begin_word_frame(self, hands: np.ndarray, pose: np.ndarray | None, has_hand: bool,
                           now: float) -> PendingFrame:
         """A word model's frame: the model reads a sign once, when the word decoder says it ended."""
         if self.recognizer.config.pose:
-            pose = empty_pose()[0] if pose is None else pose  # as the sliding window stores it
+            pose = _EMPTY_POSE if pose is None else pose  # as the sliding window stores it
         sign = self.words.push(hands, pose if self.recognizer.config.pose else None, now)
         x = None if sign is None else self.recognizer.features(Landmarks(*sign))
         if x is not None and not np.isfinite(x).all():
@@ -232,7 +223,7 @@ class RecognizerStream:
         handshape (I for J, D for Z) sets off on a path, so the decoder does not write the I
         that begins a J (one written just before is superseded when the J is read)."""
         starts = self.recognizer.motion.starts
-        shape = _hand_shape(frame.hands)
+        shape = frame.shape
         if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
@@ -285,11 +276,76 @@ STARTING = 0.3  # net wrist travel (hand sizes) over the gate's window that may 
 SAME_SHAPE = 0.25  # mean landmark distance (hand sizes) below which a hand kept its shape
 
 
-def _hand_shape(hands: np.ndarray) -> np.ndarray | None:
-    """(21, 3) shape of the signing hand (left hands mirrored), or None without a hand."""
-    if not np.isfinite(hands).all(axis=(1, 2)).any():
-        return None
-    return make_features(Landmarks(hands[None]), _SHAPE).reshape(21, 3)
+def _hand_shapes(hands: np.ndarray) -> np.ndarray:
+    """(B, 2, 21, 3) frames, each with a hand -> (B, 21, 3) the shape of each one's signing hand
+    (left hands mirrored)."""
+    return frame_features(hands, None, _SHAPE).reshape(len(hands), 21, 3)
+
+
+_EMPTY_POSE = empty_pose()[0]
+_EMPTY_POSE.flags.writeable = False  # shared by every window that stores a frame without a pose
+
+
+def push_many(streams: list[RecognizerStream], hands: list[np.ndarray], poses: list[np.ndarray | None] | None = None,
+              times: list[float | None] | None = None) -> list[StreamUpdate]:
+    """One frame for each of many streams of one recognizer (the live server's viewers whose frames
+    came together): the motion gates, the features and one call of each model for all of them as
+    arrays, then each stream's own smoothing and decoder. Each stream gets what it gets alone; a
+    single stream is a batch of one (push_landmarks)."""
+    recognizer = streams[0].recognizer
+    if any(s.recognizer is not recognizer for s in streams):
+        raise ValueError("push_many takes streams of one recognizer")
+    n = len(streams)
+    poses, times = poses or [None] * n, times or [None] * n
+    frames = [s._take(h, p, t) for s, h, p, t in zip(streams, hands, poses, times)]
+    if streams[0].words is None:
+        _read_frames(recognizer, streams, frames)
+    probs = _run_model(recognizer, frames)
+    return [s.end_frame(f, p) for s, f, p in zip(streams, frames, probs)]
+
+
+def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame]) -> None:
+    """Letter streams: each gate sees its frame; moving hands go to the motion model (one call),
+    the other frames with a hand get the frame model's input (one features call)."""
+    seen = [i for i, f in enumerate(frames) if f.has_hand]
+    if not seen:
+        for stream, frame in zip(streams, frames):
+            if stream.gate is not None:
+                stream.gate.push_wrist(None)
+        return
+    hands = np.stack([frames[i].hands for i in seen])
+    moving = set()
+    if recognizer.motion is not None:
+        wrists = dict(zip(seen, wrist_points(hands)))
+        moving = {i for i, stream in enumerate(streams) if stream.gate.push_wrist(wrists.get(i)) and i in wrists}
+        shaped = [k for k, i in enumerate(seen) if i in moving or streams[i]._moved_letter is not None]
+        for k, shape in zip(shaped, _hand_shapes(hands[shaped]) if shaped else []):
+            frames[seen[k]].shape = shape  # what _keep_moving_letter compares: needed after a moving letter
+    if moving:
+        rows = sorted(moving)
+        frames_read = recognizer.motion.features.frames
+        probs = recognizer.motion_probabilities_many([streams[i]._window_landmarks(frames_read) for i in rows])
+        for i, p in zip(rows, probs):
+            frames[i].probs, frames[i].moving = p, True
+    still = [k for k, i in enumerate(seen) if i not in moving]
+    if still:
+        pose = np.stack([streams[seen[k]]._window[-1][1] for k in still]) if recognizer.config.pose else None
+        x = recognizer.frame_inputs(hands[still], pose)
+        usable = np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # extreme points: no usable input, so "no sign"
+        for k, row, ok in zip(still, x, usable.tolist()):
+            frames[seen[k]].x = row if ok else None
+
+
+def _run_model(recognizer: "Recognizer", frames: list[PendingFrame]) -> list[np.ndarray | None]:
+    """The bundle's model for every frame with an input, in one call."""
+    from isyarat.runtime.recognizer import predict_rows  # recognizer.py imports this module
+
+    rows = [i for i, f in enumerate(frames) if f.x is not None]
+    probs: list[np.ndarray | None] = [None] * len(frames)
+    if rows:
+        for i, p in zip(rows, predict_rows(recognizer.bundle.model, np.stack([frames[i].x for i in rows]))):
+            probs[i] = p
+    return probs
 
 
 def _same_shape(a: np.ndarray | None, b: np.ndarray | None) -> bool:

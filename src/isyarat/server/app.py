@@ -17,7 +17,7 @@ from isyarat.runtime import spelling
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.server.adapt import adapt_router
 from isyarat.shipped_models import list_shipped
-from isyarat.server.batching import BatchedModel
+from isyarat.server.batching import LiveBatcher
 from isyarat.server.datadir import default_recordings_dir
 from isyarat.server.live import MAX_MESSAGE_BYTES, UNKNOWN_MODEL, live_session
 from isyarat.server.recorder import recorder_router
@@ -122,7 +122,7 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
     check_data_dir(Path(data_dir))
     recognizers = load_models(models, threshold)
     uploads = uploads or UploadQueue()
-    batched = {name: BatchedModel(r.bundle.model) for name, r in recognizers.items()}
+    batchers = {name: LiveBatcher(r) for name, r in recognizers.items()}
     hands_dir = hands_dir if hands_dir is not None else find_browser_hands()
     has_hands = hands_dir is not None and (hands_dir / "hands.js").is_file()
     # /docs from the Swagger UI assets installed from npm (no CDN: the server runs offline); no /redoc
@@ -136,7 +136,7 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
 
     def add_model(name: str, recognizer: Recognizer) -> None:
         """Offer a model adapted on the recorder page (POST /api/adapt) from now on."""
-        recognizers[name], batched[name] = recognizer, BatchedModel(recognizer.bundle.model)
+        recognizers[name], batchers[name] = recognizer, LiveBatcher(recognizer)
         if name not in app.state.model_names:
             app.state.model_names.append(name)
 
@@ -220,7 +220,7 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
             await websocket.send_json({"error": PIXEL_MODEL_LIVE.format(model=model)})
             await websocket.close(UNKNOWN_MODEL, "this model reads photos, not landmarks")
             return
-        await live_session(websocket, recognizers[model], batched[model])
+        await live_session(websocket, recognizers[model], batchers[model])
 
     return app
 
@@ -248,8 +248,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path
           f"isyarat: the recorder saves samples in {data_dir}", flush=True)
     # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
     # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
+    # uvloop and httptools (pinned in requirements.txt): the event loop and HTTP parser in C, which
+    # many live viewers' frames go through on every message.
     options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
-                   log_level="info")
+                   log_level="info", loop="uvloop", http="httptools")
     if processes <= 1:
         uvicorn.run(app, **options)
         return

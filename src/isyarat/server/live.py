@@ -37,7 +37,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
-from isyarat.server.batching import BatchedModel
+from isyarat.server.batching import LiveBatcher
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
@@ -55,22 +55,26 @@ class BadMessage(ValueError):
 
 def parse_points(value, n_points: int, n_values: int, what: str) -> np.ndarray:
     """A list of n_points lists of n_values numbers (nested) or of n_points * n_values numbers (flat)."""
+    return _points(value, n_points, n_values, what)[0]
+
+
+def _points(value, n_points: int, n_values: int, what: str) -> tuple[np.ndarray, list[float]]:
+    """parse_points, and the points' spread in x and y (a hand with none is degenerate)."""
     try:
-        with np.errstate(all="ignore"):
-            points = np.array(value, dtype=np.float32)
+        points = np.array(value, dtype=np.float64)  # JSON's numbers as they are: no overflow to catch
     except Exception:  # TypeError, ValueError, OverflowError (a 400-digit integer) ...
         raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)}") from None
     if points.shape == (n_points * n_values,):
         points = points.reshape(n_points, n_values)
     if points.shape != (n_points, n_values):
         raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers, got shape {points.shape}")
-    low, high = points.min(axis=0), points.max(axis=0)  # NaN and infinity show in these too
-    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+    low, high = points.min(axis=0).tolist(), points.max(axis=0).tolist()  # NaN and infinity show in these too
+    if not all(map(math.isfinite, low + high)):
         raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers")
-    if max(-float(low.min()), float(high.max())) > MAX_COORDINATE:
+    if max(-min(low), max(high)) > MAX_COORDINATE:
         raise BadMessage(f"{what} has a coordinate beyond +-{MAX_COORDINATE:g}: send normalized image "
                          "coordinates (0 to 1 across the image)")
-    return points
+    return points.astype(np.float32), [high[0] - low[0], high[1] - low[1]]
 
 
 def _shape_words(value, n_points: int, n_values: int) -> str:
@@ -78,10 +82,9 @@ def _shape_words(value, n_points: int, n_values: int) -> str:
     return f"{n_points} lists of {n_values}" if nested else f"{n_points * n_values} numbers (or {n_points} lists of {n_values})"
 
 
-def degenerate(points: np.ndarray) -> bool:
-    """A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize."""
-    spread = points[:, :2].max(axis=0) - points[:, :2].min(axis=0)
-    return float(spread.max()) < 1e-6
+# A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize: its spread
+# in x and y (image widths) is below this.
+DEGENERATE = 1e-6
 
 
 def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -98,8 +101,8 @@ def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
     hands = np.full((2, 21, 3), np.nan, dtype=np.float32)
     for i, (slot, name) in enumerate(zip(slots, ("left", "right"))):
         if slot is not None:
-            points = parse_points(slot, 21, 3, f"the {name} hand")
-            if not degenerate(points):
+            points, spread = _points(slot, 21, 3, f"the {name} hand")
+            if max(spread) >= DEGENERATE:
                 hands[i] = points
     pose = message.get("pose")
     return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
@@ -166,42 +169,46 @@ def check_id(value) -> None:
     raise BadMessage(f'"id" must be a number or a string of at most {MAX_ID_CHARS} characters')
 
 
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))  # made once, not per reply
+
+
 def to_json(reply: dict) -> str:
     """The reply as strict JSON; a value that is not finite (it should never happen) becomes an error reply."""
     try:
-        return json.dumps(reply, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(reply)
     except (ValueError, TypeError):
         log.warning("a reply held a non-finite value: %r", reply)
         return json.dumps({"error": "no usable prediction for this frame", "id": reply.get("id")})
 
 
-async def live_session(websocket: WebSocket, recognizer: Recognizer, model: BatchedModel | None = None) -> None:
-    """Serve one viewer until it disconnects; every message gets exactly one reply. `model` runs
-    the recognizer's model for this viewer and the others together (one is made when None)."""
+async def live_session(websocket: WebSocket, recognizer: Recognizer, batcher: LiveBatcher | None = None) -> None:
+    """Serve one viewer until it disconnects; every message gets exactly one reply. `batcher`
+    reads this viewer's frames together with the other viewers' of the same model (one is made
+    when None)."""
     stream = recognizer.stream()
-    model = model or BatchedModel(recognizer.bundle.model)
+    batcher = batcher or LiveBatcher(recognizer)
     try:
         while True:
             raw = await websocket.receive()
             if raw["type"] == "websocket.disconnect":
                 return
-            await websocket.send_text(to_json(await safe_reply(stream, raw.get("text"), model)))
+            await websocket.send_text(to_json(await safe_reply(stream, raw.get("text"), batcher)))
     except WebSocketDisconnect:
         return
     finally:
         stream.close()
 
 
-async def safe_reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:
+async def safe_reply(stream: RecognizerStream, text: str | None, batcher: LiveBatcher) -> dict:
     """reply(), with any unexpected failure turned into an error reply: the connection stays usable."""
     try:
-        return await reply(stream, text, model)
+        return await reply(stream, text, batcher)
     except Exception:
         log.exception("live frame failed")
         return {"error": "the server could not use this frame; the connection stays open"}
 
 
-async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel) -> dict:
+async def reply(stream: RecognizerStream, text: str | None, batcher: LiveBatcher) -> dict:
     start = time.perf_counter()
     try:
         message = decode(text)
@@ -214,9 +221,7 @@ async def reply(stream: RecognizerStream, text: str | None, model: BatchedModel)
         t = frame_time(message)
     except BadMessage as err:
         return {"error": str(err)}
-    frame = stream.begin_frame(hands, pose, t)
-    probs = None if frame.x is None else await model.predict(frame.x)
-    update = stream.end_frame(frame, probs)
+    update = await batcher.push(stream, hands, pose, t)
     out = update.to_dict() if "hands" in message else compact_reply(update)
     out["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
     out["id"] = message.get("id")
