@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import statistics
 from collections import deque
 from collections.abc import Iterable
 
@@ -73,14 +74,9 @@ def _runs(points: Iterable[Point | None], links: Iterable[bool]) -> list[Run]:
     out = []
     for run in runs:
         if len(run) > 1:
-            size = _median([p[2] for p in run])
+            size = statistics.median([p[2] for p in run])
             out.append([(x / size, y / size) for x, y, _ in run])
     return out
-
-
-def _median(values: list[float]) -> float:
-    values, middle = sorted(values), len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def _continues(previous: Point | None, seen: Point | None) -> bool:

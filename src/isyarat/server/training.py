@@ -10,6 +10,7 @@ at a time: a machine with 2 cores has none to spare for a second.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -82,8 +83,6 @@ def run_steps(steps: list[list[str]], job: TrainJob) -> str:
     """Run the `isyarat` argument lists one after the other in ONE child process at a lower
     priority (`isyarat.cli.chain`: Python and torch start once), following its steps and progress
     bar. Returns its standard output; raises IsyaratError with the failing step's one-line error."""
-    import json
-
     process = subprocess.Popen([sys.executable, "-m", "isyarat.cli.chain", json.dumps(steps)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, preexec_fn=lambda: os.nice(5),
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -122,9 +121,9 @@ def children_cpu() -> float:
 
 
 def read_accuracy(run: Path, job: TrainJob) -> None:
-    import json
+    from isyarat.training.checkpoint import read_info  # torch: imported when a job runs, not with the server
 
-    metrics = json.loads((run / "run.json").read_text())["metrics"]
+    metrics = read_info(run).metrics
     job.accuracy, job.test_samples = metrics.get("accuracy"), metrics.get("n_samples")
 
 
