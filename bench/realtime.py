@@ -422,7 +422,7 @@ async def floor(websocket: WebSocket):
     while (raw := await websocket.receive())["type"] != "websocket.disconnect":
         await websocket.send_json({**REPLY, "id": json.loads(raw["text"]).get("id")})
 uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning", loop="uvloop",
-            http="httptools")
+            http="httptools", ws=WS)
 """
 FLOOR_REPLIES = {  # as isyarat.server.live answers each message form
     "nested": {"label": "B", "confidence": 0.9123456789012345, "has_hand": True, "text": "AB", "added": None,
@@ -606,6 +606,8 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
                    workers: list[int], message: str, kind: str = "raw") -> dict:
     import httpx
 
+    from isyarat.server.app import WS_PROTOCOL  # the floor runs on the server's own stack
+
     messages = frame_messages(12, message)
     result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
     for n_workers in workers:
@@ -623,7 +625,7 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
     if floor:
         print("floor: the same clients and stack answering a fixed reply of the same size, no recognition")
         port = free_port()
-        server = start_server(FLOOR_APP.replace("PORT", str(port)), port, tmp / "floor.log",
+        server = start_server(FLOOR_APP.replace("PORT", str(port)).replace("ws=WS", f"ws={WS_PROTOCOL!r}"), port, tmp / "floor.log",
                               json.dumps(FLOOR_REPLIES[message]))
         result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages, kind)
     return result

@@ -23,7 +23,7 @@ import uvicorn
 
 from isyarat.landmarks.hands import assign_slots
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.server.app import create_app, find_browser_hands
+from isyarat.server.app import create_app, find_browser_hands, uvicorn_options
 from isyarat.server.recorder import shown_root
 from test_runtime import asl_files, asl_frames
 
@@ -72,8 +72,8 @@ class LiveServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "LiveServer":
-        config = uvicorn.Config(create_app(self.models, data_dir=self.recordings), host="127.0.0.1",
-                                port=self.port, log_level="warning")
+        options = {**uvicorn_options("127.0.0.1", self.port), "log_level": "warning"}  # serve's own stack
+        config = uvicorn.Config(create_app(self.models, data_dir=self.recordings), **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

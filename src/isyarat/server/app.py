@@ -246,18 +246,28 @@ def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | Path
           f"{f' in {processes} server processes' if processes > 1 else ''}\n"
           f"isyarat: {announce(host, port)} (API docs at /docs)\n"
           f"isyarat: the recorder saves samples in {data_dir}", flush=True)
-    # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
-    # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
-    # uvloop and httptools (pinned in requirements.txt): the event loop and HTTP parser in C, which
-    # many live viewers' frames go through on every message.
-    options = dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
-                   log_level="info", loop="uvloop", http="httptools")
+    options = uvicorn_options(host, port)
     if processes <= 1:
         uvicorn.run(app, **options)
         return
     os.environ[SERVE_ENV] = json.dumps({"models": names, "data_dir": str(Path(data_dir).resolve()),
                                         "allowed_hosts": hosts, "threshold": threshold})
     uvicorn.run("isyarat.server.app:app_from_environment", factory=True, workers=processes, **options)
+
+
+WS_PROTOCOL = "websockets-sansio"  # uvicorn's WebSocket implementation (see uvicorn_options)
+
+
+def uvicorn_options(host: str, port: int) -> dict:
+    """The settings `serve` runs uvicorn with (tests start the same stack)."""
+    # No per-message compression: deflating every 1-2 KB frame message costs the server ~60 us of
+    # CPU a frame, more than the ~100 KB/s a live stream saves is worth.
+    # uvloop and httptools (pinned in requirements.txt): the event loop and HTTP parser in C, which
+    # many live viewers' frames go through on every message; uvicorn's sans-I/O WebSocket protocol
+    # (websockets' framing on uvicorn's own transport): ~0.05 ms less CPU a frame than its default
+    # (bench/realtime.py's floor).
+    return dict(host=host, port=port, ws_max_size=16 * MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
+                ws=WS_PROTOCOL, log_level="info", loop="uvloop", http="httptools")
 
 
 def app_from_environment() -> FastAPI:

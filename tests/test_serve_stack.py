@@ -1,0 +1,72 @@
+"""The live WebSocket on the stack `isyarat serve` runs (uvicorn with serve's settings: uvloop,
+httptools, the sans-I/O WebSocket protocol), not the test client: frames answered, bad messages
+answered with an error on a connection that stays open, an oversized message closed with 1009,
+an unknown model refused with 1008."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.client import connect
+
+from isyarat.runtime.recognizer import Recognizer
+from isyarat.server.app import create_app, uvicorn_options
+from isyarat.server.live import MAX_MESSAGE_BYTES, compact_message
+from test_runtime import asl_frames
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    port = free_port()
+    app = create_app({"sibi-letters": Recognizer.load("sibi-letters")}, data_dir=tmp_path_factory.mktemp("stack"))
+    server = uvicorn.Server(uvicorn.Config(app, **{**uvicorn_options("127.0.0.1", port), "log_level": "warning"}))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    yield f"ws://127.0.0.1:{port}/ws"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_frames_and_bad_messages_on_one_connection(url, datasets):
+    frames = asl_frames(datasets, "B", 0, 3)
+    with connect(f"{url}/sibi-letters") as ws:
+        for k, frame in enumerate(frames):
+            ws.send(json.dumps(compact_message(frame, t=1000 + 33 * k, id=k)))
+            reply = json.loads(ws.recv())
+            assert reply["id"] == k and reply["has_hand"] and reply["top"], reply
+        for bad, says in [(b"\x00\x01", "binary"), ("{", "not valid JSON"),
+                          ("x" * (MAX_MESSAGE_BYTES + 10), "over the"), ('{"left": [1e39]}', "the left hand")]:
+            ws.send(bad)
+            assert says in json.loads(ws.recv())["error"]
+        ws.send(json.dumps(compact_message(frames[0], id="still open")))
+        assert json.loads(ws.recv())["id"] == "still open"
+
+
+def test_oversized_message_closes_with_1009(url):
+    with connect(f"{url}/sibi-letters", max_size=None) as ws:
+        ws.send("x" * (16 * MAX_MESSAGE_BYTES + 1))
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1009
+
+
+def test_unknown_model_is_refused_with_1008(url):
+    with connect(f"{url}/no-such-model") as ws:
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1008 and "sibi-letters" in closed.value.rcvd.reason
