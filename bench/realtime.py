@@ -334,7 +334,7 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                       "features": [(recognizer, name) for name in ("features", "frame_inputs") if hasattr(recognizer, name)]
                       + [(stream_module, "_hand_shapes")] * hasattr(stream_module, "_hand_shapes"),
                       "model": [(recognizer.bundle.model, "predict")],
-                      "smoothing, decoder (end_frame)": [(s, "end_frame") for s in streams]}
+                      "smoothing, decoder (end_frame)": end_frame_steps(stream_module, streams)}
             timers = {step: [CpuTimer(o, name) for o, name in where] for step, where in places.items()}
             start = time.thread_time_ns()
             asyncio.run(run(streams, shifted, range(ticks)))
@@ -350,6 +350,14 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                 "frames": frames, "viewers": n, "message_bytes": int(np.mean([len(m) for m in timed])),
                 "moving_calls_per_frame": moving / frames, "us_per_frame": total_ns / frames / 1000, "steps_us": us}
     return out
+
+
+def end_frame_steps(stream_module, streams) -> list[tuple]:
+    """Where a letter frame's smoothing, decision and decoder run: every stream's at once
+    (_letter_predictions) then each stream's own (_end_letter_frame); before that, end_frame."""
+    if hasattr(stream_module, "_letter_predictions"):
+        return [(stream_module, "_letter_predictions")] + [(s, "_end_letter_frame") for s in streams]
+    return [(s, "end_frame") for s in streams]
 
 
 def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], message: str, tmp: Path) -> dict:

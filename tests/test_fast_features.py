@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from isyarat.features import FeatureConfig, make_features
-from isyarat.features.pipeline import dominant_right, frame_features
+from isyarat.features.pipeline import dominant_right, frame_features, sequence_features
 from isyarat.features.hand import hand_size, hand_sizes, joint_angles, normalize_points, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
 from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
@@ -135,3 +135,27 @@ def test_a_batch_of_frames_gets_each_frames_own_features(frames, cfg):
     assert batch.shape == (len(shown), *cfg.output_shape)
     for row, hands in zip(batch, shown):
         assert np.array_equal(row, make_features(Landmarks(hands[None]), cfg))
+
+
+@pytest.mark.parametrize("pose", [False, True])
+def test_many_windows_get_each_windows_own_features(frames, pose):
+    """The live server reads the windows of every viewer whose hand is moving in one
+    sequence_features call: each is bit for bit what it gets alone (dropped frames, a left-handed
+    window, windows short and long, with a body pose in some and none in others)."""
+    cfg = FeatureConfig(shape="sequence", frames=15, hands="one", angles=True, distances=True, trajectory=True,
+                        pose=pose)
+    rng = np.random.default_rng(1)
+    windows = []
+    for k, (start, length) in enumerate([(0, 15), (30, 9), (60, 22), (100, 15), (140, 3)]):
+        hands = frames[start:start + length].copy()
+        hands[rng.random(len(hands)) < 0.2] = np.nan
+        if k == 1:
+            hands = mirror_hands(hands)
+        body = rng.random((len(hands), 33, 4)).astype(np.float32) if pose and k % 2 else None
+        windows.append(Landmarks(hands, body))
+    windows.append(Landmarks(np.full((15, 2, 21, 3), np.nan, np.float32)))  # no hand at all
+    batch = sequence_features(windows, cfg)
+    assert batch.shape == (len(windows), *cfg.output_shape)
+    for row, window in zip(batch, windows):
+        assert np.array_equal(row, make_features(window, cfg))
+        assert np.array_equal(row, sequence_features([window], cfg)[0])

@@ -24,7 +24,7 @@ from isyarat.landmarks.media import iter_video_frames, read_image, video_fps
 from isyarat.models.registry import build_model
 from isyarat import shipped_models
 from isyarat.runtime.recognizer import Recognizer, list_shipped
-from isyarat.runtime.smoothing import ProbabilitySmoother, to_prediction
+from isyarat.runtime.smoothing import ProbabilitySmoother, smooth_many, to_prediction, to_predictions
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.webcam import open_camera, render, run_webcam
 
@@ -258,6 +258,44 @@ def test_smoother_averages_recent_frames_and_resets_without_a_hand():
     assert timed.push(np.array([0.0, 1.0]), t=0.2) == pytest.approx([0.5, 0.5])
     assert timed.push(np.array([0.0, 1.0]), t=1.2) == pytest.approx([0.0, 1.0])
     assert to_prediction(np.array([0.45, 0.55]), ["A", "B"], 0.6).label is None
+
+
+def test_many_smoothers_at_once_equal_the_plain_mean_of_each_window():
+    """smooth_many (every live viewer's window in one sum) gives each stream exactly the mean of
+    its recent vectors, as a plain deque of them would: frames without a hand, frames dropped by
+    age, windows shorter and longer than `window`, viewers joining late."""
+    rng = np.random.default_rng(3)
+    smoothers = [ProbabilitySmoother(window=5, max_age_s=0.3) for _ in range(7)]
+    recent: list[list[tuple[float, np.ndarray]]] = [[] for _ in smoothers]
+    for step in range(300):
+        probs, times = [], []
+        for k, window in enumerate(recent):
+            t = step / 30 + (0.5 if k == 3 and step > 100 else 0.0)  # one viewer's clock jumps ahead
+            p = None if rng.random() < 0.1 or step < 10 * k else rng.dirichlet(np.ones(26)).astype(np.float32)
+            if p is None:
+                window.clear()
+            else:
+                window[:] = [(s, q) for s, q in window if t - s <= 0.3][-4:] + [(t, p.astype(np.float64))]
+            probs.append(p)
+            times.append(t)
+        for k, mean in enumerate(smooth_many(smoothers, probs, times)):
+            expected = None if probs[k] is None else sum(q for _, q in recent[k]) / len(recent[k])
+            assert (mean is None) == (expected is None)
+            if mean is not None:
+                assert np.array_equal(mean, expected), (step, k)  # bit for bit
+
+
+def test_predictions_of_many_rows_equal_one_by_one():
+    rng = np.random.default_rng(4)
+    labels = [chr(65 + i) for i in range(26)]
+    probs = rng.dirichlet(np.full(26, 0.3), size=40)
+    probs[5] = 1 / 26  # every label tied: the first wins, ties keep label order
+    for threshold in (0.0, 0.5):
+        for many, row in zip(to_predictions(probs, labels, threshold), probs):
+            one = to_prediction(row, labels, threshold)
+            assert (many.label, many.confidence, many.has_hand) == (one.label, one.confidence, one.has_hand)
+            assert dict(many.probabilities) == one.probabilities and many.top(5) == one.top(5)
+            assert many.to_dict() == one.to_dict()
 
 
 def _decode(frames: str, fps: float = 10, **settings) -> str:

@@ -14,7 +14,7 @@ L_SHOULDER, R_SHOULDER = 11, 12
 def make_features(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
     """Features of one sample, shaped cfg.output_shape (float32)."""
     if cfg.shape == "sequence":
-        return _sequence(dominant_right(lm, cfg), cfg)
+        return sequence_features([lm], cfg)[0]
     t = _signal_frame(lm, cfg)
     return frame_features(lm.hands[t:t + 1], None if lm.pose is None else lm.pose[t:t + 1], cfg)[0]
 
@@ -183,17 +183,31 @@ def resample_indices(n_frames: int, target: int) -> np.ndarray:
     return np.linspace(0, n_frames - 1, target).round().astype(int)
 
 
-def _sequence(lm: Landmarks, cfg: FeatureConfig) -> np.ndarray:
-    idx = resample_indices(lm.n_frames, cfg.frames)
-    rows = np.flatnonzero(_frame_valid(lm, cfg)[idx])
-    out = np.zeros((cfg.frames, cfg.frame_dim + 1), np.float32)
+def sequence_features(samples: list[Landmarks], cfg: FeatureConfig) -> np.ndarray:
+    """Features of many sequence samples (cfg.shape "sequence") at once: (len(samples), *cfg.output_shape).
+    The frames of every sample go through frame_vectors in one call (the windows of the live
+    viewers whose hands are moving); each sample's row is what it gets on its own."""
+    out = np.zeros((len(samples), cfg.frames, cfg.frame_dim + 1), np.float32)
     shape_end = cfg.frame_dim - N_TRAJECTORY * cfg.trajectory
-    if len(rows):
-        frames = idx[rows]
-        out[rows, :shape_end] = frame_vectors(lm.hands[frames], None if lm.pose is None else lm.pose[frames], cfg)
-        out[rows, -1] = 1.0
-    if cfg.trajectory:
-        out[:len(idx), shape_end:-1] = trajectory(lm.hands[idx], cfg)
+    picked = []  # (sample, the rows it fills, the frames read into them)
+    for k, lm in enumerate(samples):
+        lm = dominant_right(lm, cfg)
+        idx = resample_indices(lm.n_frames, cfg.frames)
+        rows = np.flatnonzero(_frame_valid(lm, cfg)[idx])
+        if len(rows):
+            picked.append((k, rows, lm.hands[idx[rows]], None if lm.pose is None else lm.pose[idx[rows]]))
+        if cfg.trajectory:
+            out[k, :len(idx), shape_end:-1] = trajectory(lm.hands[idx], cfg)
+    if picked:
+        poses = [p for *_, p in picked]
+        pose = None if all(p is None for p in poses) else np.concatenate(
+            [np.full((len(h), 33, 4), np.nan, np.float32) if p is None else p for _, _, h, p in picked])
+        vectors = frame_vectors(np.concatenate([h for _, _, h, _ in picked]), pose, cfg)
+        start = 0
+        for k, rows, hands, _ in picked:
+            out[k, rows, :shape_end] = vectors[start:start + len(rows)]
+            out[k, rows, -1] = 1.0
+            start += len(rows)
     return out
 
 

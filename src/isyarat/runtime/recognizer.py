@@ -15,12 +15,12 @@ import numpy as np
 from isyarat.errors import IsyaratError
 from isyarat.export.bundle import Bundle, load_bundle
 from isyarat.features import FeatureConfig, has_signal, make_features
-from isyarat.features.pipeline import frame_features
+from isyarat.features.pipeline import frame_features, sequence_features
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.runtime.inputs import list_inputs, media_of
 from isyarat.runtime.motion import clip_moved
-from isyarat.runtime.smoothing import Prediction, no_hand, to_prediction
+from isyarat.runtime.smoothing import Prediction, no_hand, to_prediction, to_predictions
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
 from isyarat.shipped_models import SHIPPED_DIR, list_shipped, resolve_bundle  # noqa: F401  (re-exported)
 
@@ -105,6 +105,10 @@ class Recognizer:
         says so. recognize, serve (REST and WebSocket) and evaluate all answer through here."""
         return to_prediction(probs, self.outputs, self.threshold, self.open_set)
 
+    def decide_many(self, probs: np.ndarray) -> list[Prediction]:
+        """decide() of every row of probs (R, outputs), in one call (many live viewers' frames)."""
+        return to_predictions(probs, self.outputs, self.threshold, self.open_set)
+
     @property
     def is_sequence(self) -> bool:
         return self.config.shape == "sequence"
@@ -158,7 +162,7 @@ class Recognizer:
 
     def motion_probabilities_many(self, windows: list[Landmarks]) -> np.ndarray:
         """motion_probabilities of many windows, each with a hand, in one model call: (len(windows), outputs)."""
-        x = np.stack([make_features(lm, self.motion.features) for lm in windows])
+        x = sequence_features(windows, self.motion.features)
         out = np.zeros((len(windows), len(self.outputs)))
         out[:, self._motion_index] = predict_rows(self.motion.model, x)
         return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ class Prediction:
 
     label: str | None
     confidence: float
-    probabilities: dict[str, float] = field(default_factory=dict)
+    probabilities: Mapping[str, float] = field(default_factory=dict)
     has_hand: bool = True
     variant: str | None = None
     unknown: bool = False
@@ -36,7 +37,44 @@ class Prediction:
         return out
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The k most likely labels, best first (ties in label order)."""
+        if isinstance(self.probabilities, LabelProbabilities):
+            return self.probabilities.top(k)
         return sorted(self.probabilities.items(), key=lambda kv: kv[1], reverse=True)[:k]
+
+
+class LabelProbabilities(Mapping):
+    """label -> probability over one row of a model's output, read from the row when asked: a live
+    frame's prediction is mostly read for its few best labels, and a dict of every label costs
+    more than the rest of its decision (~8 us a frame). `order`: the row's columns best first,
+    when the caller sorted many rows at once."""
+
+    __slots__ = ("_labels", "_index", "_row", "_order")
+
+    def __init__(self, labels: list[str], index: dict[str, int], row: np.ndarray,
+                 order: list[int] | None = None) -> None:
+        self._labels, self._index, self._row, self._order = labels, index, row, order
+
+    def __getitem__(self, label: str) -> float:
+        return float(self._row[self._index[label]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        order = self._order if self._order is not None else best_first(self._row[None])[0]
+        return [(self._labels[i], float(self._row[i])) for i in order[:k]]
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def best_first(probs: np.ndarray) -> list[list[int]]:
+    """Each row's columns from the most likely down, ties in column order (as sorted() keeps them)."""
+    return np.argsort(-probs, axis=1, kind="stable").tolist()
 
 
 def no_hand() -> Prediction:
@@ -57,6 +95,31 @@ def to_prediction(probs: np.ndarray, labels: list[str], threshold: float,
     confidence = float(probs[best])
     label = labels[best] if confidence >= threshold else None
     return Prediction(label, confidence, dict(zip(labels, map(float, probs))), has_hand=True)
+
+
+def to_predictions(probs: np.ndarray, labels: list[str], threshold: float,
+                   open_set: OpenSet | None = None) -> list[Prediction]:
+    """to_prediction of every row of probs (R, len(labels)) at once: what many live viewers'
+    frames of one turn need (the argmax of all rows in one call, each label's probability read
+    from its row only when asked)."""
+    if open_set is not None or has_variants(labels):
+        return [to_prediction(row, labels, threshold, open_set) for row in probs]
+    orders = best_first(probs)
+    confidences = probs.max(axis=1).tolist()
+    index = _label_index(labels)
+    return [Prediction(labels[o[0]] if c >= threshold else None, c, LabelProbabilities(labels, index, row, o))
+            for row, o, c in zip(probs, orders, confidences)]
+
+
+_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
+
+
+def _label_index(labels: list[str]) -> dict[str, int]:
+    """label -> its column, made once per label list (a model's outputs)."""
+    key = tuple(labels)
+    if key not in _INDEXES:
+        _INDEXES[key] = {label: i for i, label in enumerate(labels)}
+    return _INDEXES[key]
 
 
 def _open_set_prediction(probs: np.ndarray, labels: list[str], threshold: float, open_set: OpenSet) -> Prediction:
@@ -88,25 +151,58 @@ class ProbabilitySmoother:
     """Mean of the probability vectors of the last `window` frames that had a hand, none older
     than `max_age_s` seconds when frames come with times (on a slow device, one frame a second,
     five frames would mix the letter before into the next one for seconds).
-    A frame without a hand empties the window, so the next sign starts fresh."""
+    A frame without a hand empties the window, so the next sign starts fresh.
+
+    The recent vectors sit in the rows of one array, newest last, rows out of the window zero:
+    smooth_many averages the windows of many streams in one sum."""
 
     def __init__(self, window: int = 5, max_age_s: float = 0.3) -> None:
         if window < 1:
             raise ValueError(f"smoothing window must be >= 1, got {window}")
+        self.window = window
         self.max_age_s = max_age_s
-        self._recent: deque[tuple[float | None, np.ndarray]] = deque(maxlen=window)
+        self._times: deque[float | None] = deque(maxlen=window)
+        self._rows = np.zeros((window, 0))
 
     def push(self, probs: np.ndarray | None, t: float | None = None) -> np.ndarray | None:
         """Add this frame's probabilities (None: no hand) at time `t` in seconds (None: no
         time, the window counts frames only) and return the smoothed vector."""
-        if probs is None:
-            self._recent.clear()
-            return None
+        return smooth_many([self], [probs], [t])[0]
+
+    def _add(self, probs: np.ndarray, t: float | None) -> None:
+        times, rows = self._times, self._rows
+        kept = len(times)
         if t is not None:
-            while self._recent and self._recent[0][0] is not None and t - self._recent[0][0] > self.max_age_s:
-                self._recent.popleft()
-        self._recent.append((t, np.asarray(probs, dtype=np.float64)))
-        return sum(p for _, p in self._recent) / len(self._recent)  # np.mean's result, without its overhead
+            while times and times[0] is not None and t - times[0] > self.max_age_s:
+                times.popleft()
+        times.append(t)
+        if rows.shape[1] != len(probs):
+            rows = self._rows = np.zeros((self.window, len(probs)))
+        if len(rows) > 1:
+            rows[:-1] = rows[1:]
+        rows[-1] = probs
+        if len(times) <= kept:  # vectors fell out of the window (by age, or the oldest by count)
+            rows[:len(rows) - len(times)] = 0.0
 
     def reset(self) -> None:
-        self._recent.clear()
+        self._times.clear()
+        self._rows[:] = 0.0
+
+
+def smooth_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | None],
+                times: list[float | None]) -> list[np.ndarray | None]:
+    """Each smoother's push(probs, t), the means of all windows in one call (smoothers of one window)."""
+    out: list[np.ndarray | None] = [None] * len(smoothers)
+    rows = []
+    for i, (smoother, p, t) in enumerate(zip(smoothers, probs, times)):
+        if p is None:
+            smoother.reset()
+        else:
+            smoother._add(p, t)
+            rows.append(i)
+    if rows:
+        windows = np.stack([smoothers[i]._rows for i in rows])  # (R, window, classes)
+        counts = np.array([len(smoothers[i]._times) for i in rows], dtype=np.float64)
+        for i, mean in zip(rows, windows.sum(axis=1) / counts[:, None]):  # the rows in order: sum()'s additions
+            out[i] = mean
+    return out

@@ -12,7 +12,7 @@ from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.motion import MotionGate, wrist_points, wrist_reach
-from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand
+from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_many
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
 
@@ -113,16 +113,15 @@ class RecognizerStream:
         `t` the frame's capture time in seconds (None: now). A batch of one of push_many."""
         return push_many([self], [hands], [pose], [t])[0]
 
-    def _take(self, hands: np.ndarray, pose: np.ndarray | None, t: float | None) -> PendingFrame:
-        """Add the frame to the window: what it holds (a word model's input when its sign ended)."""
-        hands = np.asarray(hands, dtype=np.float32).reshape(2, 21, 3)
+    def _take(self, hands: np.ndarray, pose: np.ndarray | None, t: float | None, has_hand: bool) -> PendingFrame:
+        """Add the frame (hands (2, 21, 3) float32; has_hand: whether one is complete) to the
+        window: what it holds (a word model's input when its sign ended)."""
         pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
         self._window.append((hands, _EMPTY_POSE if pose is None else pose))
-        frame_has_hand = bool(np.isfinite(hands).all(axis=(1, 2)).any())
         now = time.monotonic() if t is None else float(t)
         if self.words is not None:
-            return self._begin_word_frame(hands, pose, frame_has_hand, now)
-        return PendingFrame(hands, pose, frame_has_hand, None, now)
+            return self._begin_word_frame(hands, pose, has_hand, now)
+        return PendingFrame(hands, pose, has_hand, None, now)
 
     def _begin_word_frame(self, hands: np.ndarray, pose: np.ndarray | None, has_hand: bool,
                           now: float) -> PendingFrame:
@@ -142,7 +141,10 @@ class RecognizerStream:
             probs = None
         if self.words is not None:
             return self._end_word_frame(frame, probs)
-        prediction = self._predict(frame.has_hand, frame.probs if frame.moving else probs, frame.t)
+        return self._end_letter_frame(frame, _letter_predictions([self], [frame], [probs])[0])
+
+    def _end_letter_frame(self, frame: PendingFrame, prediction: Prediction) -> StreamUpdate:
+        """A letter model's frame, its smoothed prediction made: the letter it spells, if any."""
         if self.gate is None:
             added = self.decoder.push(sign_label(prediction), frame.has_hand, frame.t)
             return StreamUpdate(prediction, self.decoder.text, added, frame.hands, frame.pose)
@@ -188,14 +190,6 @@ class RecognizerStream:
             prediction = Prediction(shown.label, shown.confidence, dict(shown.probabilities), frame.has_hand,
                                     shown.variant, shown.unknown)
         return StreamUpdate(prediction, self.words.text, added, frame.hands, frame.pose)
-
-    def _predict(self, frame_has_hand: bool, probs: np.ndarray | None, t: float) -> Prediction:
-        smoothed = self.smoother.push(probs, t)
-        if smoothed is None:
-            return no_hand()
-        prediction = self.recognizer.decide(smoothed)
-        prediction.has_hand = frame_has_hand
-        return prediction
 
     def _read_sign(self, probs: np.ndarray | None) -> str | None:
         """The word model's probabilities for a whole sign -> the text it adds, if any."""
@@ -297,11 +291,34 @@ def push_many(streams: list[RecognizerStream], hands: list[np.ndarray], poses: l
         raise ValueError("push_many takes streams of one recognizer")
     n = len(streams)
     poses, times = poses or [None] * n, times or [None] * n
-    frames = [s._take(h, p, t) for s, h, p, t in zip(streams, hands, poses, times)]
+    hands = np.asarray(hands, dtype=np.float32).reshape(n, 2, 21, 3)  # each stream's window keeps its row
+    has_hand = np.isfinite(hands).all(axis=(2, 3)).any(axis=1).tolist()
+    frames = [s._take(h, p, t, seen) for s, h, p, t, seen in zip(streams, hands, poses, times, has_hand)]
     if streams[0].words is None:
         _read_frames(recognizer, streams, frames)
     probs = _run_model(recognizer, frames)
-    return [s.end_frame(f, p) for s, f, p in zip(streams, frames, probs)]
+    if streams[0].words is not None:
+        return [s.end_frame(f, p) for s, f, p in zip(streams, frames, probs)]
+    predictions = _letter_predictions(streams, frames, probs)
+    return [s._end_letter_frame(f, p) for s, f, p in zip(streams, frames, predictions)]
+
+
+def _letter_predictions(streams: list[RecognizerStream], frames: list[PendingFrame],
+                        probs: list[np.ndarray | None]) -> list[Prediction]:
+    """Letter streams: each frame's probabilities (the motion model's for a moving hand; None, or
+    not finite: no usable input) -> each stream's smoothing -> the recognizer's decision, every
+    stream's in one call."""
+    chosen = [f.probs if f.moving else p for f, p in zip(frames, probs)]
+    chosen = [None if p is None or not np.isfinite(p).all() else p for p in chosen]
+    smoothed = smooth_many([s.smoother for s in streams], chosen, [f.t for f in frames])
+    rows = [i for i, m in enumerate(smoothed) if m is not None]
+    predictions = [no_hand() if m is None else None for m in smoothed]
+    if rows:
+        recognizer = streams[0].recognizer
+        for i, prediction in zip(rows, recognizer.decide_many(np.stack([smoothed[i] for i in rows]))):
+            prediction.has_hand = frames[i].has_hand
+            predictions[i] = prediction
+    return predictions
 
 
 def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame]) -> None:
