@@ -305,7 +305,11 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
     from isyarat.runtime.recognizer import Recognizer
     from isyarat.server import batching, live
 
+    from isyarat.server import app as app_module
+
     recognizer = Recognizer.load(bundle)
+    if hasattr(app_module, "steady_collector"):  # what the server process does once its models are loaded
+        app_module.steady_collector()
     if hasattr(batching, "LiveBatcher"):
         batcher = batching.LiveBatcher(recognizer)
     else:  # before the batched path: one model call for the frames of one turn

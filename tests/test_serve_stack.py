@@ -70,3 +70,31 @@ def test_unknown_model_is_refused_with_1008(url):
         with pytest.raises(ConnectionClosedError) as closed:
             ws.recv(timeout=10)
     assert closed.value.rcvd.code == 1008 and "sibi-letters" in closed.value.rcvd.reason
+
+
+def test_the_server_process_freezes_its_startup_objects_out_of_collection():
+    """serve() (and each worker of serve --processes N) sets the collector for many live frames:
+    what exists once the models are loaded is frozen, passes come less often, and cyclic garbage
+    made afterwards is still collected."""
+    import gc
+    import weakref
+
+    from isyarat.server.app import GC_THRESHOLDS, steady_collector
+
+    before = gc.get_threshold()
+    try:
+        steady_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() > 0
+
+        class Node:
+            pass
+
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a reference cycle: only the collector frees it
+        gone = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
