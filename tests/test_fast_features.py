@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from isyarat.features import FeatureConfig, make_features
-from isyarat.features.pipeline import dominant_right, frame_features, sequence_features
+from isyarat.features.pipeline import _medians, dominant_right, frame_features, sequence_features, trajectories
 from isyarat.features.hand import hand_size, hand_sizes, joint_angles, normalize_points, tip_distances
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
 from isyarat.landmarks.mirror import mirror_hands, mirror_landmarks, mirror_x
@@ -159,3 +159,30 @@ def test_many_windows_get_each_windows_own_features(frames, pose):
     for row, window in zip(batch, windows):
         assert np.array_equal(row, make_features(window, cfg))
         assert np.array_equal(row, sequence_features([window], cfg)[0])
+
+
+def test_trajectories_of_many_windows_equal_the_reference(frames):
+    """Windows read together (the wrist paths of every moving viewer in one call) against the
+    per-frame reference: one hand, the left hand seen more (mirrored), a hand in no frame, and
+    hand sizes whose median is the mean of two middle values."""
+    cfg = FeatureConfig(shape="sequence", frames=30, hands="one", trajectory=True)
+    rng = np.random.default_rng(2)
+    windows = []
+    for k in range(12):
+        window = frames[15 * k:15 * k + 20].copy()
+        window[rng.random(len(window)) < 0.3] = np.nan
+        if k % 3 == 1:
+            window = mirror_hands(window)
+        windows.append(window)
+    windows.append(np.full_like(windows[0], np.nan))
+    got = trajectories(np.stack(windows), cfg)
+    for row, window in zip(got, windows):
+        assert np.array_equal(row, reference_trajectory(window, cfg))
+
+
+def test_row_medians_round_as_numpy_median():
+    rng = np.random.default_rng(5)
+    values = rng.random((400, 30)).astype(np.float32) * 3
+    mask = rng.random((400, 30)) < rng.random((400, 1))
+    for got, row, m in zip(_medians(values, mask), values, mask):
+        assert (not m.any() and got == np.inf) or got == np.median(row[m])

@@ -43,11 +43,14 @@ def dominant_right(lm: Landmarks, cfg: FeatureConfig) -> Landmarks:
     if cfg.handedness != "mirror":
         return lm
     both = lm.hand_present().all(axis=1)
-    if not both.any():
-        return lm
-    wrists_y = lm.hands[both][:, :, WRIST, 1]  # (frames with both hands, 2)
-    left_higher = float(np.mean(wrists_y[:, RIGHT] - wrists_y[:, LEFT])) > 0
-    return mirror_landmarks(lm) if left_higher else lm
+    return mirror_landmarks(lm) if both.any() and _left_higher(lm.hands, both) else lm
+
+
+def _left_higher(hands: np.ndarray, both: np.ndarray) -> bool:
+    """Whether the left wrist is the higher one, on average over the frames (T,) `both` where
+    both hands show (at least one)."""
+    wrists_y = hands[both][:, :, WRIST, 1]  # (frames with both hands, 2)
+    return float(np.mean(wrists_y[:, RIGHT] - wrists_y[:, LEFT])) > 0
 
 
 def _dominant_right_frames(hands: np.ndarray, pose: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -185,29 +188,53 @@ def resample_indices(n_frames: int, target: int) -> np.ndarray:
 
 def sequence_features(samples: list[Landmarks], cfg: FeatureConfig) -> np.ndarray:
     """Features of many sequence samples (cfg.shape "sequence") at once: (len(samples), *cfg.output_shape).
-    The frames of every sample go through frame_vectors in one call (the windows of the live
-    viewers whose hands are moving); each sample's row is what it gets on its own."""
+    Samples of one length are read as one array (the windows of the live viewers whose hands are
+    moving): each sample's row is bit for bit what it gets on its own."""
     out = np.zeros((len(samples), cfg.frames, cfg.frame_dim + 1), np.float32)
-    shape_end = cfg.frame_dim - N_TRAJECTORY * cfg.trajectory
-    picked = []  # (sample, the rows it fills, the frames read into them)
+    clips, settled, by_length = [], [], {}
     for k, lm in enumerate(samples):
-        lm = dominant_right(lm, cfg)
-        idx = resample_indices(lm.n_frames, cfg.frames)
-        rows = np.flatnonzero(_frame_valid(lm, cfg)[idx])
-        if len(rows):
-            picked.append((k, rows, lm.hands[idx[rows]], None if lm.pose is None else lm.pose[idx[rows]]))
-        if cfg.trajectory:
-            out[k, :len(idx), shape_end:-1] = trajectory(lm.hands[idx], cfg)
-    if picked:
-        poses = [p for *_, p in picked]
-        pose = None if all(p is None for p in poses) else np.concatenate(
-            [np.full((len(h), 33, 4), np.nan, np.float32) if p is None else p for _, _, h, p in picked])
-        vectors = frame_vectors(np.concatenate([h for _, _, h, _ in picked]), pose, cfg)
-        start = 0
-        for k, rows, hands, _ in picked:
-            out[k, rows, :shape_end] = vectors[start:start + len(rows)]
-            out[k, rows, -1] = 1.0
-            start += len(rows)
+        long = lm.n_frames > cfg.frames
+        if long:  # the mirror rule reads the whole clip, then it is resampled to cfg.frames
+            lm = dominant_right(lm, cfg)
+            idx = resample_indices(lm.n_frames, cfg.frames)
+            lm = Landmarks(lm.hands[idx], None if lm.pose is None else lm.pose[idx])
+        clips.append(lm)
+        settled.append(long)
+        by_length.setdefault(lm.n_frames, []).append(k)
+    for length, ks in by_length.items():
+        out[ks, :length] = _windows([clips[k] for k in ks], [settled[k] for k in ks], cfg)
+    return out
+
+
+def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig) -> np.ndarray:
+    """Clips of one length T -> (R, T, frame_dim + 1): the mirror rule (unless `settled`), each
+    frame's vector, the wrist path and the frame mask, every clip at once."""
+    hands = np.stack([lm.hands for lm in clips])
+    pose = None
+    if cfg.pose and any(lm.pose is not None for lm in clips):
+        pose = np.stack([np.full((lm.n_frames, 33, 4), np.nan, np.float32) if lm.pose is None else lm.pose
+                         for lm in clips])
+    present = ~np.isnan(hands).any(axis=(3, 4))  # (R, T, 2)
+    if cfg.handedness == "mirror":
+        both = present.all(axis=2)
+        flip = np.zeros(len(clips), bool)
+        for k in np.flatnonzero(both.any(axis=1)):
+            flip[k] = not settled[k] and _left_higher(hands[k], both[k])
+        if flip.any():
+            hands = np.where(flip[:, None, None, None, None], mirror_hands(hands), hands)
+            present = np.where(flip[:, None, None], present[:, :, ::-1], present)
+            if pose is not None:
+                pose = np.where(flip[:, None, None, None], mirror_pose(pose), pose)
+    valid = present.any(axis=2)
+    if pose is not None:
+        valid |= ~np.isnan(pose).all(axis=(2, 3))
+    out = np.zeros((*valid.shape, cfg.frame_dim + 1), np.float32)
+    shape_end = cfg.frame_dim - N_TRAJECTORY * cfg.trajectory
+    if valid.any():
+        out[valid, :shape_end] = frame_vectors(hands[valid], None if pose is None else pose[valid], cfg)
+        out[valid, -1] = 1.0
+    if cfg.trajectory:
+        out[:, :, shape_end:-1] = trajectories(hands, cfg)
     return out
 
 
@@ -221,20 +248,39 @@ def trajectory(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     one mirrored as arrange_hands mirrors a lone left hand): a frame where only the other hand
     shows (a glimpse as the hands come up) would otherwise move the path's origin to the other
     hand and shift the whole path."""
-    present = ~np.isnan(hands).any(axis=(2, 3))  # (T, 2)
-    slot = RIGHT if present[:, RIGHT].sum() >= present[:, LEFT].sum() else LEFT
-    wrists = np.full((len(hands), 2), np.nan, np.float32)
-    sizes = np.full(len(hands), np.nan, np.float32)
-    rows = np.flatnonzero(present[:, slot])
-    hand = hands[rows, slot]
-    if slot == LEFT and cfg.mirrors_left:
-        hand = mirror_x(hand)
-    wrists[rows], sizes[rows] = hand[:, WRIST, :2], hand_sizes(hand)
-    out = np.zeros((len(hands), N_TRAJECTORY), np.float32)
-    seen = np.flatnonzero(np.isfinite(sizes))
-    if not len(seen):
-        return out
-    pos = (wrists[seen] - wrists[seen[0]]) / float(np.median(sizes[seen]))
-    out[seen, :2] = pos
-    out[seen[1:], 2:] = np.diff(pos, axis=0)
+    return trajectories(np.asarray(hands)[None], cfg)[0]
+
+
+def trajectories(hands: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """trajectory of many windows of one length (R, T, 2, 21, 3) -> (R, T, 4), all at once."""
+    n, length = hands.shape[:2]
+    r = np.arange(n)
+    present = ~np.isnan(hands).any(axis=(3, 4))  # (R, T, 2)
+    counts = present.sum(axis=1)
+    slot = np.where(counts[:, RIGHT] >= counts[:, LEFT], RIGHT, LEFT)  # the hand seen in more frames
+    hand = hands[r, :, slot]  # (R, T, 21, 3)
+    if cfg.mirrors_left and (slot == LEFT).any():
+        hand = np.where((slot == LEFT)[:, None, None, None], mirror_x(hand), hand)
+    seen = present[r, :, slot]  # (R, T)
+    wrists = hand[:, :, WRIST, :2].astype(np.float32)
+    sizes = hand_sizes(hand).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # windows without a hand: inf - inf, never read
+        pos = (wrists - wrists[r, seen.argmax(axis=1)][:, None]) / _medians(sizes, seen)[:, None, None]
+    before = np.maximum.accumulate(np.where(seen, np.arange(length), -1), axis=1)  # latest seen frame
+    before = np.concatenate([np.full((n, 1), -1), before[:, :-1]], axis=1)  # ... before each frame
+    out = np.zeros((n, length, N_TRAJECTORY), np.float32)
+    out[:, :, :2] = np.where(seen[..., None], pos, 0)
+    moved = seen & (before >= 0)
+    out[:, :, 2:] = np.where(moved[..., None], pos - pos[r[:, None], np.maximum(before, 0)], 0)
     return out
+
+
+def _medians(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """np.median of each row's values where mask (R, T) float32, as np.median rounds it (the mean of
+    the two middle values in float32); inf for a row without any."""
+    n = mask.sum(axis=1)
+    ordered = np.sort(np.where(mask, values, np.float32(np.inf)), axis=1)
+    r = np.arange(len(values))
+    low, high = ordered[r, np.maximum((n - 1) // 2, 0)], ordered[r, np.minimum(n // 2, values.shape[1] - 1)]
+    with np.errstate(invalid="ignore"):
+        return np.where(n % 2 == 1, low, (low + high) / np.float32(2))
