@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import operator
 import statistics
-from collections import deque
+import threading
+import weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -133,14 +134,56 @@ def _path(runs: list[Run], smooth: int = 3) -> float:
     return total
 
 
+class GateTable:
+    """The windows of all the gates of one GateSettings, a row each: per frame, oldest first, the
+    wrist's x, y, hand size (NaN: no hand) and 1.0 where the frame continues the previous one's run.
+    With the windows in one array, push_wrists reads, shifts and writes the windows of many viewers
+    with one array operation each instead of Python lists per viewer."""
+
+    def __init__(self, window: int) -> None:
+        self.rows = np.full((0, window, 4), np.nan)
+        self.lock = threading.Lock()  # growing moves `rows`: a write elsewhere meanwhile would be lost
+        self._free: list[int] = []
+
+    def take(self) -> int:
+        """An empty row for a new gate (twice as many rows when none is free)."""
+        with self.lock:
+            if not self._free:
+                grown = np.full((max(16, 2 * len(self.rows)), *self.rows.shape[1:]), np.nan)
+                grown[:len(self.rows)] = self.rows
+                self._free.extend(range(len(grown) - 1, len(self.rows) - 1, -1))
+                self.rows = grown
+            row = self._free.pop()
+            self.rows[row] = np.nan
+            return row
+
+    def give_back(self, row: int) -> None:
+        """A collected gate's row is free again (list.append: safe without the lock, which the
+        collector may run under)."""
+        self._free.append(row)
+
+
+_TABLES: dict[GateSettings, GateTable] = {}
+_TABLES_LOCK = threading.Lock()
+_NO_HAND = (math.nan, math.nan, math.nan)
+
+
+def _table_of(settings: GateSettings) -> GateTable:
+    with _TABLES_LOCK:
+        if settings not in _TABLES:
+            _TABLES[settings] = GateTable(settings.window)
+        return _TABLES[settings]
+
+
 class MotionGate:
-    """Push each frame's hands; `moving` says whether the motion model should read the window."""
+    """Push each frame's hands; `moving` says whether the motion model should read the window.
+    The window is the gate's row of the GateTable of its settings (push_wrists pushes many gates)."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        # each frame's wrist, found once, and whether it continues the previous frame's run
-        self._points: deque[Point | None] = deque(maxlen=settings.window)
-        self._links: deque[bool] = deque(maxlen=settings.window)
+        self._table = _table_of(settings)
+        self._row = self._table.take()
+        weakref.finalize(self, self._table.give_back, self._row)
         self.moving = False
         self.path = 0.0
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
@@ -150,22 +193,125 @@ class MotionGate:
         return self.push_wrist(wrist_points(np.asarray(hands)[None])[0])
 
     def push_wrist(self, wrist: Point | None) -> bool:
-        """push() of a frame whose signing wrist is known (wrist_points finds those of many frames at once)."""
-        self._links.append(_continues(self._points[-1] if self._points else None, wrist))
-        self._points.append(wrist)
-        runs = _runs(self._points, self._links)
+        """push() of a frame whose signing wrist is known (wrist_points finds those of many frames at
+        once): the window's runs, path and travel in plain floats, cheapest for one gate."""
+        with self._table.lock:
+            window = self._table.rows[self._row]
+            frames = window.tolist()
+            x, y, size, _ = frames[-1]
+            linked = _continues(None if size != size else (x, y, size), wrist)
+            frames = frames[1:] + [[*(_NO_HAND if wrist is None else wrist), float(linked)]]
+            window[:-1] = window[1:]
+            window[-1] = frames[-1]
+        points = [None if size != size else (x, y, size) for x, y, size, _ in frames]
+        runs = _runs(points, [link > 0 for *_, link in frames])
         self.path, self.travel = _path(runs), _travel(runs)
-        if self.moving and self.path < self.settings.stop:
-            self.moving = False
-        elif not self.moving and self.path >= self.settings.start:
-            self.moving = True
+        self.moving = self.path >= (self.settings.stop if self.moving else self.settings.start)
         return self.moving
 
     def reset(self) -> None:
-        self._points.clear()
-        self._links.clear()
+        with self._table.lock:
+            self._table.rows[self._row] = np.nan
         self.moving = False
         self.path = self.travel = 0.0
+
+
+BATCH_MIN = 8  # fewer gates go one by one: numpy's cost per call outweighs what the arrays save (measured)
+
+
+def push_wrists(gates: list[MotionGate], wrists: list[Point | None]) -> list[bool]:
+    """push_wrist of many gates at once (the live viewers whose frames came together): their
+    windows read, shifted and written back with one array operation each and measured together
+    (_measure_many), so the cost per viewer is a few attribute writes. Each gate ends as push_wrist
+    would leave it. Small batches, and gates of other settings, go one by one."""
+    table = gates[0]._table if gates else None
+    rows = [gate._row for gate in gates]
+    if len(gates) < BATCH_MIN or any(g._table is not table for g in gates) or len(set(rows)) < len(rows):
+        return [gate.push_wrist(wrist) for gate, wrist in zip(gates, wrists)]
+    new = np.array([_NO_HAND if wrist is None else wrist for wrist in wrists], dtype=float)
+    with table.lock:
+        windows = table.rows[rows]  # a copy: (B, window, 4)
+        linked = _continues_many(windows[:, -1, :3], new)
+        windows[:, :-1] = windows[:, 1:]
+        windows[:, -1, :3], windows[:, -1, 3] = new, linked
+        table.rows[rows] = windows
+    path, travel = _measure_many(windows)
+    settings = gates[0].settings
+    moving = np.where([gate.moving for gate in gates], path >= settings.stop, path >= settings.start).tolist()
+    for gate, now, p, t in zip(gates, moving, path.tolist(), travel.tolist()):
+        gate.moving, gate.path, gate.travel = now, p, t
+    return moving
+
+
+def _continues_many(previous: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """_continues for rows of (x, y, hand size) at once (NaN: no hand, which continues nothing)."""
+    step = np.hypot(*(seen[:, :2] - previous[:, :2]).T)
+    small = np.maximum(np.minimum(previous[:, 2], seen[:, 2]), 1e-9)
+    large = np.maximum(previous[:, 2], seen[:, 2])
+    return (step / small <= MAX_STEP) & (large / small <= MAX_RESIZE)
+
+
+def _measure_many(windows: np.ndarray, smooth: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The path and travel of many windows (B, W, 4) at once: what _runs, _path and _travel give
+    each, in the same sums and order (np.hypot and the order of the path's total can differ from
+    math.hypot and sum in the last bit)."""
+    seen = windows[..., 2] == windows[..., 2]  # not NaN
+    linked = windows[..., 3] > 0
+    linked[:, 0] = False  # the oldest frame's link is to a frame out of the window
+    start, length, size = _run_sizes(seen, linked, windows[..., 2])
+    xy = windows[..., :2] / size[..., None]  # each run in hand sizes
+    return _path_many(xy, linked, length, smooth), _travel_many(xy, seen & (length > 1), start, length)
+
+
+def _run_sizes(seen: np.ndarray, linked: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per frame of (B, W) windows: the column its run starts at, the run's length and its median
+    hand size. A run's frames are consecutive, so each window sorted by (run number, size) holds a
+    run's sizes in order from its start column (frames without a hand, NaN, after them).
+    Frames without a hand: any values."""
+    n, w = seen.shape
+    starts = seen & ~linked
+    run = np.add.accumulate(starts, axis=1, dtype=np.intp)  # 0 before the first run
+    ids = run + np.arange(0, n * (w + 1), w + 1)[:, None]
+    length = np.bincount(ids[seen], minlength=n * (w + 1))[ids]
+    start = np.maximum.accumulate(np.where(starts, np.arange(w), 0), axis=1)
+    rows = np.arange(n)[:, None]
+    ranked = sizes[rows, np.lexsort((sizes, run), axis=1)]
+    median = (ranked[rows, start + (length - 1) // 2] + ranked[rows, start + length // 2]) / 2
+    return start, length, median
+
+
+def _path_many(xy: np.ndarray, linked: np.ndarray, length: np.ndarray, smooth: int) -> np.ndarray:
+    """_path of (B, W, 2) windows in hand sizes: the steps of the moving mean where its smooth + 1
+    frames are in one run (a run of more than `smooth` frames), the raw steps in shorter runs."""
+    w = xy.shape[1]
+    mean = sum(xy[:, j:w - smooth + 1 + j] for j in range(smooth)) / smooth  # summed as _path does
+    breaks = np.add.accumulate(~linked, axis=1, dtype=np.intp)
+    inside = breaks[:, smooth:] == breaks[:, :w - smooth]  # frames k + 1 .. k + smooth continue k
+    short = linked[:, 1:] & (length[:, 1:] <= smooth)
+    return np.add.reduce(_steps(mean), axis=1, where=inside) + np.add.reduce(_steps(xy), axis=1, where=short)
+
+
+def _steps(xy: np.ndarray) -> np.ndarray:
+    step = xy[:, 1:] - xy[:, :-1]
+    return np.hypot(step[..., 0], step[..., 1])
+
+
+_ENDS = np.array([[0, 1, 2], [-2, -1, 0]])  # a run's first 3 and last 3 frames, from its first and last
+
+
+def _travel_many(xy: np.ndarray, in_run: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """_travel of (B, W, 2) windows in hand sizes: in the latest run of two frames or more
+    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order."""
+    n, w = in_run.shape
+    rows = np.arange(n)
+    end = np.maximum.reduce(np.where(in_run, np.arange(w), -1), axis=1)  # that run's last frame (-1: none)
+    count = np.minimum(np.maximum(length[rows, end], 1), 3)
+    picks = np.minimum(np.stack([start[rows, end], end], axis=1)[:, :, None] + _ENDS, w - 1)
+    points = xy[rows[:, None, None], picks]  # (B, 2, 3, 2)
+    points[count < 3, 0, 2] = points[count < 3, 1, 0] = 0.0  # a run of two: those two
+    means = np.add.reduce(points, axis=2) / count[:, None, None]
+    moved = means[:, 1] - means[:, 0]
+    return np.where(end >= 0, np.hypot(moved[:, 0], moved[:, 1]), 0.0)
 
 
 def clip_moved(hands: np.ndarray, settings: GateSettings) -> bool:
