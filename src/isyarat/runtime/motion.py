@@ -12,6 +12,7 @@ import operator
 import statistics
 import threading
 import weakref
+from collections import deque
 from collections.abc import Iterable
 
 import numpy as np
@@ -135,10 +136,10 @@ def _path(runs: list[Run], smooth: int = 3) -> float:
 
 
 class GateTable:
-    """The windows of all the gates of one GateSettings, a row each: per frame, oldest first, the
-    wrist's x, y, hand size (NaN: no hand) and 1.0 where the frame continues the previous one's run.
-    With the windows in one array, push_wrists reads, shifts and writes the windows of many viewers
-    with one array operation each instead of Python lists per viewer."""
+    """The windows of the gates of one GateSettings pushed in batches, a row each: per frame,
+    oldest first, the wrist's x, y, hand size (NaN: no hand) and 1.0 where the frame continues the
+    previous one's run. With the windows in one array, push_wrists reads, shifts and writes the
+    windows of many viewers with one array operation each instead of Python lists per viewer."""
 
     def __init__(self, window: int) -> None:
         self.rows = np.full((0, window, 4), np.nan)
@@ -146,16 +147,14 @@ class GateTable:
         self._free: list[int] = []
 
     def take(self) -> int:
-        """An empty row for a new gate (twice as many rows when none is free)."""
+        """A row for a new gate (twice as many rows when none is free)."""
         with self.lock:
             if not self._free:
                 grown = np.full((max(16, 2 * len(self.rows)), *self.rows.shape[1:]), np.nan)
                 grown[:len(self.rows)] = self.rows
                 self._free.extend(range(len(grown) - 1, len(self.rows) - 1, -1))
                 self.rows = grown
-            row = self._free.pop()
-            self.rows[row] = np.nan
-            return row
+            return self._free.pop()
 
     def give_back(self, row: int) -> None:
         """A collected gate's row is free again (list.append: safe without the lock, which the
@@ -177,13 +176,20 @@ def _table_of(settings: GateSettings) -> GateTable:
 
 class MotionGate:
     """Push each frame's hands; `moving` says whether the motion model should read the window.
-    The window is the gate's row of the GateTable of its settings (push_wrists pushes many gates)."""
+
+    The window lives where it is cheapest to push: as Python deques while the gate is pushed alone
+    (push_wrist: plain floats over <= 15 points), in its row of the GateTable of its settings once
+    pushed with many others (push_wrists); it moves when the way it is pushed changes."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
         self._table = _table_of(settings)
         self._row = self._table.take()
         weakref.finalize(self, self._table.give_back, self._row)
+        # each frame's wrist, found once, and whether it continues the previous frame's run;
+        # None while the window is in the table row
+        self._points: deque[Point | None] | None = deque(maxlen=settings.window)
+        self._links: deque[bool] | None = deque(maxlen=settings.window)
         self.moving = False
         self.path = 0.0
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
@@ -193,27 +199,36 @@ class MotionGate:
         return self.push_wrist(wrist_points(np.asarray(hands)[None])[0])
 
     def push_wrist(self, wrist: Point | None) -> bool:
-        """push() of a frame whose signing wrist is known (wrist_points finds those of many frames at
-        once): the window's runs, path and travel in plain floats, cheapest for one gate."""
-        with self._table.lock:
-            window = self._table.rows[self._row]
-            frames = window.tolist()
-            x, y, size, _ = frames[-1]
-            linked = _continues(None if size != size else (x, y, size), wrist)
-            frames = frames[1:] + [[*(_NO_HAND if wrist is None else wrist), float(linked)]]
-            window[:-1] = window[1:]
-            window[-1] = frames[-1]
-        points = [None if size != size else (x, y, size) for x, y, size, _ in frames]
-        runs = _runs(points, [link > 0 for *_, link in frames])
+        """push() of a frame whose signing wrist is known (wrist_points finds those of many frames at once)."""
+        if self._points is None:
+            self._from_table()
+        self._links.append(_continues(self._points[-1] if self._points else None, wrist))
+        self._points.append(wrist)
+        runs = _runs(self._points, self._links)
         self.path, self.travel = _path(runs), _travel(runs)
-        self.moving = self.path >= (self.settings.stop if self.moving else self.settings.start)
+        if self.moving and self.path < self.settings.stop:
+            self.moving = False
+        elif not self.moving and self.path >= self.settings.start:
+            self.moving = True
         return self.moving
 
     def reset(self) -> None:
-        with self._table.lock:
-            self._table.rows[self._row] = np.nan
+        self._points, self._links = deque(maxlen=self.settings.window), deque(maxlen=self.settings.window)
         self.moving = False
         self.path = self.travel = 0.0
+
+    def _from_table(self) -> None:
+        """The window back from the table row into deques (pushed alone again)."""
+        with self._table.lock:
+            frames = self._table.rows[self._row].tolist()
+        window = self.settings.window
+        self._points = deque((None if size != size else (x, y, size) for x, y, size, _ in frames), maxlen=window)
+        self._links = deque((link > 0 for *_, link in frames), maxlen=window)
+
+    def _table_row(self) -> list[list[float]]:
+        """The deques as a table row (frames before the first: no hand), for push_wrists."""
+        pad = [[math.nan] * 4] * (self.settings.window - len(self._points))
+        return pad + [[*(_NO_HAND if p is None else p), float(link)] for p, link in zip(self._points, self._links)]
 
 
 BATCH_MIN = 8  # fewer gates go one by one: numpy's cost per call outweighs what the arrays save (measured)
@@ -229,12 +244,17 @@ def push_wrists(gates: list[MotionGate], wrists: list[Point | None]) -> list[boo
     if len(gates) < BATCH_MIN or any(g._table is not table for g in gates) or len(set(rows)) < len(rows):
         return [gate.push_wrist(wrist) for gate, wrist in zip(gates, wrists)]
     new = np.array([_NO_HAND if wrist is None else wrist for wrist in wrists], dtype=float)
+    alone = [gate for gate in gates if gate._points is not None]
     with table.lock:
+        if alone:  # windows pushed alone until now move into the table
+            table.rows[[gate._row for gate in alone]] = [gate._table_row() for gate in alone]
         windows = table.rows[rows]  # a copy: (B, window, 4)
         linked = _continues_many(windows[:, -1, :3], new)
         windows[:, :-1] = windows[:, 1:]
         windows[:, -1, :3], windows[:, -1, 3] = new, linked
         table.rows[rows] = windows
+    for gate in alone:
+        gate._points = gate._links = None
     path, travel = _measure_many(windows)
     settings = gates[0].settings
     moving = np.where([gate.moving for gate in gates], path >= settings.stop, path >= settings.start).tolist()
