@@ -321,17 +321,15 @@ _ENDS = np.array([[0, 1, 2], [-2, -1, 0]])  # a run's first 3 and last 3 frames,
 
 def _travel_many(xy: np.ndarray, in_run: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
     """_travel of (B, W, 2) windows in hand sizes: in the latest run of two frames or more
-    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order."""
+    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order (a run of two:
+    both means are of the same two frames, so 0)."""
     n, w = in_run.shape
     rows = np.arange(n)
     end = np.maximum.reduce(np.where(in_run, np.arange(w), -1), axis=1)  # that run's last frame (-1: none)
-    count = np.minimum(np.maximum(length[rows, end], 1), 3)
     picks = np.minimum(np.stack([start[rows, end], end], axis=1)[:, :, None] + _ENDS, w - 1)
-    points = xy[rows[:, None, None], picks]  # (B, 2, 3, 2)
-    points[count < 3, 0, 2] = points[count < 3, 1, 0] = 0.0  # a run of two: those two
-    means = np.add.reduce(points, axis=2) / count[:, None, None]
+    means = np.add.reduce(xy[rows[:, None, None], picks], axis=2) / 3  # (B, 2: first, last, 2: x, y)
     moved = means[:, 1] - means[:, 0]
-    return np.where(end >= 0, np.hypot(moved[:, 0], moved[:, 1]), 0.0)
+    return np.where((end >= 0) & (length[rows, end] > 2), np.hypot(moved[:, 0], moved[:, 1]), 0.0)
 
 
 def clip_moved(hands: np.ndarray, settings: GateSettings) -> bool:
