@@ -239,9 +239,10 @@ def push_wrists(gates: list[MotionGate], wrists: list[Point | None]) -> list[boo
     windows read, shifted and written back with one array operation each and measured together
     (_measure_many), so the cost per viewer is a few attribute writes. Each gate ends as push_wrist
     would leave it. Small batches, and gates of other settings, go one by one."""
-    table = gates[0]._table if gates else None
-    rows = [gate._row for gate in gates]
-    if len(gates) < BATCH_MIN or any(g._table is not table for g in gates) or len(set(rows)) < len(rows):
+    if len(gates) < BATCH_MIN:
+        return [gate.push_wrist(wrist) for gate, wrist in zip(gates, wrists)]
+    table, rows = gates[0]._table, [gate._row for gate in gates]
+    if any(gate._table is not table for gate in gates) or len(set(rows)) < len(rows):
         return [gate.push_wrist(wrist) for gate, wrist in zip(gates, wrists)]
     new = np.array([_NO_HAND if wrist is None else wrist for wrist in wrists], dtype=float)
     alone = [gate for gate in gates if gate._points is not None]
