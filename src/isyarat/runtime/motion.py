@@ -328,7 +328,8 @@ def _travel_many(xy: np.ndarray, in_run: np.ndarray, start: np.ndarray, length: 
     rows = np.arange(n)
     end = np.maximum.reduce(np.where(in_run, np.arange(w), -1), axis=1)  # that run's last frame (-1: none)
     picks = np.minimum(np.stack([start[rows, end], end], axis=1)[:, :, None] + _ENDS, w - 1)
-    means = np.add.reduce(xy[rows[:, None, None], picks], axis=2) / 3  # (B, 2: first, last, 2: x, y)
+    points = xy[rows[:, None, None], picks]  # (B, 2: first 3, last 3, 3, 2: x, y)
+    means = (points[:, :, 0] + points[:, :, 1] + points[:, :, 2]) / 3
     moved = means[:, 1] - means[:, 0]
     return np.where((end >= 0) & (length[rows, end] > 2), np.hypot(moved[:, 0], moved[:, 1]), 0.0)
 
