@@ -309,10 +309,10 @@ class ReferenceGate:
 
 
 def viewer_wrists(datasets: Path) -> list[list]:
-    """Signing wrists of 16 viewers: real ASL webcam frames (letters one after another, so the
-    wrist jumps; mirrored; drifting; gaps without a hand; a tracking glitch of 3 hand sizes; the
-    hand suddenly twice as large; two hands with the larger one changing), synthetic J and Z paths
-    and held letters (tremor, drift, shakes, entering and leaving)."""
+    """The signing wrists of 16 clips: real ASL webcam frames (letters one after another, so the
+    wrist jumps; mirrored; drifting; gaps without a hand; tracking glitches of 3 hand sizes; the
+    hand suddenly twice as large and back; two hands with the larger one changing), synthetic J
+    and Z paths and held letters (tremor, drift, shakes, entering and leaving)."""
     letters = []
     for letter in "AJZBLY":
         files = sorted((datasets / ASL / letter).glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))
@@ -323,9 +323,10 @@ def viewer_wrists(datasets: Path) -> list[list]:
     gaps = real.copy()
     gaps[3::7] = np.nan
     glitch = drifting.copy()
-    glitch[20::25, :, :, 0] += 3 * 0.1
+    glitch[20::25, :, :, 0] += 3 * 0.2  # the hands are ~0.2 wide
     resized = real.copy()
-    resized[40:] = (resized[40:] - resized[40:, :, :1]) * 2 + resized[40:, :, :1]  # the hand twice as large
+    for k in range(10, len(real), 20):  # the hand twice as large for 10 frames
+        resized[k:k + 10] = (resized[k:k + 10] - resized[k:k + 10, :, :1]) * 2 + resized[k:k + 10, :, :1]
     two = real.copy()
     two[:, LEFT] = real[::-1, RIGHT] - np.float32([0.3, 0.0, 0.0])  # two hands: the larger one signs
     two[::4, LEFT] = np.nan
