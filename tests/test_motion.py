@@ -358,8 +358,8 @@ def test_gates_pushed_together_decide_as_each_gate_alone(datasets, batch_min, mo
     viewers = {}  # viewer -> [gate, reference, its clip, next frame]
     pushes, opened, batches, rows = 0, set(), [], []
     for tick in range(260):
-        if tick % 9 == 0 and len(viewers) < 12:  # a viewer joins with a clip from a random frame
-            clip = clips[int(rng.integers(len(clips)))]
+        if tick % 9 == 0 and len(viewers) < 12:  # a viewer joins: the next clip, from a random frame
+            clip = clips[len(rows) % len(clips)]
             viewers[tick] = [MotionGate(settings), ReferenceGate(settings), clip, int(rng.integers(len(clip) // 2))]
             rows.append(viewers[tick][0]._row)
         for key in [k for k, v in viewers.items() if v[3] >= len(v[2])]:
@@ -384,4 +384,4 @@ def test_gates_pushed_together_decide_as_each_gate_alone(datasets, batch_min, mo
             opened.add(expected)
     assert pushes > 1500 and opened == {True, False}
     assert max(batches) >= 10 and min(batches) < BATCH_MIN  # batches as arrays and gate by gate
-    assert len(set(rows)) < len(rows)  # rows of viewers gone were taken again
+    assert len(set(rows)) < len(rows) and len(rows) > len(clips)  # every clip; rows of viewers gone taken again

@@ -265,11 +265,11 @@ def push_wrists(gates: list[MotionGate], wrists: list[Point | None]) -> list[boo
     for gate in alone:
         gate._points = gate._links = None
     path, travel = _measure_many(windows)
-    settings = gates[0].settings
-    moving = np.where([gate.moving for gate in gates], path >= settings.stop, path >= settings.start).tolist()
-    for gate, now, p, t in zip(gates, moving, path.tolist(), travel.tolist()):
-        gate.moving, gate.path, gate.travel = now, p, t
-    return moving
+    start, stop = gates[0].settings.start, gates[0].settings.stop
+    for gate, p, t in zip(gates, path.tolist(), travel.tolist()):
+        gate.path, gate.travel = p, t
+        gate.moving = p >= stop if gate.moving else p >= start  # push_wrist's hysteresis
+    return [gate.moving for gate in gates]
 
 
 def _continues_many(previous: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -330,8 +330,8 @@ _ENDS = np.array([[0, 1, 2], [-2, -1, 0]])  # a run's first 3 and last 3 frames,
 
 def _travel_many(xy: np.ndarray, in_run: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
     """_travel of (B, W, 2) windows in hand sizes: in the latest run of two frames or more
-    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order (a run of two:
-    both means are of the same two frames, so 0)."""
+    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order (a run of two or
+    three: both means are of the same frames, so 0)."""
     n, w = in_run.shape
     rows = np.arange(n)
     end = np.maximum.reduce(np.where(in_run, np.arange(w), -1), axis=1)  # that run's last frame (-1: none)
