@@ -330,8 +330,9 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
             streams = [recognizer.stream() for _ in range(n)]
             places = {"parse message": [(live, "decode"), (live, "parse_frame")],
                       "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
-                      + [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
-                         if name in vars(type(s.gate))],
+                      + ([(stream_module, "push_wrists")] if hasattr(stream_module, "push_wrists") else
+                         [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
+                          if name in vars(type(s.gate))]),
                       "motion model (moving frames)": [(recognizer, name) for name in
                                                        ("motion_probabilities", "motion_probabilities_many")
                                                        if hasattr(recognizer, name)],

@@ -8,6 +8,8 @@ does). Moving sequences are synthetic by design: no licensed recordings of these
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +24,8 @@ from isyarat.export.from_run import export_run
 from isyarat.export.motion import GateSettings
 from isyarat.features import FeatureConfig, make_features
 from isyarat.landmarks.arrays import LEFT, RIGHT, Landmarks, from_flat
-from isyarat.runtime.motion import MotionGate, wrist_path
+from isyarat.runtime import motion
+from isyarat.runtime.motion import BATCH_MIN, MAX_RESIZE, MAX_STEP, MotionGate, push_wrists, wrist_path, wrist_points
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.synth import SynthSettings, held_sequence, moving_sequence, still_hands, synthesize, write_sequences
 from isyarat.training.recipe import load_recipe
@@ -257,3 +260,128 @@ def test_a_bundle_with_a_broken_motion_part_is_refused_with_the_reason(tmp_path)
         load_bundle(out)
     with pytest.raises(IsyaratError, match="sequences"):
         MotionPart(labels=labels, input_shape=frame_cfg.output_shape, features=frame_cfg)
+
+
+class ReferenceGate:
+    """The gate as it was before the windows of all gates moved into one table (issue 11): a
+    list of the last `window` wrists and links, every run rebuilt in Python at each frame. What
+    every gate, pushed alone or in a batch, must still give."""
+
+    def __init__(self, settings: GateSettings) -> None:
+        self.settings, self.frames = settings, []
+        self.moving, self.path, self.travel = False, 0.0, 0.0
+
+    def push(self, wrist) -> bool:
+        previous = self.frames[-1][0] if self.frames else None
+        linked = previous is not None and wrist is not None and self._continues(previous, wrist)
+        self.frames = (self.frames + [(wrist, linked)])[-self.settings.window:]
+        runs, current = [], []
+        for point, link in self.frames:
+            if current and not link:
+                runs, current = runs + [current], []
+            if point is not None:
+                current.append(point)
+        runs = [[(x / m, y / m) for x, y, _ in run] for run in runs + [current] if len(run) > 1
+                for m in [statistics.median(p[2] for p in run)]]
+        self.path = sum(self._length(run) for run in runs)
+        self.travel = 0.0
+        if runs:
+            (x0, y0), (x1, y1) = (np.mean(part, axis=0) for part in (runs[-1][:3], runs[-1][-3:]))
+            self.travel = math.hypot(x1 - x0, y1 - y0)
+        if self.moving and self.path < self.settings.stop:
+            self.moving = False
+        elif not self.moving and self.path >= self.settings.start:
+            self.moving = True
+        return self.moving
+
+    @staticmethod
+    def _continues(a, b) -> bool:
+        small, large = sorted((a[2], b[2]))
+        small = max(small, 1e-9)
+        return math.hypot(b[0] - a[0], b[1] - a[1]) / small <= MAX_STEP and large / small <= MAX_RESIZE
+
+    @staticmethod
+    def _length(run) -> float:
+        points = np.array(run)
+        if len(points) > 3:  # moving mean over 3 frames
+            points = (points[:-2] + points[1:-1] + points[2:]) / 3
+        return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+
+
+def viewer_wrists(datasets: Path) -> list[list]:
+    """The signing wrists of 16 clips: real ASL webcam frames (letters one after another, so the
+    wrist jumps; mirrored; drifting; gaps without a hand; tracking glitches of 3 hand sizes; the
+    hand suddenly twice as large and back; two hands with the larger one changing), synthetic J
+    and Z paths and held letters (tremor, drift, shakes, entering and leaving)."""
+    letters = []
+    for letter in "AJZBLY":
+        files = sorted((datasets / ASL / letter).glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+        letters += [from_flat(np.load(f)).hands[0] for f in files[:16]]
+    real = np.stack(letters)
+    drifting = real.copy()
+    drifting[..., 0] += np.linspace(0, 0.6, len(real), dtype=np.float32)[:, None, None]
+    gaps = real.copy()
+    gaps[3::7] = np.nan
+    glitch = drifting.copy()
+    glitch[20::25, :, :, 0] += 3 * 0.2  # the hands are ~0.2 wide
+    resized = real.copy()
+    for k in range(10, len(real), 20):  # the hand twice as large for 10 frames
+        resized[k:k + 10] = (resized[k:k + 10] - resized[k:k + 10, :, :1]) * 2 + resized[k:k + 10, :, :1]
+    two = real.copy()
+    two[:, LEFT] = real[::-1, RIGHT] - np.float32([0.3, 0.0, 0.0])  # two hands: the larger one signs
+    two[::4, LEFT] = np.nan
+    rng = np.random.default_rng(4)
+    sibi = load_vocabulary("sibi")
+    synthetic = []
+    for k in range(6):
+        hand = real[rng.integers(len(real))]
+        clips = [moving_sequence(hand, sibi.sign("JZ"[k % 2]).motion, rng),
+                 held_sequence(hand, rng, replace(SynthSettings(), shake=0.5, entry=0.5, exit=0.5)),
+                 moving_sequence(hand, sibi.sign("ZJ"[k % 2]).motion, rng)]
+        synthetic.append(np.concatenate([clip.hands for clip in clips]))
+    clips = [real, mirrored(Landmarks(real)).hands, drifting, gaps, glitch, resized, two, *synthetic,
+             gaps[::-1], mirrored(Landmarks(glitch)).hands, two[::-1]]
+    return [wrist_points(np.asarray(hands, np.float32)) for hands in clips]
+
+
+@pytest.mark.parametrize("batch_min", [1, BATCH_MIN])
+def test_gates_pushed_together_decide_as_each_gate_alone(datasets, batch_min, monkeypatch):
+    """Many live viewers' gates pushed in batches (push_wrists: the windows as arrays), viewers
+    joining late, leaving (a new viewer then takes the freed row), resetting, missing a frame,
+    batches below BATCH_MIN going gate by gate, so windows move between the deques and the table
+    (batch_min 1: every batch as arrays): every gate's moving, path and travel at every frame are
+    those of the gate before (ReferenceGate)."""
+    monkeypatch.setattr(motion, "BATCH_MIN", batch_min)
+    settings = GateSettings()
+    clips = viewer_wrists(datasets)
+    rng = np.random.default_rng(0)
+    viewers = {}  # viewer -> [gate, reference, its clip, next frame]
+    pushes, opened, batches, rows = 0, set(), [], []
+    for tick in range(260):
+        if tick % 9 == 0 and len(viewers) < 12:  # a viewer joins: the next clip, from a random frame
+            clip = clips[len(rows) % len(clips)]
+            viewers[tick] = [MotionGate(settings), ReferenceGate(settings), clip, int(rng.integers(len(clip) // 2))]
+            rows.append(viewers[tick][0]._row)
+        for key in [k for k, v in viewers.items() if v[3] >= len(v[2])]:
+            del viewers[key]  # its clip ended: it leaves (the gate is collected, its row freed)
+        if tick % 37 == 5 and viewers:
+            gate, reference, *_ = viewers[min(viewers)]
+            gate.reset()
+            reference.__init__(settings)
+        batch = [v for k, v in viewers.items() if (k + tick) % 11]  # now and then a viewer's frame is late
+        if tick % 4 == 0:
+            batch = batch[::3]  # a few viewers alone: gates of the table pushed one by one, then in the table again
+        batches.append(len(batch))
+        moving = push_wrists([v[0] for v in batch], [v[2][v[3]] for v in batch])
+        for v, now in zip(batch, moving):
+            gate, reference, clip, frame = v
+            expected = reference.push(clip[frame])
+            assert now == gate.moving == expected, (tick, frame)
+            assert gate.path == pytest.approx(reference.path, rel=1e-9, abs=1e-12), (tick, frame)
+            assert gate.travel == pytest.approx(reference.travel, rel=1e-9, abs=1e-12), (tick, frame)
+            v[3] += 1
+            pushes += 1
+            opened.add(expected)
+    assert pushes > 1500 and opened == {True, False}
+    assert max(batches) >= 10 and min(batches) < BATCH_MIN  # batches as arrays and gate by gate
+    assert len(set(rows)) < len(rows) and len(rows) > len(clips)  # every clip; rows of viewers gone taken again

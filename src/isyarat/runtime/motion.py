@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import operator
 import statistics
+import threading
+import weakref
 from collections import deque
 from collections.abc import Iterable
 
@@ -126,21 +128,76 @@ def _path(runs: list[Run], smooth: int = 3) -> float:
     total = 0.0
     for points in runs:
         xs, ys = [x for x, _ in points], [y for _, y in points]
-        if len(points) > smooth:  # the moving mean of each coordinate
-            xs = [sum(window) / smooth for window in zip(*(xs[j:] for j in range(smooth)))]
-            ys = [sum(window) / smooth for window in zip(*(ys[j:] for j in range(smooth)))]
+        if len(points) > smooth:
+            xs, ys = _moving_mean(xs, smooth), _moving_mean(ys, smooth)
         total += sum(map(math.hypot, map(operator.sub, xs[1:], xs), map(operator.sub, ys[1:], ys)))
     return total
 
 
+def _moving_mean(values: list[float], smooth: int) -> list[float]:
+    """The mean of each `smooth` consecutive values, summed left to right (as sum() does), with
+    map over whole lists: a few C loops instead of a sum() per window."""
+    sums = values[:len(values) - smooth + 1]
+    for j in range(1, smooth):
+        sums = list(map(operator.add, sums, values[j:]))
+    return [total / smooth for total in sums]
+
+
+class GateTable:
+    """The windows of the gates of one GateSettings pushed in batches, a row each: per frame,
+    oldest first, the wrist's x, y, hand size (NaN: no hand) and 1.0 where the frame continues the
+    previous one's run. With the windows in one array, push_wrists reads, shifts and writes the
+    windows of many viewers with one array operation each instead of Python lists per viewer."""
+
+    def __init__(self, window: int) -> None:
+        self.rows = np.full((0, window, 4), np.nan)
+        self.lock = threading.Lock()  # growing moves `rows`: a write elsewhere meanwhile would be lost
+        self._free: list[int] = []
+
+    def take(self) -> int:
+        """A row for a new gate (twice as many rows when none is free)."""
+        with self.lock:
+            if not self._free:
+                grown = np.full((max(16, 2 * len(self.rows)), *self.rows.shape[1:]), np.nan)
+                grown[:len(self.rows)] = self.rows
+                self._free.extend(range(len(grown) - 1, len(self.rows) - 1, -1))
+                self.rows = grown
+            return self._free.pop()
+
+    def give_back(self, row: int) -> None:
+        """A collected gate's row is free again (list.append: safe without the lock, which the
+        collector may run under)."""
+        self._free.append(row)
+
+
+_TABLES: dict[GateSettings, GateTable] = {}
+_TABLES_LOCK = threading.Lock()
+_NO_HAND = (math.nan, math.nan, math.nan)
+
+
+def _table_of(settings: GateSettings) -> GateTable:
+    with _TABLES_LOCK:
+        if settings not in _TABLES:
+            _TABLES[settings] = GateTable(settings.window)
+        return _TABLES[settings]
+
+
 class MotionGate:
-    """Push each frame's hands; `moving` says whether the motion model should read the window."""
+    """Push each frame's hands; `moving` says whether the motion model should read the window.
+
+    The window lives where it is cheapest to push: as Python deques while the gate is pushed alone
+    (push_wrist: plain floats over <= 15 points), in its row of the GateTable of its settings once
+    pushed with many others (push_wrists); it moves when the way it is pushed changes."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        # each frame's wrist, found once, and whether it continues the previous frame's run
-        self._points: deque[Point | None] = deque(maxlen=settings.window)
-        self._links: deque[bool] = deque(maxlen=settings.window)
+        self._table = _table_of(settings)
+        self._row = self._table.take()
+        weakref.finalize(self, self._table.give_back, self._row)
+        # each frame's wrist, found once, and whether it continues the previous frame's run;
+        # None while the window is in the table row
+        self._points: deque[Point | None] | None = deque(maxlen=settings.window)
+        self._links: deque[bool] | None = deque(maxlen=settings.window)
         self.moving = False
         self.path = 0.0
         self.travel = 0.0  # net wrist displacement over the window, hand sizes
@@ -151,6 +208,8 @@ class MotionGate:
 
     def push_wrist(self, wrist: Point | None) -> bool:
         """push() of a frame whose signing wrist is known (wrist_points finds those of many frames at once)."""
+        if self._points is None:
+            self._from_table()
         self._links.append(_continues(self._points[-1] if self._points else None, wrist))
         self._points.append(wrist)
         runs = _runs(self._points, self._links)
@@ -162,10 +221,125 @@ class MotionGate:
         return self.moving
 
     def reset(self) -> None:
-        self._points.clear()
-        self._links.clear()
+        self._points, self._links = deque(maxlen=self.settings.window), deque(maxlen=self.settings.window)
         self.moving = False
         self.path = self.travel = 0.0
+
+    def _from_table(self) -> None:
+        """The window back from the table row into deques (pushed alone again)."""
+        with self._table.lock:
+            frames = self._table.rows[self._row].tolist()
+        window = self.settings.window
+        self._points = deque((None if size != size else (x, y, size) for x, y, size, _ in frames), maxlen=window)
+        self._links = deque((link > 0 for *_, link in frames), maxlen=window)
+
+    def _table_row(self) -> list[list[float]]:
+        """The deques as a table row (frames before the first: no hand), for push_wrists."""
+        pad = [[math.nan] * 4] * (self.settings.window - len(self._points))
+        return pad + [[*(_NO_HAND if p is None else p), float(link)] for p, link in zip(self._points, self._links)]
+
+
+BATCH_MIN = 8  # fewer gates go one by one: numpy's cost per call outweighs what the arrays save (measured)
+
+
+def push_wrists(gates: list[MotionGate], wrists: list[Point | None]) -> list[bool]:
+    """push_wrist of many gates at once (the live viewers whose frames came together): their
+    windows read, shifted and written back with one array operation each and measured together
+    (_measure_many), so the cost per viewer is a few attribute writes. Each gate ends as push_wrist
+    would leave it. Small batches, and gates of other settings, go one by one."""
+    if len(gates) < BATCH_MIN:
+        return [gate.push_wrist(wrist) for gate, wrist in zip(gates, wrists)]
+    table, rows = gates[0]._table, [gate._row for gate in gates]
+    if any(gate._table is not table for gate in gates) or len(set(rows)) < len(rows):
+        return [gate.push_wrist(wrist) for gate, wrist in zip(gates, wrists)]
+    new = np.array([_NO_HAND if wrist is None else wrist for wrist in wrists], dtype=float)
+    alone = [gate for gate in gates if gate._points is not None]
+    with table.lock:
+        if alone:  # windows pushed alone until now move into the table
+            table.rows[[gate._row for gate in alone]] = [gate._table_row() for gate in alone]
+        windows = table.rows[rows]  # a copy: (B, window, 4)
+        linked = _continues_many(windows[:, -1, :3], new)
+        windows[:, :-1] = windows[:, 1:]
+        windows[:, -1, :3], windows[:, -1, 3] = new, linked
+        table.rows[rows] = windows
+    for gate in alone:
+        gate._points = gate._links = None
+    path, travel = _measure_many(windows)
+    start, stop = gates[0].settings.start, gates[0].settings.stop
+    for gate, p, t in zip(gates, path.tolist(), travel.tolist()):
+        gate.path, gate.travel = p, t
+        gate.moving = p >= stop if gate.moving else p >= start  # push_wrist's hysteresis
+    return [gate.moving for gate in gates]
+
+
+def _continues_many(previous: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """_continues for rows of (x, y, hand size) at once (NaN: no hand, which continues nothing)."""
+    step = np.hypot(*(seen[:, :2] - previous[:, :2]).T)
+    small = np.maximum(np.minimum(previous[:, 2], seen[:, 2]), 1e-9)
+    large = np.maximum(previous[:, 2], seen[:, 2])
+    return (step / small <= MAX_STEP) & (large / small <= MAX_RESIZE)
+
+
+def _measure_many(windows: np.ndarray, smooth: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The path and travel of many windows (B, W, 4) at once: what _runs, _path and _travel give
+    each, in the same sums and order (np.hypot and the order of the path's total can differ from
+    math.hypot and sum in the last bit)."""
+    seen = windows[..., 2] == windows[..., 2]  # not NaN
+    linked = windows[..., 3] > 0
+    linked[:, 0] = False  # the oldest frame's link is to a frame out of the window
+    start, length, size = _run_sizes(seen, linked, windows[..., 2])
+    xy = windows[..., :2] / size[..., None]  # each run in hand sizes
+    return _path_many(xy, linked, length, smooth), _travel_many(xy, seen & (length > 1), start, length)
+
+
+def _run_sizes(seen: np.ndarray, linked: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per frame of (B, W) windows: the column its run starts at, the run's length and its median
+    hand size. A run's frames are consecutive, so each window sorted by (run number, size) holds a
+    run's sizes in order from its start column (frames without a hand, NaN, after them).
+    Frames without a hand: any values."""
+    n, w = seen.shape
+    starts = seen & ~linked
+    run = np.add.accumulate(starts, axis=1, dtype=np.intp)  # 0 before the first run
+    ids = run + np.arange(0, n * (w + 1), w + 1)[:, None]
+    length = np.bincount(ids[seen], minlength=n * (w + 1))[ids]
+    start = np.maximum.accumulate(np.where(starts, np.arange(w), 0), axis=1)
+    rows = np.arange(n)[:, None]
+    ranked = sizes[rows, np.lexsort((sizes, run), axis=1)]
+    median = (ranked[rows, start + (length - 1) // 2] + ranked[rows, start + length // 2]) / 2
+    return start, length, median
+
+
+def _path_many(xy: np.ndarray, linked: np.ndarray, length: np.ndarray, smooth: int) -> np.ndarray:
+    """_path of (B, W, 2) windows in hand sizes: the steps of the moving mean where its smooth + 1
+    frames are in one run (a run of more than `smooth` frames), the raw steps in shorter runs."""
+    w = xy.shape[1]
+    mean = sum(xy[:, j:w - smooth + 1 + j] for j in range(smooth)) / smooth  # summed as _path does
+    breaks = np.add.accumulate(~linked, axis=1, dtype=np.intp)
+    inside = breaks[:, smooth:] == breaks[:, :w - smooth]  # frames k + 1 .. k + smooth continue k
+    short = linked[:, 1:] & (length[:, 1:] <= smooth)
+    return np.add.reduce(_steps(mean), axis=1, where=inside) + np.add.reduce(_steps(xy), axis=1, where=short)
+
+
+def _steps(xy: np.ndarray) -> np.ndarray:
+    step = xy[:, 1:] - xy[:, :-1]
+    return np.hypot(step[..., 0], step[..., 1])
+
+
+_ENDS = np.array([[0, 1, 2], [-2, -1, 0]])  # a run's first 3 and last 3 frames, from its first and last
+
+
+def _travel_many(xy: np.ndarray, in_run: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """_travel of (B, W, 2) windows in hand sizes: in the latest run of two frames or more
+    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order (a run of two or
+    three: both means are of the same frames, so 0)."""
+    n, w = in_run.shape
+    rows = np.arange(n)
+    end = np.maximum.reduce(np.where(in_run, np.arange(w), -1), axis=1)  # that run's last frame (-1: none)
+    picks = np.minimum(np.stack([start[rows, end], end], axis=1)[:, :, None] + _ENDS, w - 1)
+    points = xy[rows[:, None, None], picks]  # (B, 2: first 3, last 3, 3, 2: x, y)
+    means = (points[:, :, 0] + points[:, :, 1] + points[:, :, 2]) / 3
+    moved = means[:, 1] - means[:, 0]
+    return np.where((end >= 0) & (length[rows, end] > 2), np.hypot(moved[:, 0], moved[:, 1]), 0.0)
 
 
 def clip_moved(hands: np.ndarray, settings: GateSettings) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate, wrist_points, wrist_reach
+from isyarat.runtime.motion import MotionGate, push_wrists, wrist_points, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_many
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
@@ -326,15 +326,15 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     the other frames with a hand get the frame model's input (one features call)."""
     seen = [i for i, f in enumerate(frames) if f.has_hand]
     if not seen:
-        for stream, frame in zip(streams, frames):
-            if stream.gate is not None:
-                stream.gate.push_wrist(None)
+        gates = [stream.gate for stream in streams if stream.gate is not None]
+        push_wrists(gates, [None] * len(gates))
         return
     hands = np.stack([frames[i].hands for i in seen])
     moving = set()
     if recognizer.motion is not None:
         wrists = dict(zip(seen, wrist_points(hands)))
-        moving = {i for i, stream in enumerate(streams) if stream.gate.push_wrist(wrists.get(i)) and i in wrists}
+        opened = push_wrists([stream.gate for stream in streams], [wrists.get(i) for i in range(len(streams))])
+        moving = {i for i, now in enumerate(opened) if now and i in wrists}
         shaped = [k for k, i in enumerate(seen) if i in moving or streams[i]._moved_letter is not None]
         for k, shape in zip(shaped, _hand_shapes(hands[shaped]) if shaped else []):
             frames[seen[k]].shape = shape  # what _keep_moving_letter compares: needed after a moving letter
