@@ -304,6 +304,10 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
     from isyarat.runtime import stream as stream_module
     from isyarat.runtime.recognizer import Recognizer
     from isyarat.server import batching, live
+    try:
+        from isyarat.server import frames as frames_module  # the hands of a batch read together (read_frames)
+    except ImportError:  # older checkouts: live.reply parses each message (parse_frame)
+        frames_module = None
 
     recognizer = Recognizer.load(bundle)
     if hasattr(batching, "LiveBatcher"):
@@ -322,9 +326,10 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                     for reply in await asyncio.gather(*(live.reply(s, t[k], batcher) for s, t in zip(streams, texts))):
                         live.to_json(reply)
 
-            asyncio.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))
+            uvloop.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))  # the server's event loop
             streams = [recognizer.stream() for _ in range(n)]
-            places = {"parse message": [(live, "decode"), (live, "parse_frame")],
+            places = {"parse message": [(live, "decode"), (live, "parse_frame")]  # before: parse_frame in reply
+                      + [(frames_module, "read_frames")] * hasattr(frames_module, "read_frames"),  # the batch's
                       "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
                       + [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
                          if name in vars(type(s.gate))],
@@ -337,7 +342,7 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                       "smoothing, decoder (end_frame)": [(s, "end_frame") for s in streams]}
             timers = {step: [CpuTimer(o, name) for o, name in where] for step, where in places.items()}
             start = time.thread_time_ns()
-            asyncio.run(run(streams, shifted, range(ticks)))
+            uvloop.run(run(streams, shifted, range(ticks)))
             total_ns = time.thread_time_ns() - start
             for step_timers in timers.values():
                 for timer in step_timers:
