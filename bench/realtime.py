@@ -304,10 +304,6 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
     from isyarat.runtime import stream as stream_module
     from isyarat.runtime.recognizer import Recognizer
     from isyarat.server import batching, live
-    try:
-        from isyarat.server import frames as frames_module  # the hands of a batch read together (read_frames)
-    except ImportError:  # older checkouts: live.reply parses each message (parse_frame)
-        frames_module = None
 
     recognizer = Recognizer.load(bundle)
     if hasattr(batching, "LiveBatcher"):
@@ -328,8 +324,8 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
 
             uvloop.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))  # the server's event loop
             streams = [recognizer.stream() for _ in range(n)]
-            places = {"parse message": [(live, "decode"), (live, "parse_frame")]  # before: parse_frame in reply
-                      + [(frames_module, "read_frames")] * hasattr(frames_module, "read_frames"),  # the batch's
+            places = {"parse message": [(live, "decode"), (live, "parse_frame")]  # older checkouts: parse_frame in reply
+                      + [(batching, "read_frames")] * hasattr(batching, "read_frames"),  # the batch's messages at once
                       "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
                       + [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
                          if name in vars(type(s.gate))],
