@@ -209,7 +209,7 @@ def mixed_messages(datasets) -> list[list[str | None]]:
         messages = []
         for k in range(10):
             h, t = hands[(3 * v + k) % len(hands)], 1000.0 + 100.0 * k
-            good = compact_message(h, t=t, id=f"{v}-{k}")
+            good = compact_message(h, t=t, id=f"{v}-{k}" + "é✋\"" * (v == 4))  # any short string comes back
             if v % 4 == 1:  # the nested form, every number in full
                 text = nested(h, t=t, id=k)
             elif v % 4 == 2 and k % 2:  # a good hand paired with a bad one: the bad one's error
@@ -270,8 +270,10 @@ def test_a_mixed_batch_of_many_viewers_gets_the_replies_they_get_one_by_one(sibi
         for a, b in zip(one, many):
             a.pop("latency_ms", None), b.pop("latency_ms", None)
             assert to_json(a) == to_json(b) and a == b
+            assert to_json(a) == json.dumps(a, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             kinds.add("error" if "error" in a else "reset" if "reset" in a else "hand" if a["has_hand"] else "none")
     assert kinds == {"error", "reset", "hand", "none"}
     errors = {r["error"] for replies in one_by_one for r in replies if "error" in r}
     assert len(errors) > 20  # many different refusals, each word for word
     assert any(r.get("text") for replies in one_by_one for r in replies)
+    assert json.loads(to_json({"confidence": float("nan"), "id": 3})) == {"error": "no usable prediction for this frame", "id": 3}
