@@ -277,3 +277,35 @@ def test_a_mixed_batch_of_many_viewers_gets_the_replies_they_get_one_by_one(sibi
     assert len(errors) > 20  # many different refusals, each word for word
     assert any(r.get("text") for replies in one_by_one for r in replies)
     assert json.loads(to_json({"confidence": float("nan"), "id": 3})) == {"error": "no usable prediction for this frame", "id": 3}
+
+
+@pytest.mark.parametrize("needs_pose", [False, True])
+def test_a_batch_of_messages_reads_as_each_message_alone(datasets, needs_pose):
+    """read_frames on the mixed messages (and messages with a body pose: flat, nested, null, missing,
+    bad) gives each message what read_frame gives it alone: the same arrays, or the same error."""
+    from isyarat.server.frames import read_frame, read_frames
+    from isyarat.server.live import BadMessage, decode
+
+    pose = np.random.default_rng(0).random((33, 4)).round(4)
+    texts = [text for viewer in mixed_messages(datasets) for text in viewer]
+    messages = []
+    for text in texts:
+        try:
+            messages.append(decode(text))
+        except BadMessage:
+            continue
+    with_pose = [dict(m, pose=p) for m, p in zip(messages[:40], [pose.reshape(-1).tolist(), pose.tolist(), None,
+                                                                  [0.5] * 131, "body", [[1e6, 0, 0, 1]] * 33] * 7)]
+    batch = messages + with_pose
+    for message, got in zip(batch, read_frames(batch, needs_pose)):
+        try:
+            want = read_frame(message, needs_pose)
+        except Exception as err:
+            assert type(got) is type(err) and str(got) == str(err)
+            continue
+        assert not isinstance(got, Exception), got
+        np.testing.assert_array_equal(got.hands, want.hands)
+        assert got.hands.dtype == np.float32 and got.t == want.t
+        assert (got.pose is None) == (want.pose is None)
+        if want.pose is not None:
+            np.testing.assert_array_equal(got.pose, want.pose)
