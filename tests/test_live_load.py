@@ -309,3 +309,32 @@ def test_a_batch_of_messages_reads_as_each_message_alone(datasets, needs_pose):
         assert (got.pose is None) == (want.pose is None)
         if want.pose is not None:
             np.testing.assert_array_equal(got.pose, want.pose)
+
+
+def test_a_failing_batch_answers_every_viewer_and_a_viewer_that_left_does_not_stop_the_others(sibi, datasets, monkeypatch):
+    """No viewer waits forever: when reading the batch fails (it should never), each gets the error
+    reply; a viewer whose wait was cancelled (it disconnected) leaves the others their replies."""
+    from isyarat.server import batching
+    from isyarat.server.live import safe_reply
+
+    texts = [compact(h, t=1000.0, id=i) for i, h in enumerate(asl_hands(datasets, "B", 5))]
+
+    async def viewers(cancel_first: bool):
+        batcher = batching.LiveBatcher(sibi)
+        tasks = [asyncio.ensure_future(safe_reply(sibi.stream(), text, batcher)) for text in texts]
+        if cancel_first:
+            await asyncio.sleep(0)  # every viewer waits for the batch now
+            tasks[0].cancel()
+        done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=60)
+        return done, batcher
+
+    replies, batcher = asyncio.run(viewers(cancel_first=True))
+    assert isinstance(replies[0], asyncio.CancelledError) and batcher.frames == len(texts)
+    assert [r["id"] for r in replies[1:]] == [1, 2, 3, 4] and all(r["has_hand"] and r["top"] for r in replies[1:])
+
+    def broken(messages, needs_pose):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(batching, "read_frames", broken)
+    replies, _ = asyncio.run(viewers(cancel_first=False))
+    assert replies == [{"error": "the server could not use this frame; the connection stays open"}] * len(texts)

@@ -40,24 +40,28 @@ class LiveBatcher:
 
     def _run(self) -> None:
         batch, self._pending = self._pending, []
+        try:
+            self._push(batch)
+        except Exception as err:  # every waiting viewer gets the error, none waits forever
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+
+    def _push(self, batch: list[tuple[RecognizerStream, dict, asyncio.Future]]) -> None:
+        """Read the batch's messages, answer the bad ones with their error, push the others together."""
         read = read_frames([message for _, message, _ in batch], self.recognizer.config.pose)
         good = []
         for (stream, _, future), frame in zip(batch, read):
             if isinstance(frame, Exception):
-                future.set_exception(frame)
+                if not future.done():  # done: cancelled, its viewer left
+                    future.set_exception(frame)
             else:
                 good.append((stream, frame, future))
         if not good:
             return
         self.batches, self.frames = self.batches + 1, self.frames + len(good)
-        try:
-            updates = push_many([s for s, _, _ in good], [f.hands for _, f, _ in good],
-                                [f.pose for _, f, _ in good], [f.t for _, f, _ in good])
-        except Exception as err:  # every waiting viewer gets the error, none waits forever
-            for *_, future in good:
-                if not future.done():
-                    future.set_exception(err)
-            return
+        updates = push_many([s for s, _, _ in good], [f.hands for _, f, _ in good],
+                            [f.pose for _, f, _ in good], [f.t for _, f, _ in good])
         for (*_, future), update in zip(good, updates):
             if not future.done():
                 future.set_result(update)
