@@ -83,8 +83,7 @@ def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
             points, spread = _points(slot, 21, 3, f"the {name} hand")
             if max(spread) >= DEGENERATE:
                 hands[i] = points
-    pose = message.get("pose")
-    return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
+    return hands, _pose(message)
 
 
 def frame_time(message: dict) -> float | None:
@@ -102,18 +101,19 @@ def frame_time(message: dict) -> float | None:
 def read_frame(message: dict, needs_pose: bool) -> Frame:
     """One message as the live server reads it: parse_frame, then the pose a body model needs, then "t"."""
     hands, pose = parse_frame(message)
-    return _finish(message, hands, needs_pose, pose)
+    return _frame(message, hands, pose, needs_pose)
 
 
-def _finish(message: dict, hands: np.ndarray, needs_pose: bool, pose=False) -> Frame:
-    """The checks after the hands (in parse_frame's order): the pose (parsed here unless given), a
-    body model's pose, "t"."""
-    if pose is False:
-        pose = message.get("pose")
-        pose = None if pose is None else parse_points(pose, 33, 4, "pose")
+def _frame(message: dict, hands: np.ndarray, pose: np.ndarray | None, needs_pose: bool) -> Frame:
+    """The checks after the hands and the pose, in read_frame's order: a body model's pose, then "t"."""
     if needs_pose and "pose" not in message:
         raise BadMessage(NEEDS_POSE)
     return Frame(hands, pose, frame_time(message))
+
+
+def _pose(message: dict) -> np.ndarray | None:
+    pose = message.get("pose")
+    return None if pose is None else parse_points(pose, 33, 4, "pose")
 
 
 # Below this many messages a batch's hands are read one message at a time: numpy's per-call
@@ -129,7 +129,8 @@ def read_frames(messages: list[dict], needs_pose: bool) -> list[Frame | Exceptio
     out: list[Frame | Exception] = []
     for k, message in enumerate(messages):
         try:
-            out.append(read_frame(message, needs_pose) if alone[k] else _finish(message, hands[k], needs_pose))
+            out.append(read_frame(message, needs_pose) if alone[k] else
+                       _frame(message, hands[k], _pose(message), needs_pose))
         except Exception as err:  # this message's own error; the batch goes on
             out.append(err)
     return out
