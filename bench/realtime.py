@@ -326,9 +326,10 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                     for reply in await asyncio.gather(*(live.reply(s, t[k], batcher) for s, t in zip(streams, texts))):
                         live.to_json(reply)
 
-            asyncio.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))
+            uvloop.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))  # the server's event loop
             streams = [recognizer.stream() for _ in range(n)]
-            places = {"parse message": [(live, "decode"), (live, "parse_frame")],
+            places = {"parse message": [(live, "decode"), (live, "parse_frame")]  # older checkouts: parse_frame in reply
+                      + [(batching, "read_frames")] * hasattr(batching, "read_frames"),  # the batch's messages at once
                       "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
                       + ([(stream_module, "push_wrists")] if hasattr(stream_module, "push_wrists") else
                          [(s.gate, name) for s in streams if s.gate is not None for name in ("push", "push_wrist")
@@ -342,7 +343,7 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                       "smoothing, decoder (end_frame)": end_frame_steps(stream_module, streams)}
             timers = {step: [CpuTimer(o, name) for o, name in where] for step, where in places.items()}
             start = time.thread_time_ns()
-            asyncio.run(run(streams, shifted, range(ticks)))
+            uvloop.run(run(streams, shifted, range(ticks)))
             total_ns = time.thread_time_ns() - start
             for step_timers in timers.values():
                 for timer in step_timers:

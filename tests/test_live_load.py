@@ -178,3 +178,163 @@ def test_viewers_batched_get_the_replies_they_get_one_by_one(sibi, datasets):
     texts = [replies[-1]["text"] for replies in one_by_one]
     labels = {r["label"] for replies in one_by_one for r in replies}
     assert sum(map(bool, texts)) >= 3 and len(labels) > 5  # the viewers spelled, not one answer for all
+
+
+def mixed_messages(datasets) -> list[list[str | None]]:
+    """Twelve viewers' messages, 10 each: real ASL frames (compact and nested, one hand or two,
+    numbers as the page rounds them or in full, as integers or as strings), resets, and in between
+    bad messages of every kind (the bad-input corpus, and bad hands, poses and times): what a
+    batch of the live server can hold."""
+    from test_badinput import BAD_MESSAGES
+
+    frames = viewers_frames(datasets)
+    bad = list(BAD_MESSAGES.values()) + [None, "x" * 70_000, json.dumps({"reset": True, "left": "junk"})] + [
+        json.dumps(m) for m in (
+            {"left": None, "right": [0.5] * 62}, {"left": [[0.5, 0.5, 0.0]] * 21 + [[0.1, 0.2]], "right": None},
+            {"right": ["a"] * 63}, {"right": "hand"}, {"right": [0.5] * 62 + [1e6]}, {"t": 5},
+            {"left": None, "right": None, "pose": [0.1] * 131}, {"hands": [None]}, {"hands": [None, None, None]},
+            {"left": [0.4] * 63, "right": [[0.5, 0.5, 0.0]] * 21, "t": "soon"}, {"right": [0.5] * 63, "t": True},
+            {"left": [[0.1, 0.2, 0.3]] * 20 + [[0.1, 0.2, [0.3]]]}, {"right": [[0.1] * 3] * 63},
+            {"left": None, "right": None, "t": 10 ** 400}, {"left": None, "right": None, "id": [1]})]
+    bad.append('{"left": null, "right": [' + ",".join(["NaN"] * 63) + "]}")
+    hand = frames[0][0, 1].astype(np.float64)
+    for scale, keep in ((4e-5, 0), (4e-7, 0), (1e-3, 1)):  # tiny hands, seen or degenerate; a hand on a vertical line
+        thin = (hand - hand[0]) * scale + 0.5
+        thin[:, 0] = thin[:, 0] if not keep else 0.25
+        bad.append(json.dumps({"left": thin.reshape(-1).tolist(), "right": None, "id": scale}))
+    bad.append('{"left": [' + ",".join(["1e999"] * 63) + '], "right": null}')
+    viewers = []
+    for v in range(12):
+        hands = frames[v % len(frames)]
+        messages = []
+        for k in range(10):
+            h, t = hands[(3 * v + k) % len(hands)], 1000.0 + 100.0 * k
+            good = compact_message(h, t=t, id=f"{v}-{k}" + "é✋\"" * (v == 4))  # any short string comes back
+            if v % 4 == 1:  # the nested form, every number in full
+                text = nested(h, t=t, id=k)
+            elif v % 4 == 2 and k % 2:  # a good hand paired with a bad one: the bad one's error
+                good["left" if good["left"] is None else "right"] = [0.5] * 62 + [float(v)]
+                text = json.dumps(good)
+            elif v % 4 == 3 and not np.isnan(h).all():  # numbers as integers (the wrist) or strings: parse_frame reads both
+                slot = "left" if good["left"] is not None else "right"
+                good[slot] = [int(x) if i < 3 else str(x) if k % 3 == 0 else x for i, x in enumerate(good[slot])]
+                text = json.dumps(good)
+            else:
+                text = json.dumps(good)
+            if (v + k) % 5 == 4:
+                text = bad[(7 * v + k) % len(bad)]
+            if v % 6 == 5 and k == 6:
+                text = json.dumps({"reset": True, "id": k})
+            messages.append(text)
+        viewers.append(messages)
+    viewers[0][3:9] = bad[-6:]  # every kind of bad (or odd) message somewhere
+    for i, text in enumerate(bad):
+        viewers[6 + i % 6][i // 6 % 10] = text
+    return viewers
+
+
+def test_a_mixed_batch_of_many_viewers_gets_the_replies_they_get_one_by_one(sibi, datasets, monkeypatch):
+    """Twelve viewers whose messages come in together: the batch's hands read as one array
+    (frames.read_frames) give each message the very reply (JSON text, errors included) that it gets
+    alone, read by parse_frame one message at a time."""
+    from isyarat.server import frames
+    from isyarat.server.batching import LiveBatcher
+    from isyarat.server.live import safe_reply, to_json
+
+    viewers = mixed_messages(datasets)
+    checked = []
+    check_hands = frames._check_hands
+
+    def counting(values):
+        checked.append(len(values) // 63)
+        return check_hands(values)
+
+    async def alone(messages):
+        batcher, stream = LiveBatcher(sibi), sibi.stream()
+        return [await safe_reply(stream, text, batcher) for text in messages]
+
+    async def together():
+        batcher, streams = LiveBatcher(sibi), [sibi.stream() for _ in viewers]
+        out = []
+        for k in range(len(viewers[0])):
+            out.append(await asyncio.gather(*(safe_reply(s, v[k], batcher) for s, v in zip(streams, viewers))))
+        return [list(replies) for replies in zip(*out)]
+
+    one_by_one = [asyncio.run(alone(messages)) for messages in viewers]
+    assert not checked  # alone: parse_frame, one message at a time
+    monkeypatch.setattr(frames, "_check_hands", counting)
+    batched = asyncio.run(together())
+    assert len(checked) >= len(viewers[0]) and sum(checked) > 60  # the batches' hands went through the array path
+    kinds = set()
+    for one, many in zip(one_by_one, batched):
+        for a, b in zip(one, many):
+            a.pop("latency_ms", None), b.pop("latency_ms", None)
+            assert to_json(a) == to_json(b) and a == b
+            assert to_json(a) == json.dumps(a, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            kinds.add("error" if "error" in a else "reset" if "reset" in a else "hand" if a["has_hand"] else "none")
+    assert kinds == {"error", "reset", "hand", "none"}
+    errors = {r["error"] for replies in one_by_one for r in replies if "error" in r}
+    assert len(errors) > 20  # many different refusals, each word for word
+    assert any(r.get("text") for replies in one_by_one for r in replies)
+    assert json.loads(to_json({"confidence": float("nan"), "id": 3})) == {"error": "no usable prediction for this frame", "id": 3}
+
+
+@pytest.mark.parametrize("needs_pose", [False, True])
+def test_a_batch_of_messages_reads_as_each_message_alone(datasets, needs_pose):
+    """read_frames on the mixed messages (and messages with a body pose: flat, nested, null, missing,
+    bad) gives each message what read_frame gives it alone: the same arrays, or the same error."""
+    from isyarat.server.frames import read_frame, read_frames
+    from isyarat.server.live import BadMessage, decode
+
+    pose = np.random.default_rng(0).random((33, 4)).round(4)
+    texts = [text for viewer in mixed_messages(datasets) for text in viewer]
+    messages = []
+    for text in texts:
+        try:
+            messages.append(decode(text))
+        except BadMessage:
+            continue
+    with_pose = [dict(m, pose=p) for m, p in zip(messages[:40], [pose.reshape(-1).tolist(), pose.tolist(), None,
+                                                                  [0.5] * 131, "body", [[1e6, 0, 0, 1]] * 33] * 7)]
+    batch = messages + with_pose
+    for message, got in zip(batch, read_frames(batch, needs_pose)):
+        try:
+            want = read_frame(message, needs_pose)
+        except Exception as err:
+            assert type(got) is type(err) and str(got) == str(err)
+            continue
+        assert not isinstance(got, Exception), got
+        np.testing.assert_array_equal(got.hands, want.hands)
+        assert got.hands.dtype == np.float32 and got.t == want.t
+        assert (got.pose is None) == (want.pose is None)
+        if want.pose is not None:
+            np.testing.assert_array_equal(got.pose, want.pose)
+
+
+def test_a_failing_batch_answers_every_viewer_and_a_viewer_that_left_does_not_stop_the_others(sibi, datasets, monkeypatch):
+    """No viewer waits forever: when reading the batch fails (it should never), each gets the error
+    reply; a viewer whose wait was cancelled (it disconnected) leaves the others their replies."""
+    from isyarat.server import batching
+    from isyarat.server.live import safe_reply
+
+    texts = [compact(h, t=1000.0, id=i) for i, h in enumerate(asl_hands(datasets, "B", 5))]
+
+    async def viewers(cancel_first: bool):
+        batcher = batching.LiveBatcher(sibi)
+        tasks = [asyncio.ensure_future(safe_reply(sibi.stream(), text, batcher)) for text in texts]
+        if cancel_first:
+            await asyncio.sleep(0)  # every viewer waits for the batch now
+            tasks[0].cancel()
+        done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=60)
+        return done, batcher
+
+    replies, batcher = asyncio.run(viewers(cancel_first=True))
+    assert isinstance(replies[0], asyncio.CancelledError) and batcher.frames == len(texts)
+    assert [r["id"] for r in replies[1:]] == [1, 2, 3, 4] and all(r["has_hand"] and r["top"] for r in replies[1:])
+
+    def broken(messages, needs_pose):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(batching, "read_frames", broken)
+    replies, _ = asyncio.run(viewers(cancel_first=False))
+    assert replies == [{"error": "the server could not use this frame; the connection stays open"}] * len(texts)

@@ -1,52 +1,67 @@
 """The live frames of many viewers that arrive together go through the recognizer as one batch.
 
-Each frame a viewer sends waits until the event loop has run the other callbacks already
-queued, which are the other viewers' frames that arrived in the same turn; then one
-`push_many` reads them all: the motion gates, the features and each model in one call for the
-batch (numpy and ONNX Runtime pay their per-call overhead once, and the model's weights are
-read from memory once instead of once per viewer), and every viewer's own smoothing and
-decoder after that. A lone viewer is a batch of one, a few microseconds later.
+Each frame message a viewer sends waits until the event loop has run the other callbacks already
+queued, which are the other viewers' frames that arrived in the same turn; then the batch's hands
+are read as one array (`read_frames`) and one `push_many` reads them all: the motion gates, the
+features and each model in one call for the batch (numpy and ONNX Runtime pay their per-call
+overhead once, and the model's weights are read from memory once instead of once per viewer), and
+every viewer's own smoothing and decoder after that. A lone viewer is a batch of one, a few
+microseconds later.
 """
 from __future__ import annotations
 
 import asyncio
 
-import numpy as np
-
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate, push_many
+from isyarat.server.frames import read_frames
 
 
 class LiveBatcher:
-    """Collects the frames of one recognizer's live streams for one event-loop turn, then pushes them together."""
+    """Collects the frame messages of one recognizer's live streams for one event-loop turn, then
+    reads and pushes them together."""
 
     def __init__(self, recognizer: Recognizer) -> None:
         self.recognizer = recognizer
-        self._pending: list[tuple[RecognizerStream, np.ndarray, np.ndarray | None, float | None, asyncio.Future]] = []
-        self.batches = 0  # batches run so far, and the frames they held (the bench reads these)
+        self._pending: list[tuple[RecognizerStream, dict, asyncio.Future]] = []
+        self.batches = 0  # batches run so far, and the frames they pushed (the bench reads these)
         self.frames = 0
 
-    async def push(self, stream: RecognizerStream, hands: np.ndarray, pose: np.ndarray | None,
-                   t: float | None) -> StreamUpdate:
-        """`stream.push_landmarks(hands, pose, t)`, run in a batch with the other streams' frames of this turn."""
+    def push(self, stream: RecognizerStream, message: dict) -> asyncio.Future[StreamUpdate]:
+        """A future of the frame message's StreamUpdate (its hands pushed into `stream`), run in a
+        batch with the other streams' messages of this turn; a message the server cannot use sets
+        the error `read_frame` raises for it (a BadMessage)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending.append((stream, hands, pose, t, future))
+        self._pending.append((stream, message, future))
         if len(self._pending) == 1:
             loop.call_soon(self._run)  # after the callbacks already queued: the other viewers
-        return await future
+        return future
 
     def _run(self) -> None:
         batch, self._pending = self._pending, []
-        self.batches, self.frames = self.batches + 1, self.frames + len(batch)
         try:
-            updates = push_many([b[0] for b in batch], [b[1] for b in batch], [b[2] for b in batch],
-                                [b[3] for b in batch])
+            self._push(batch)
         except Exception as err:  # every waiting viewer gets the error, none waits forever
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(err)
+
+    def _push(self, batch: list[tuple[RecognizerStream, dict, asyncio.Future]]) -> None:
+        """Read the batch's messages, answer the bad ones with their error, push the others together."""
+        read = read_frames([message for _, message, _ in batch], self.recognizer.config.pose)
+        good = []
+        for (stream, _, future), frame in zip(batch, read):
+            if isinstance(frame, Exception):
+                if not future.done():  # done: cancelled, its viewer left
+                    future.set_exception(frame)
+            else:
+                good.append((stream, frame, future))
+        if not good:
             return
-        for (*_, future), update in zip(batch, updates):
+        self.batches, self.frames = self.batches + 1, self.frames + len(good)
+        updates = push_many([s for s, _, _ in good], [f.hands for _, f, _ in good],
+                            [f.pose for _, f, _ in good], [f.t for _, f, _ in good])
+        for (*_, future), update in zip(good, updates):
             if not future.done():
                 future.set_result(update)

@@ -38,74 +38,14 @@ from fastapi import WebSocket, WebSocketDisconnect
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
 from isyarat.server.batching import LiveBatcher
+from isyarat.server.frames import (  # noqa: F401 (the message's parsing, importable from here as before)
+    DEGENERATE, MAX_COORDINATE, NEEDS_POSE, BadMessage, frame_time, parse_frame, parse_points)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation
-MAX_COORDINATE = 100.0  # normalized image coordinates: a hand partly out of view is a little outside 0..1
 MAX_ID_CHARS = 128
 TOP_K = 5  # labels in a compact reply: the page shows five bars
-NEEDS_POSE = ('this model reads the body pose too: send "pose" (33 [x, y, z, visibility], or null when no '
-              "body is in view) with each frame; the page tracks with MediaPipe Holistic for such models")
 log = logging.getLogger("isyarat.live")
-
-
-class BadMessage(ValueError):
-    """A client message the server cannot use; its text goes back to the client."""
-
-
-def parse_points(value, n_points: int, n_values: int, what: str) -> np.ndarray:
-    """A list of n_points lists of n_values numbers (nested) or of n_points * n_values numbers (flat)."""
-    return _points(value, n_points, n_values, what)[0]
-
-
-def _points(value, n_points: int, n_values: int, what: str) -> tuple[np.ndarray, list[float]]:
-    """parse_points, and the points' spread in x and y (a hand with none is degenerate)."""
-    try:
-        points = np.array(value, dtype=np.float64)  # JSON's numbers as they are: no overflow to catch
-    except Exception:  # TypeError, ValueError, OverflowError (a 400-digit integer) ...
-        raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)}") from None
-    if points.shape == (n_points * n_values,):
-        points = points.reshape(n_points, n_values)
-    if points.shape != (n_points, n_values):
-        raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers, got shape {points.shape}")
-    low, high = points.min(axis=0).tolist(), points.max(axis=0).tolist()  # NaN and infinity show in these too
-    if not all(map(math.isfinite, low + high)):
-        raise BadMessage(f"{what} must be {_shape_words(value, n_points, n_values)} finite numbers")
-    if max(-min(low), max(high)) > MAX_COORDINATE:
-        raise BadMessage(f"{what} has a coordinate beyond +-{MAX_COORDINATE:g}: send normalized image "
-                         "coordinates (0 to 1 across the image)")
-    return points.astype(np.float32), [high[0] - low[0], high[1] - low[1]]
-
-
-def _shape_words(value, n_points: int, n_values: int) -> str:
-    nested = isinstance(value, list) and bool(value) and isinstance(value[0], list)
-    return f"{n_points} lists of {n_values}" if nested else f"{n_points * n_values} numbers (or {n_points} lists of {n_values})"
-
-
-# A "hand" whose points all sit at one spot (all zeros, say) has no shape to recognize: its spread
-# in x and y (image widths) is below this.
-DEGENERATE = 1e-6
-
-
-def parse_frame(message: dict) -> tuple[np.ndarray, np.ndarray | None]:
-    """A frame message, compact or nested -> hands (2, 21, 3) NaN where absent, pose (33, 4) or None."""
-    if "hands" in message:
-        slots = message["hands"]
-        if not isinstance(slots, list) or len(slots) != 2:
-            raise BadMessage('"hands" must be a list of two entries: [left hand or null, right hand or null]')
-    elif "left" in message or "right" in message:
-        slots = [message.get("left"), message.get("right")]
-    else:
-        raise BadMessage('send the hands: {"left": [63 numbers] or null, "right": [63 numbers] or null} '
-                         '(or "hands": [left or null, right or null])')
-    hands = np.full((2, 21, 3), np.nan, dtype=np.float32)
-    for i, (slot, name) in enumerate(zip(slots, ("left", "right"))):
-        if slot is not None:
-            points, spread = _points(slot, 21, 3, f"the {name} hand")
-            if max(spread) >= DEGENERATE:
-                hands[i] = points
-    pose = message.get("pose")
-    return hands, None if pose is None else parse_points(pose, 33, 4, "pose")
 
 
 def compact_message(hands: np.ndarray, pose: np.ndarray | None = None, t: float | None = None,
@@ -123,16 +63,6 @@ def compact_message(hands: np.ndarray, pose: np.ndarray | None = None, t: float 
     if id is not None:
         message["id"] = id
     return message
-
-
-def frame_time(message: dict) -> float | None:
-    """The frame's capture time in seconds from its "t" (milliseconds), None when not sent."""
-    t = message.get("t")
-    if t is None:
-        return None
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t):
-        raise BadMessage(f'"t" must be the capture time in milliseconds (a number), got {t!r}')
-    return float(t) / 1000.0
 
 
 def decode(text: str | None) -> dict:
@@ -172,10 +102,25 @@ def check_id(value) -> None:
 _ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))  # made once, not per reply
 
 
+def _one_shot(encoder: json.JSONEncoder):
+    """encoder.encode for a reply (a tree of dicts, lists, strings, numbers): the C function that
+    encode() makes anew on every call (json.encoder.c_make_encoder), made once (a third of the time
+    of encode at ~10 fields). encoder.encode itself where the C encoder is missing."""
+    try:
+        make = json.encoder.c_make_encoder(None, encoder.default, json.encoder.encode_basestring, None,
+                                           encoder.key_separator, encoder.item_separator, False, False, False)
+    except TypeError:  # None (no C json module), or another signature
+        return encoder.encode
+    return lambda reply: "".join(make(reply, 0))
+
+
+_encode = _one_shot(_ENCODER)
+
+
 def to_json(reply: dict) -> str:
     """The reply as strict JSON; a value that is not finite (it should never happen) becomes an error reply."""
     try:
-        return _ENCODER.encode(reply)
+        return _encode(reply)
     except (ValueError, TypeError):
         log.warning("a reply held a non-finite value: %r", reply)
         return json.dumps({"error": "no usable prediction for this frame", "id": reply.get("id")})
@@ -215,13 +160,9 @@ async def reply(stream: RecognizerStream, text: str | None, batcher: LiveBatcher
         if message.get("reset"):
             stream.reset()
             return {"text": stream.text, "reset": True, "id": message.get("id")}
-        hands, pose = parse_frame(message)
-        if stream.recognizer.config.pose and "pose" not in message:
-            raise BadMessage(NEEDS_POSE)
-        t = frame_time(message)
+        update = await batcher.push(stream, message)  # its hands read with the batch's (read_frames)
     except BadMessage as err:
         return {"error": str(err)}
-    update = await batcher.push(stream, hands, pose, t)
     out = update.to_dict() if "hands" in message else compact_reply(update)
     out["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
     out["id"] = message.get("id")
