@@ -278,7 +278,8 @@ def test_many_smoothers_at_once_equal_the_plain_mean_of_each_window():
                 window[:] = [(s, q) for s, q in window if t - s <= 0.3][-4:] + [(t, p.astype(np.float64))]
             probs.append(p)
             times.append(t)
-        for k, mean in enumerate(smooth_many(smoothers, probs, times)):
+        means = smooth_many(smoothers[:-1], probs[:-1], times[:-1]) + [smoothers[-1].push(probs[-1], times[-1])]
+        for k, mean in enumerate(means):  # the last stream alone: the path of a lone viewer
             expected = None if probs[k] is None else sum(q for _, q in recent[k]) / len(recent[k])
             assert (mean is None) == (expected is None)
             if mean is not None:
@@ -290,8 +291,8 @@ def test_predictions_of_many_rows_equal_one_by_one():
     labels = [chr(65 + i) for i in range(26)]
     probs = rng.dirichlet(np.full(26, 0.3), size=40)
     probs[5] = 1 / 26  # every label tied: the first wins, ties keep label order
-    for threshold in (0.0, 0.5):
-        for many, row in zip(to_predictions(probs, labels, threshold), probs):
+    for threshold, rows in [(0.0, probs), (0.5, probs), (0.5, probs[:2]), (0.0, probs[5:6])]:  # many, and few
+        for many, row in zip(to_predictions(rows, labels, threshold), rows):
             one = to_prediction(row, labels, threshold)
             assert (many.label, many.confidence, many.has_hand) == (one.label, one.confidence, one.has_hand)
             assert dict(many.probabilities) == one.probabilities and many.top(5) == one.top(5)

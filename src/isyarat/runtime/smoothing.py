@@ -100,26 +100,39 @@ def to_prediction(probs: np.ndarray, labels: list[str], threshold: float,
 def to_predictions(probs: np.ndarray, labels: list[str], threshold: float,
                    open_set: OpenSet | None = None) -> list[Prediction]:
     """to_prediction of every row of probs (R, len(labels)) at once: what many live viewers'
-    frames of one turn need (the argmax of all rows in one call, each label's probability read
-    from its row only when asked)."""
-    if open_set is not None or has_variants(labels):
+    frames of one turn need (every row's order in one argsort, each label's probability read from
+    its row only when asked). A few rows are decided one by one: numpy's cost per call is more
+    than the arrays save there."""
+    index, variants = _labels_info(labels)
+    if open_set is not None or variants:
         return [to_prediction(row, labels, threshold, open_set) for row in probs]
+    if len(probs) < FEW_ROWS:
+        return [_plain_prediction(row, labels, index, threshold) for row in probs]
     orders = best_first(probs)
     confidences = probs.max(axis=1).tolist()
-    index = _label_index(labels)
     return [Prediction(labels[o[0]] if c >= threshold else None, c, LabelProbabilities(labels, index, row, o))
             for row, o, c in zip(probs, orders, confidences)]
 
 
-_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
+FEW_ROWS = 4
 
 
-def _label_index(labels: list[str]) -> dict[str, int]:
-    """label -> its column, made once per label list (a model's outputs)."""
+def _plain_prediction(row: np.ndarray, labels: list[str], index: dict[str, int], threshold: float) -> Prediction:
+    best = int(row.argmax())
+    confidence = float(row[best])
+    return Prediction(labels[best] if confidence >= threshold else None, confidence,
+                      LabelProbabilities(labels, index, row))
+
+
+_LABELS: dict[tuple[str, ...], tuple[dict[str, int], bool]] = {}
+
+
+def _labels_info(labels: list[str]) -> tuple[dict[str, int], bool]:
+    """label -> its column, and whether the labels have variants: made once per label list (a model's outputs)."""
     key = tuple(labels)
-    if key not in _INDEXES:
-        _INDEXES[key] = {label: i for i, label in enumerate(labels)}
-    return _INDEXES[key]
+    if key not in _LABELS:
+        _LABELS[key] = {label: i for i, label in enumerate(labels)}, has_variants(labels)
+    return _LABELS[key]
 
 
 def _open_set_prediction(probs: np.ndarray, labels: list[str], threshold: float, open_set: OpenSet) -> Prediction:
@@ -200,7 +213,10 @@ def smooth_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | N
         else:
             smoother._add(p, t)
             rows.append(i)
-    if rows:
+    if len(rows) == 1:  # a lone stream: its own rows (the zero rows before them add nothing)
+        smoother = smoothers[rows[0]]
+        out[rows[0]] = smoother._rows[-len(smoother._times):].sum(axis=0) / len(smoother._times)
+    elif rows:
         windows = np.stack([smoothers[i]._rows for i in rows])  # (R, window, classes)
         counts = np.array([len(smoothers[i]._times) for i in rows], dtype=np.float64)
         for i, mean in zip(rows, windows.sum(axis=1) / counts[:, None]):  # the rows in order: sum()'s additions

@@ -315,7 +315,8 @@ def _letter_predictions(streams: list[RecognizerStream], frames: list[PendingFra
     predictions = [no_hand() if m is None else None for m in smoothed]
     if rows:
         recognizer = streams[0].recognizer
-        for i, prediction in zip(rows, recognizer.decide_many(np.stack([smoothed[i] for i in rows]))):
+        smoothed_rows = smoothed[rows[0]][None] if len(rows) == 1 else np.stack([smoothed[i] for i in rows])
+        for i, prediction in zip(rows, recognizer.decide_many(smoothed_rows)):
             prediction.has_hand = frames[i].has_hand
             predictions[i] = prediction
     return predictions
