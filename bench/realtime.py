@@ -19,6 +19,7 @@ under 10% of MediaPipe's time.
     python bench/realtime.py --quick                  # shorter runs
     python bench/realtime.py --only websocket --bundle src/isyarat/shipped/sibi-letters   # -> realtime-websocket.txt
     python bench/realtime.py --only frame --bundle src/isyarat/shipped/sibi-letters --before ../main/src
+    python bench/realtime.py --only websocket --workers --clients 200 --floor-ws websockets --out bench/results/realtime-floor-ws.json
 """
 from __future__ import annotations
 
@@ -294,6 +295,32 @@ class CpuTimer:
         setattr(self.owner, self.name, self.fn)
 
 
+class CollectorTimer:
+    """`with CollectorTimer() as c:` adds up the CPU time of the garbage collector's passes inside
+    (c.ns): the passes run inside whichever step allocates when one is due, so the steps' rows hold
+    them; this row says how much of the total they are."""
+
+    def __init__(self) -> None:
+        self.ns, self._start = 0, 0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.thread_time_ns()
+        else:
+            self.ns += time.thread_time_ns() - self._start
+
+    def __enter__(self) -> "CollectorTimer":
+        import gc
+
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import gc
+
+        gc.callbacks.remove(self._callback)
+
+
 def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact") -> dict:
     """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
     server's whole share of a live frame except the WebSocket and ASGI stack, split by step, with
@@ -342,8 +369,10 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
                       "model": [(recognizer.bundle.model, "predict")],
                       "smoothing, decoder (end_frame)": end_frame_steps(stream_module, streams)}
             timers = {step: [CpuTimer(o, name) for o, name in where] for step, where in places.items()}
+            collector = CollectorTimer()
             start = time.thread_time_ns()
-            uvloop.run(run(streams, shifted, range(ticks)))
+            with collector:
+                uvloop.run(run(streams, shifted, range(ticks)))
             total_ns = time.thread_time_ns() - start
             for step_timers in timers.values():
                 for timer in step_timers:
@@ -354,7 +383,8 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
             moving = sum(t.calls for t in timers["motion model (moving frames)"])
             out[f"{fmt}, {n} viewer{'s' * (n > 1)}"] = {
                 "frames": frames, "viewers": n, "message_bytes": int(np.mean([len(m) for m in timed])),
-                "moving_calls_per_frame": moving / frames, "us_per_frame": total_ns / frames / 1000, "steps_us": us}
+                "moving_calls_per_frame": moving / frames, "us_per_frame": total_ns / frames / 1000, "steps_us": us,
+                "gc_us_per_frame": collector.ns / frames / 1000}
     return out
 
 
@@ -389,6 +419,7 @@ def print_frame_cost(result: dict, bundle: Path) -> None:
     rows.append(["total per frame"] + [f"{r['us_per_frame']:.0f}" for _, _, r in columns])
     rows.append(["message bytes"] + [str(r["message_bytes"]) for _, _, r in columns])
     rows.append(["motion model calls per frame"] + [f"{r['moving_calls_per_frame']:.3f}" for _, _, r in columns])
+    rows.append(["garbage collector (in the rows above)"] + [f"{r.get('gc_us_per_frame', 0.0):.0f}" for _, _, r in columns])
     print(table(f"(c) the server's CPU time per live frame without the network (microseconds; live.reply + to_json, "
                 f"{Path(bundle).name}, real ASL frames one letter after another; N viewers: their frames read "
                 "together, one batch per frame time)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
@@ -617,10 +648,14 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
-                   workers: list[int], message: str, kind: str = "raw") -> dict:
+                   workers: list[int], message: str, kind: str = "raw", floor_ws: str | None = None) -> dict:
+    """(d): the server under load, then the floor: on the server's own WebSocket implementation
+    unless `floor_ws` names another of uvicorn's (to compare them)."""
     import httpx
 
-    from isyarat.server.app import WS_PROTOCOL  # the floor runs on the server's own stack
+    from isyarat.server.app import WS_PROTOCOL
+
+    floor_ws = floor_ws or WS_PROTOCOL
 
     messages = frame_messages(12, message)
     result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
@@ -637,9 +672,10 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
         for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages, kind):
             result["runs"].append({"workers": n_workers, **run})
     if floor:
-        print("floor: the same clients and stack answering a fixed reply of the same size, no recognition")
+        print(f"floor: the same clients and stack (uvicorn ws={floor_ws}) answering a fixed reply of the same size, "
+              "no recognition")
         port = free_port()
-        server = start_server(FLOOR_APP.replace("PORT", str(port)).replace("ws=WS", f"ws={WS_PROTOCOL!r}"), port, tmp / "floor.log",
+        server = start_server(FLOOR_APP.replace("PORT", str(port)).replace("ws=WS", f"ws={floor_ws!r}"), port, tmp / "floor.log",
                               json.dumps(FLOOR_REPLIES[message]))
         result["floor"] = load_runs(server, f"ws://127.0.0.1:{port}/ws/floor", clients, seconds, messages, kind)
     return result
@@ -703,6 +739,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--message", choices=["compact", "nested"], default="compact",
                    help="what (c) times and (d)'s clients send: the page's compact message, or the older nested one")
+    p.add_argument("--floor-ws", choices=["websockets", "websockets-sansio", "wsproto"],
+                   help="(d): the floor on this uvicorn WebSocket implementation (default: the server's)")
     p.add_argument("--client", choices=["raw", "websockets"], default="raw",
                    help="(d)'s load clients: RawClient (the least CPU per frame) or the websockets library's")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
@@ -781,7 +819,7 @@ def main() -> None:
                   f"answered; clients and server share the {os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
-                                                  args.workers, args.message, args.client)
+                                                  args.workers, args.message, args.client, args.floor_ws)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} and {args.out.with_suffix('.txt')}")
