@@ -283,9 +283,10 @@ _EMPTY_POSE.flags.writeable = False  # shared by every window that stores a fram
 def push_many(streams: list[RecognizerStream], hands: list[np.ndarray], poses: list[np.ndarray | None] | None = None,
               times: list[float | None] | None = None) -> list[StreamUpdate]:
     """One frame for each of many streams of one recognizer (the live server's viewers whose frames
-    came together): the motion gates, the features and one call of each model for all of them as
-    arrays, then each stream's own smoothing and decoder. Each stream gets what it gets alone; a
-    single stream is a batch of one (push_landmarks)."""
+    came together; `hands` a list of (2, 21, 3) or one (N, 2, 21, 3) array): the motion gates, the
+    features, one call of each model, every stream's smoothing and the decisions for all of them as
+    arrays, then each stream's own decoder. Each stream gets what it gets alone; a single stream is
+    a batch of one (push_landmarks)."""
     recognizer = streams[0].recognizer
     if any(s.recognizer is not recognizer for s in streams):
         raise ValueError("push_many takes streams of one recognizer")

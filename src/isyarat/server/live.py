@@ -38,8 +38,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.runtime.stream import RecognizerStream, StreamUpdate
 from isyarat.server.batching import LiveBatcher
-from isyarat.server.frames import (  # noqa: F401 (the message's parsing, importable from here as before)
-    DEGENERATE, MAX_COORDINATE, NEEDS_POSE, BadMessage, frame_time, parse_frame, parse_points)
+from isyarat.server.frames import BadMessage
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UNKNOWN_MODEL = 1008  # WebSocket close code: policy violation

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
 from isyarat.server import metadata
-from isyarat.server.live import BadMessage, parse_frame, parse_points
+from isyarat.server.frames import BadMessage, parse_frame, parse_points
 
 NAME = re.compile(r"[A-Za-z0-9_\- ]{1,64}")
 SAMPLE_ID = re.compile(r"[A-Za-z0-9_\-]{8,64}")
