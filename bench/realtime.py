@@ -687,12 +687,14 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
     runs = []
     try:
         for n in clients:
+            counts = live_counts(url)
             server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid(), children=False)
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the loop the server runs on too
                 run = runner.run(load(url, n, seconds, messages, kind))
             answered = max(1, run["answered"])
             run["server_cpu_ms_per_frame"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
             run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid(), children=False) - client_cpu) * 1000 / answered
+            run["frames_per_batch"] = frames_per_batch(counts, live_counts(url))
             run["load_average"] = os.getloadavg()[0]
             runs.append(run)
             print_load_row(run)
@@ -700,6 +702,27 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
     finally:
         stop(server)
     return runs
+
+
+def live_counts(url: str, asks: int = 12) -> dict[int, tuple[int, int]]:
+    """Each server process's live (frames, batches) so far, from /api/health (a new connection
+    per ask, so the processes of serve --processes N all answer, most likely); {} for the floor."""
+    import httpx
+
+    health = url.replace("ws://", "http://").split("/ws/")[0] + "/api/health"
+    counts = {}
+    for _ in range(asks):
+        live = httpx.get(health, timeout=10).json().get("live")
+        if live:
+            counts[live["process"]] = (live["frames"], live["batches"])
+    return counts
+
+
+def frames_per_batch(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> float | None:
+    """The mean frames per batch the server processes read during a run (None: unknown)."""
+    frames = sum(f - before.get(p, (0, 0))[0] for p, (f, _) in after.items())
+    batches = sum(b - before.get(p, (0, 0))[1] for p, (_, b) in after.items())
+    return frames / batches if batches > 0 else None
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -713,13 +736,15 @@ def stop(server: subprocess.Popen) -> None:
 
 
 LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
-               "CPU/frame server", "clients", "errors", "load avg"]
+               "CPU/frame server", "clients", "frames/batch", "errors", "load avg"]
 
 
 def print_load_row(run: dict) -> None:
     row = [run["clients"], run["offered_fps"], f"{run['answered_fps']:.0f}", run["rtt_ms"]["p50"],
            run["rtt_ms"]["p99"], run["reply_ms"]["p50"], run["reply_ms"]["p99"],
-           run["server_cpu_ms_per_frame"], run["client_cpu_ms_per_frame"], run["errors"], run["load_average"]]
+           run["server_cpu_ms_per_frame"], run["client_cpu_ms_per_frame"],
+           "-" if run.get("frames_per_batch") is None else f"{run['frames_per_batch']:.1f}", run["errors"],
+           run["load_average"]]
     print("  ".join(str(c if not isinstance(c, float) else f"{c:.2f}").ljust(len(h)) for c, h in zip(row, LOAD_HEADER)),
           flush=True)
 
@@ -816,7 +841,8 @@ def main() -> None:
         if "websocket" in args.only:
             print(f"(d) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s, {args.message} "
                   f"messages, {args.client} clients (ms; reply: the server's own time per message; CPU ms per frame "
-                  f"answered; clients and server share the {os.cpu_count()} cores)")
+                  f"answered; frames/batch: the mean frames a server process read per batch; clients and server share the "
+                  f"{os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
                                                   args.workers, args.message, args.client, args.floor_ws)

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 
+import httpx
 import pytest
 import uvicorn
 from websockets.exceptions import ConnectionClosedError
@@ -55,6 +56,8 @@ def test_frames_and_bad_messages_on_one_connection(url, datasets):
             assert says in json.loads(ws.recv())["error"]
         ws.send(json.dumps(compact_message(frames[0], id="still open")))
         assert json.loads(ws.recv())["id"] == "still open"
+    live = httpx.get(url.replace("ws://", "http://").removesuffix("/ws") + "/api/health").json()["live"]
+    assert live["frames"] >= len(frames) + 1 and 1 <= live["batches"] <= live["frames"]  # the bad ones: no frame
 
 
 def test_oversized_message_closes_with_1009(url):

@@ -173,7 +173,11 @@ def create_app(models: Mapping[str, ModelSource] | Sequence[ModelSource], data_d
                 "browser_holistic": holistic_dir is not None,
                 "message": None if has_hands else HANDS_MISSING, "max_upload_bytes": max_upload_bytes,
                 "max_message_bytes": MAX_MESSAGE_BYTES,
-                "spelling": {"hold_s": spelling.HOLD_S, "space_after_s": spelling.SPACE_AFTER_S}}
+                "spelling": {"hold_s": spelling.HOLD_S, "space_after_s": spelling.SPACE_AFTER_S},
+                # this server process's live frames and the batches they were read in (serve --processes
+                # N: each process answers for itself)
+                "live": {"process": os.getpid(), "frames": sum(b.frames for b in batchers.values()),
+                         "batches": sum(b.batches for b in batchers.values())}}
 
     @app.get("/api/models")
     def list_models() -> list[dict]:
