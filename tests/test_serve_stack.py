@@ -5,42 +5,23 @@ an unknown model refused with 1008."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.server.app import create_app, uvicorn_options
 from isyarat.server.live import MAX_MESSAGE_BYTES, compact_message
+from test_browser import LiveServer
 from test_runtime import asl_frames
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    port = free_port()
-    app = create_app({"sibi-letters": Recognizer.load("sibi-letters")}, data_dir=tmp_path_factory.mktemp("stack"))
-    server = uvicorn.Server(uvicorn.Config(app, **{**uvicorn_options("127.0.0.1", port), "log_level": "warning"}))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    yield f"ws://127.0.0.1:{port}/ws"
-    server.should_exit = True
-    thread.join(timeout=10)
+    live = LiveServer({"sibi-letters": Recognizer.load("sibi-letters")}, tmp_path_factory.mktemp("stack")).start()
+    yield live.url.replace("http://", "ws://") + "/ws"
+    live.stop()
 
 
 def test_frames_and_bad_messages_on_one_connection(url, datasets):

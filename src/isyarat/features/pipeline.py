@@ -221,8 +221,7 @@ def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig) ->
         for k in np.flatnonzero(both.any(axis=1)):
             flip[k] = not settled[k] and _left_higher(hands[k], both[k])
         if flip.any():
-            hands = np.where(flip[:, None, None, None, None], mirror_hands(hands), hands)
-            present = np.where(flip[:, None, None], present[:, :, ::-1], present)
+            hands = np.where(flip[:, None, None, None, None], mirror_hands(hands), hands)  # slots swap: any() below holds
             if pose is not None:
                 pose = np.where(flip[:, None, None, None], mirror_pose(pose), pose)
     valid = present.any(axis=2)

@@ -97,6 +97,9 @@ def to_prediction(probs: np.ndarray, labels: list[str], threshold: float,
     return Prediction(label, confidence, dict(zip(labels, map(float, probs))), has_hand=True)
 
 
+FEW_ROWS = 4  # fewer rows are decided one by one (a lone viewer): see to_predictions
+
+
 def to_predictions(probs: np.ndarray, labels: list[str], threshold: float,
                    open_set: OpenSet | None = None) -> list[Prediction]:
     """to_prediction of every row of probs (R, len(labels)) at once: what many live viewers'
@@ -112,9 +115,6 @@ def to_predictions(probs: np.ndarray, labels: list[str], threshold: float,
     confidences = probs.max(axis=1).tolist()
     return [Prediction(labels[o[0]] if c >= threshold else None, c, LabelProbabilities(labels, index, row, o))
             for row, o, c in zip(probs, orders, confidences)]
-
-
-FEW_ROWS = 4
 
 
 def _plain_prediction(row: np.ndarray, labels: list[str], index: dict[str, int], threshold: float) -> Prediction:

@@ -137,10 +137,8 @@ class RecognizerStream:
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
-        if probs is not None and not np.isfinite(probs).all():
-            probs = None
         if self.words is not None:
-            return self._end_word_frame(frame, probs)
+            return self._end_word_frame(frame, probs if probs is None or np.isfinite(probs).all() else None)
         return self._end_letter_frame(frame, _letter_predictions([self], [frame], [probs])[0])
 
     def _end_letter_frame(self, frame: PendingFrame, prediction: Prediction) -> StreamUpdate:
