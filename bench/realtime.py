@@ -355,7 +355,8 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
 
             uvloop.run(run([recognizer.stream()], [warm_up], range(len(warm_up))))  # the server's event loop
             streams = [recognizer.stream() for _ in range(n)]
-            places = {"parse message": [(live, "decode"), (live, "parse_frame")]  # older checkouts: parse_frame in reply
+            places = {"parse message": [(live, name) for name in ("decode", "parse_frame")  # older: parse_frame in reply
+                                        if hasattr(live, name)]
                       + [(batching, "read_frames")] * hasattr(batching, "read_frames"),  # the batch's messages at once
                       "motion gate": [(stream_module, "wrist_points")] * hasattr(stream_module, "wrist_points")
                       + ([(stream_module, "push_wrists")] if hasattr(stream_module, "push_wrists") else
@@ -539,7 +540,7 @@ class RawClient(asyncio.Protocol):
     transport): write one masked text frame, read one unmasked text frame. The mask key is zero
     (the masked bytes are the message's own), so a frame costs a header and a write: the load
     generator shares the server's cores, and the `websockets` client costs more CPU per frame
-    (see --client). A load generator only: no fragments, pings or close handshake."""
+    (see --client). A load generator only: no fragments or close handshake; pings answered."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -567,7 +568,10 @@ class RawClient(asyncio.Protocol):
             if len(self.buffer) < at + size:
                 return
             opcode, payload, self.buffer = self.buffer[0] & 0x0F, self.buffer[at:at + size], self.buffer[at + size:]
-            self._put(payload if opcode == 1 else None)
+            if opcode == 9:  # the server's keepalive ping (uvicorn: every 20 s): answer, or it closes
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            elif opcode != 10:
+                self._put(payload if opcode == 1 else None)
 
     def _put(self, reply: bytes | None) -> None:
         self.replies.append(reply)

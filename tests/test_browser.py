@@ -65,14 +65,15 @@ def free_port() -> int:
 class LiveServer:
     """The app in a thread on a fixed port, stopped and started again to test reconnection."""
 
-    def __init__(self, models: dict, recordings: Path) -> None:
-        self.models, self.recordings, self.port = models, recordings, free_port()
+    def __init__(self, models: dict, recordings: Path, **options) -> None:
+        """`options`: uvicorn settings over serve's own (a short keepalive ping, say)."""
+        self.models, self.recordings, self.port, self.options = models, recordings, free_port(), options
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> "LiveServer":
-        options = {**uvicorn_options("127.0.0.1", self.port), "log_level": "warning"}  # serve's own stack
+        options = {**uvicorn_options("127.0.0.1", self.port), "log_level": "warning", **self.options}  # serve's stack
         config = uvicorn.Config(create_app(self.models, data_dir=self.recordings), **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

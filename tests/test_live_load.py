@@ -338,3 +338,23 @@ def test_a_failing_batch_answers_every_viewer_and_a_viewer_that_left_does_not_st
     monkeypatch.setattr(batching, "read_frames", broken)
     replies, _ = asyncio.run(viewers(cancel_first=False))
     assert replies == [{"error": "the server could not use this frame; the connection stays open"}] * len(texts)
+
+
+def test_the_realtime_bench_times_every_step_of_this_checkout():
+    """bench/realtime.py (c) wraps the live path's functions by name: it must find them all in this
+    checkout (a renamed or moved step would stop the bench, or time nothing)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        import realtime
+    finally:
+        sys.path.pop(0)
+    import isyarat
+
+    result = realtime.frame_cost(Path(isyarat.__file__).parent / "shipped" / "sibi-letters", rounds=1, viewers=[3])
+    steps = result["compact, 3 viewers"]["steps_us"]
+    assert all(steps[name] > 0 for name in ("parse message", "motion gate", "features", "model",
+                                            "smoothing, decoder (end_frame)")), steps
+    assert result["compact, 3 viewers"]["moving_calls_per_frame"] > 0  # the motion model ran (letters change)
