@@ -40,6 +40,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import orjson
 import uvloop
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -453,11 +454,11 @@ def app_code(bundle: Path, port: int, tmp: Path, workers: int) -> str:
             f"models=[{str(bundle)!r}], data_dir={str(tmp / 'rec')!r}, processes={workers})")
 
 
-# The floor: the same stack (FastAPI, uvicorn, JSON in and out) answering a fixed reply of the size
-# the server's reply has for that message, no recognition; what is left of the latency without the
-# project's own work.
+# The floor: the same stack (FastAPI, uvicorn, JSON in and out with orjson, as the server's) answering
+# a fixed reply of the size the server's reply has for that message, no recognition; what is left of
+# the latency without the project's own work.
 FLOOR_APP = """
-import json, sys, uvicorn
+import json, orjson, sys, uvicorn
 from fastapi import FastAPI, WebSocket
 app = FastAPI()
 REPLY = json.loads(sys.argv[1])
@@ -466,7 +467,7 @@ app.get("/api/health")(lambda: {"status": "ok"})
 async def floor(websocket: WebSocket):
     await websocket.accept()
     while (raw := await websocket.receive())["type"] != "websocket.disconnect":
-        await websocket.send_json({**REPLY, "id": json.loads(raw["text"]).get("id")})
+        await websocket.send_text(orjson.dumps({**REPLY, "id": orjson.loads(raw["text"]).get("id")}).decode())
 uvicorn.run(app, host="127.0.0.1", port=PORT, ws_per_message_deflate=False, log_level="warning", loop="uvloop",
             http="httptools", ws=WS)
 """
@@ -524,7 +525,7 @@ async def client(url: str, messages: list[str], seconds: float, phase: float, ki
                 await asyncio.sleep(max(0.0, start + k / FPS - now))
                 sent = time.perf_counter()
                 await ws.send(messages[k % len(messages)] + str(k) + "}")
-                reply = json.loads(await ws.recv())  # load() gives up on a server that stops answering
+                reply = orjson.loads(await ws.recv())  # load() gives up on a server that stops answering
                 rtts.append(time.perf_counter() - sent)
                 if "error" in reply or reply.get("id") != k:
                     errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {k}"))

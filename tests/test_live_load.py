@@ -270,7 +270,7 @@ def test_a_mixed_batch_of_many_viewers_gets_the_replies_they_get_one_by_one(sibi
         for a, b in zip(one, many):
             a.pop("latency_ms", None), b.pop("latency_ms", None)
             assert to_json(a) == to_json(b) and a == b
-            assert to_json(a) == json.dumps(a, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            assert json.loads(to_json(a), parse_constant=float.fromhex) == a  # strict JSON: NaN would not parse
             kinds.add("error" if "error" in a else "reset" if "reset" in a else "hand" if a["has_hand"] else "none")
     assert kinds == {"error", "reset", "hand", "none"}
     errors = {r["error"] for replies in one_by_one for r in replies if "error" in r}
@@ -358,3 +358,60 @@ def test_the_realtime_bench_times_every_step_of_this_checkout():
     assert all(steps[name] > 0 for name in ("parse message", "motion gate", "features", "model",
                                             "smoothing, decoder (end_frame)")), steps
     assert result["compact, 3 viewers"]["moving_calls_per_frame"] > 0  # the motion model ran (letters change)
+
+
+EDGE_MESSAGES = [  # what orjson and the stdlib's reader could read differently
+    '{"left": null, "right": null, "id": 123456789012345678901234567890}',
+    '{"left": null, "right": null, "id": 9007199254740993}', '{"left": null, "right": null, "id": -0.0}',
+    '{"left": null, "right": null, "id": "\\u00e9\\ud83d\\ude00"}', '{"left": null, "right": null, "id": "\\udfff"}',
+    '{"left": null, "left": [0.5], "right": null}', ' {"left": null, "right": null} ', '{"left": null, "right": null,}',
+    '{"left": null, "right": null, "t": 1e308}', '{"left": null, "right": null, "t": 100000000000000000000000}',
+    '{"right": [' + ",".join(["1" + "0" * 30] * 63) + '], "left": null}',
+    '{"hands": ' + "[" * 1000 + "]" * 1000 + "}", '{"hands": ' + "[" * 1023 + "]" * 1023 + "}",
+    '{"left": null, "right": null, "reset": 1}', "{\"left\": null, \"right\": null, \"id\": \"a\\tb\"}",
+    '{"left": null, "right": null, "id": "tab\there"}', "\ufeff{}", '{"reset": true}']
+
+
+def test_orjson_reads_every_message_as_the_stdlib_reader_does(sibi, datasets, monkeypatch, caplog):
+    """live.decode reads with orjson and hands what orjson refuses to the stdlib's reader: every
+    message of the mixed viewers, the bad-input corpus and the edge cases between the two readers
+    gets the reply (errors word for word) it gets from the stdlib's reader alone."""
+    from isyarat.server import live
+    from isyarat.server.batching import LiveBatcher
+    from test_badinput import BAD_MESSAGES
+
+    viewers = mixed_messages(datasets) + [list(BAD_MESSAGES.values()), EDGE_MESSAGES]
+
+    async def replies(messages):
+        batcher, stream = LiveBatcher(sibi), sibi.stream()
+        return [await live.safe_reply(stream, text, batcher) for text in messages]
+
+    def refuse(text):
+        raise live.orjson.JSONDecodeError("refused", "", 0)
+
+    fast = [asyncio.run(replies(messages)) for messages in viewers]
+    monkeypatch.setattr(live.orjson, "loads", refuse)
+    slow = [asyncio.run(replies(messages)) for messages in viewers]
+    deep = {text for text in EDGE_MESSAGES if text.count("[") >= 1000}  # orjson reads 1,024 levels; the stdlib
+    for text, a, b in zip(sum(viewers, []), sum(fast, []), sum(slow, [])):  # fewer, by its stack's depth
+        a.pop("latency_ms", None), b.pop("latency_ms", None)
+        assert a == b and live.to_json(a) == live.to_json(b) or text in deep and "error" in a and "error" in b
+    edge = fast[-1]
+    assert sum("error" in r for r in edge) >= 5 and sum("error" not in r for r in edge) >= 5, edge
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a message failed with a traceback"
+
+
+def test_replies_are_strict_json_and_a_number_that_is_not_finite_makes_an_error():
+    from isyarat.server.live import to_json
+
+    compact = {"label": "A", "confidence": 0.5, "top": [["A", 0.5], ["B", 0.25]], "has_hand": True,
+               "text": "é✋\"", "added": None, "latency_ms": 0.125, "id": "x"}
+    nested = {"label": None, "confidence": 0.0, "probabilities": {"A": 3.2e-07, "B": np.float32(0.25)},
+              "has_hand": True, "unknown": False, "text": "", "added": None, "latency_ms": 1.5, "id": 2}
+    assert json.loads(to_json(compact)) == compact
+    assert json.loads(to_json(nested)) == {**nested, "probabilities": {"A": 3.2e-07, "B": 0.25}}
+    for bad in (float("nan"), float("inf"), -float("inf"), np.float32("nan")):
+        for reply in ({**compact, "confidence": bad}, {**compact, "latency_ms": bad},
+                      {**compact, "top": [["A", 0.5], ["B", bad]]}, {**nested, "probabilities": {"A": bad}}):
+            assert json.loads(to_json(reply)) == {"error": "no usable prediction for this frame", "id": reply["id"]}
+    assert json.loads(to_json({**compact, "label": object()}))["error"]  # unwritable: an error, not an exception

@@ -93,9 +93,13 @@ def frame_time(message: dict) -> float | None:
         return None
     if type(t) is float and math.isfinite(t):  # the usual case, answered without numpy
         return t / 1000.0
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t):
-        raise BadMessage(f'"t" must be the capture time in milliseconds (a number), got {t!r}')
-    return float(t) / 1000.0
+    try:
+        seconds = float(t) / 1000.0 if isinstance(t, (int, float)) and not isinstance(t, bool) else math.nan
+    except OverflowError:  # an integer of hundreds of digits
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise BadMessage(f'"t" must be the capture time in milliseconds (a number), got {str(t)[:40]}')
+    return seconds
 
 
 def read_frame(message: dict, needs_pose: bool) -> Frame:
