@@ -250,6 +250,8 @@ BAD_MESSAGES = {
     "Infinity": '{"hands": [null, [' + ",".join(["[Infinity, 0.5, 0.0]"] * 21) + "]]}",
     "400-digit integer": '{"hands": [null, [' + ",".join(["[" + "9" * 400 + ", 0.5, 0.0]"] * 21) + "]]}",
     "5000-digit integer": '{"hands": [null, null], "id": ' + "9" * 5000 + "}",
+    "400-digit time": '{"hands": [null, null], "t": ' + "9" * 400 + "}",
+    "time past 2^64": '{"left": null, "right": null, "t": 100000000000000000000000}',
     "pose huge": json.dumps({"hands": [None, None], "pose": [[3e38, 0, 0, 1]] * 33}),
     "hands string": json.dumps({"hands": "left"}),
     "hands dict": json.dumps({"hands": [{"x": 1}, None]}),
@@ -260,7 +262,7 @@ BAD_MESSAGES = {
 
 
 @pytest.mark.parametrize("name", list(BAD_MESSAGES))
-def test_bad_live_messages_get_an_error_reply_and_the_connection_stays_usable(client, name):
+def test_bad_live_messages_get_an_error_reply_and_the_connection_stays_usable(client, name, caplog):
     with client.websocket_connect("/ws/letters") as ws:
         ws.send_text(BAD_MESSAGES[name])
         reply = strict_json(ws.receive_text())
@@ -268,6 +270,7 @@ def test_bad_live_messages_get_an_error_reply_and_the_connection_stays_usable(cl
         ws.send_text(json.dumps({"hands": [None, corpus.hand()], "id": 7}))
         reply = strict_json(ws.receive_text())
         assert reply["id"] == 7 and reply["has_hand"], reply
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "answered, but with a traceback in the log"
 
 
 @pytest.mark.parametrize("slots", [
