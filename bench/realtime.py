@@ -699,7 +699,9 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
             answered = max(1, run["answered"])
             run["server_cpu_ms_per_frame"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / answered
             run["client_cpu_ms_per_frame"] = (cpu_seconds(os.getpid(), children=False) - client_cpu) * 1000 / answered
-            run["frames_per_batch"] = frames_per_batch(counts, live_counts(url))
+            after = live_counts(url)
+            run["frames_per_batch"] = frames_per_batch(counts, after)
+            run["frames_by_process"] = sorted((f - counts.get(p, (0, 0))[0] for p, (f, _) in after.items()), reverse=True)
             run["load_average"] = os.getloadavg()[0]
             runs.append(run)
             print_load_row(run)
@@ -741,14 +743,21 @@ def stop(server: subprocess.Popen) -> None:
 
 
 LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
-               "CPU/frame server", "clients", "frames/batch", "errors", "load avg"]
+               "CPU/frame server", "clients", "frames/batch", "split %", "errors", "load avg"]
+
+
+def split(frames: list[int] | None) -> str:
+    """Each server process's share of the run's live frames, largest first ("-": the floor, or one process)."""
+    total = sum(frames or [])
+    return "/".join(f"{100 * f / total:.0f}" for f in frames) if total and len(frames) > 1 else "-"
 
 
 def print_load_row(run: dict) -> None:
     row = [run["clients"], run["offered_fps"], f"{run['answered_fps']:.0f}", run["rtt_ms"]["p50"],
            run["rtt_ms"]["p99"], run["reply_ms"]["p50"], run["reply_ms"]["p99"],
            run["server_cpu_ms_per_frame"], run["client_cpu_ms_per_frame"],
-           "-" if run.get("frames_per_batch") is None else f"{run['frames_per_batch']:.1f}", run["errors"],
+           "-" if run.get("frames_per_batch") is None else f"{run['frames_per_batch']:.1f}",
+           split(run.get("frames_by_process")), run["errors"],
            run["load_average"]]
     print("  ".join(str(c if not isinstance(c, float) else f"{c:.2f}").ljust(len(h)) for c, h in zip(row, LOAD_HEADER)),
           flush=True)
@@ -846,7 +855,8 @@ def main() -> None:
         if "websocket" in args.only:
             print(f"(d) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s, {args.message} "
                   f"messages, {args.client} clients (ms; reply: the server's own time per message; CPU ms per frame "
-                  f"answered; frames/batch: the mean frames a server process read per batch; clients and server share the "
+                  f"answered; frames/batch: the mean frames a server process read per batch; split: each process's share "
+                  f"of the frames; clients and server share the "
                   f"{os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
