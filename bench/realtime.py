@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import collections
 import json
 import os
 import platform
@@ -513,19 +512,25 @@ def frame_messages(n_per_letter: int, message: str = "compact") -> list[str]:
 async def client(url: str, messages: list[str], seconds: float, phase: float, kind: str = "raw") -> dict:
     """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame;
     `kind` the client: "raw" (RawClient) or "websockets" (the websockets library's)."""
+    await asyncio.sleep(phase)
+    if kind == "raw":
+        try:
+            async with connect_raw(url) as ws:
+                return await ws.play(messages, seconds)  # load() gives up on a server that stops answering
+        except Exception as err:  # a refused connection is counted, not fatal
+            return {"rtts": [], "reply_ms": [], "errors": [f"{type(err).__name__}: {err}"]}
     from websockets.asyncio.client import connect
 
     rtts, reply_ms, errors = [], [], []
-    await asyncio.sleep(phase)
     try:
-        async with (connect_raw(url) if kind == "raw" else connect(url, max_size=2**20)) as ws:
+        async with connect(url, max_size=2**20) as ws:
             start = time.perf_counter()
             k = 0
             while (now := time.perf_counter()) - start < seconds:
                 await asyncio.sleep(max(0.0, start + k / FPS - now))
                 sent = time.perf_counter()
                 await ws.send(messages[k % len(messages)] + str(k) + "}")
-                reply = orjson.loads(await ws.recv())  # load() gives up on a server that stops answering
+                reply = orjson.loads(await ws.recv())
                 rtts.append(time.perf_counter() - sent)
                 if "error" in reply or reply.get("id") != k:
                     errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {k}"))
@@ -538,15 +543,19 @@ async def client(url: str, messages: list[str], seconds: float, phase: float, ki
 
 class RawClient(asyncio.Protocol):
     """The least a load client can do per frame (RFC 6455 by hand, on the event loop's own
-    transport): write one masked text frame, read one unmasked text frame. The mask key is zero
-    (the masked bytes are the message's own), so a frame costs a header and a write: the load
-    generator shares the server's cores, and the `websockets` client costs more CPU per frame
-    (see --client). A load generator only: no fragments or close handshake; pings answered."""
+    transport, as callbacks: no coroutine, task or future per frame): write one masked text
+    frame, read one unmasked text frame, schedule the next frame. The mask key is zero (the masked
+    bytes are the message's own), so a frame costs a header and a write: the load generator shares
+    the server's cores, and the `websockets` client costs more CPU per frame (see --client). It
+    plays a viewer as `client` does with the websockets library: a frame every 1/FPS s, at once
+    when the reply came late, one reply awaited per frame. A load generator only: no fragments or
+    close handshake; pings answered."""
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.buffer, self.replies, self.waiter = b"", collections.deque(), None
+        self.buffer = b""
         self.handshake: asyncio.Future = self.loop.create_future()
+        self.finished: asyncio.Future | None = None  # play()'s run
         self.transport = None
 
     def connection_made(self, transport) -> None:
@@ -571,31 +580,54 @@ class RawClient(asyncio.Protocol):
             opcode, payload, self.buffer = self.buffer[0] & 0x0F, self.buffer[at:at + size], self.buffer[at + size:]
             if opcode == 9:  # the server's keepalive ping (uvicorn: every 20 s): answer, or it closes
                 self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            elif opcode == 1:
+                self._reply(payload)
             elif opcode != 10:
-                self._put(payload if opcode == 1 else None)
-
-    def _put(self, reply: bytes | None) -> None:
-        self.replies.append(reply)
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+                self._end("ConnectionError: the server closed the connection")
 
     def connection_lost(self, exc) -> None:
-        self._put(None)
+        self._end("ConnectionError: the server closed the connection")
 
-    async def send(self, text: str) -> None:
-        data = text.encode()
+    async def play(self, messages: list[str], seconds: float) -> dict:
+        """Send frames for `seconds`; their round trips, the server's reply times and the errors."""
+        self.messages, self.seconds, self.k = messages, seconds, 0
+        self.rtts, self.reply_ms, self.errors = [], [], []
+        self.finished = self.loop.create_future()
+        self.start = time.perf_counter()
+        self._send()
+        await self.finished
+        return {"rtts": self.rtts, "reply_ms": self.reply_ms, "errors": self.errors}
+
+    def _send(self) -> None:
+        if self.finished.done():
+            return
+        data = (self.messages[self.k % len(self.messages)] + str(self.k) + "}").encode()
         n = len(data)
         head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+        self.sent = time.perf_counter()
         self.transport.write(head + b"\0\0\0\0" + data)
 
-    async def recv(self) -> bytes:
-        if not self.replies:
-            self.waiter = self.loop.create_future()
-            await self.waiter
-        reply = self.replies.popleft()
-        if reply is None:
-            raise ConnectionError("the server closed the connection")
-        return reply
+    def _reply(self, payload: bytes) -> None:
+        now = time.perf_counter()
+        if self.finished is None or self.finished.done():
+            return
+        reply = orjson.loads(payload)
+        self.rtts.append(now - self.sent)
+        if "error" in reply or reply.get("id") != self.k:
+            self.errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {self.k}"))
+        self.reply_ms.append(reply.get("latency_ms", 0.0))
+        self.k += 1
+        if now - self.start >= self.seconds:
+            self.finished.set_result(None)
+        elif (wait := self.start + self.k / FPS - now) > 0:
+            self.loop.call_later(wait, self._send)
+        else:
+            self._send()  # the reply came late: the next frame at once
+
+    def _end(self, error: str) -> None:
+        if self.finished is not None and not self.finished.done():
+            self.errors.append(error)
+            self.finished.set_result(None)
 
 
 class connect_raw:
