@@ -415,3 +415,25 @@ def test_replies_are_strict_json_and_a_number_that_is_not_finite_makes_an_error(
                       {**compact, "top": [["A", 0.5], ["B", bad]]}, {**nested, "probabilities": {"A": bad}}):
             assert json.loads(to_json(reply)) == {"error": "no usable prediction for this frame", "id": reply["id"]}
     assert json.loads(to_json({**compact, "label": object()}))["error"]  # unwritable: an error, not an exception
+
+
+def test_a_batch_takes_the_frames_of_the_next_event_loop_turn_too(sibi, datasets):
+    """A frame read one turn after a batch's first joins that batch (BATCH_TURNS = 2: twice the
+    frames a batch under load); one read two turns after it starts the next batch (the wait is
+    bounded)."""
+    from isyarat.server.batching import LiveBatcher
+
+    message = compact_message(asl_hands(datasets, "B", 1)[0])
+
+    async def batches(turns_between: int) -> tuple[int, int]:
+        batcher, streams = LiveBatcher(sibi), [sibi.stream(), sibi.stream()]
+        first = batcher.push(streams[0], message)
+        for _ in range(turns_between):
+            await asyncio.sleep(0)  # one turn of the event loop
+        second = batcher.push(streams[1], message)
+        for update in await asyncio.gather(first, second):
+            assert update.prediction.has_hand
+        return batcher.batches, batcher.frames
+
+    assert asyncio.run(batches(1)) == (1, 2)
+    assert asyncio.run(batches(2)) == (2, 2)
