@@ -10,7 +10,8 @@ for N viewers whose frames come together (--viewers; the server reads them as on
 (`isyarat serve`'s code) with uvicorn in its own process on 127.0.0.1 (1 and 2 worker processes:
 `isyarat serve --processes N`) and streams real ASL landmark frames to it from this one, as the
 page sends them, with the least costly client (RawClient, on uvloop; --client websockets for the
-websockets library's); then the floor: the same stack answering a fixed reply of the same size.
+websockets library's), with --before SRC first with that checkout's server; then the floor: the
+same stack answering a fixed reply of the same size.
 Every row prints the load average: rerun when it is high (other work on the cores).
 Targets on 2 cores: 200 streams at 30 fps, every frame answered, p99 under 20 ms; project overhead
 under 10% of MediaPipe's time.
@@ -434,9 +435,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(code: str, port: int, log: Path, *args: str) -> subprocess.Popen:
-    """Run `code` (which serves on `port`) in its own Python process; return once it answers."""
-    env = {**os.environ, "GLOG_minloglevel": "2"}
+def start_server(code: str, port: int, log: Path, *args: str, src: Path | None = None) -> subprocess.Popen:
+    """Run `code` (which serves on `port`) in its own Python process, with the isyarat package under
+    `src` when given (another checkout's); return once it answers."""
+    env = {**os.environ, "GLOG_minloglevel": "2", **({"PYTHONPATH": str(src.resolve())} if src else {})}
     server = subprocess.Popen([sys.executable, "-c", code, *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
                               env=env)
     try:
@@ -685,9 +687,11 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
-                   workers: list[int], message: str, kind: str = "raw", floor_ws: str | None = None) -> dict:
-    """(d): the server under load, then the floor: on the server's own WebSocket implementation
-    unless `floor_ws` names another of uvicorn's (to compare them)."""
+                   workers: list[int], message: str, kind: str = "raw", floor_ws: str | None = None,
+                   before: Path | None = None) -> dict:
+    """(d): the server under load (with `before`: the server of that checkout's src first, then
+    this one's, for each process count), then the floor: on the server's own WebSocket
+    implementation unless `floor_ws` names another of uvicorn's (to compare them)."""
     import httpx
 
     from isyarat.server.app import WS_PROTOCOL
@@ -696,18 +700,20 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
 
     messages = frame_messages(12, message)
     result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
+    sources = [("before", before), ("this checkout", None)] if before else [("this checkout", None)]
     for n_workers in workers:
-        print(f"isyarat serve --processes {n_workers}")
-        port = free_port()
-        server = start_server(app_code(bundle, port, tmp, n_workers), port, tmp / "server.log")
-        try:
-            model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
-        except Exception:
-            stop(server)
-            raise
-        result["model"] = model
-        for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages, kind):
-            result["runs"].append({"workers": n_workers, **run})
+        for source, src in sources:
+            print(f"isyarat serve --processes {n_workers}" + (f" ({source})" if before else ""))
+            port = free_port()
+            server = start_server(app_code(bundle, port, tmp, n_workers), port, tmp / "server.log", src=src)
+            try:
+                model = httpx.get(f"http://127.0.0.1:{port}/api/models").json()[0]["name"]
+            except Exception:
+                stop(server)
+                raise
+            result["model"] = model
+            for run in load_runs(server, f"ws://127.0.0.1:{port}/ws/{model}", clients, seconds, messages, kind):
+                result["runs"].append({"workers": n_workers, "source": source, **run})
     if floor:
         print(f"floor: the same clients and stack (uvicorn ws={floor_ws}) answering a fixed reply of the same size, "
               "no recognition")
@@ -821,7 +827,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--viewers", type=int, nargs="+", default=[1, 50, 200],
                    help="(c): viewers whose frames the server reads together (one batch per frame time)")
     p.add_argument("--before", type=Path, metavar="SRC",
-                   help="also time (c) with the isyarat package under SRC (e.g. an older checkout's src/), same run")
+                   help="also time (c), and run (d)'s server, with the isyarat package under SRC (e.g. an older "
+                   "checkout's src/), same run")
     p.add_argument("--no-floor", action="store_true", help="skip the no-recognition reference runs in (d)")
     p.add_argument("--quick", action="store_true", help="3 s load runs, 300 model calls, 40 photos, 2 rounds, 1 pass")
     p.add_argument("--out", type=Path, help="the JSON results (default: bench/results/realtime.json, or "
@@ -892,7 +899,7 @@ def main() -> None:
                   f"{os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
-                                                  args.workers, args.message, args.client, args.floor_ws)
+                                                  args.workers, args.message, args.client, args.floor_ws, args.before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} and {args.out.with_suffix('.txt')}")
