@@ -2,8 +2,8 @@
 
 Each frame message a viewer sends waits until the event loop has run the other callbacks already
 queued and those of one more turn (BATCH_TURNS), which are the other viewers' frames that arrived
-meanwhile; then the batch's hands
-are read as one array (`read_frames`) and one `push_many` reads them all: the motion gates, the
+meanwhile; then the batch's hands are read as one array (`read_frames`) and one `push_many` reads
+them all: the motion gates, the
 features and each model in one call for the batch (numpy and ONNX Runtime pay their per-call
 overhead once, and the model's weights are read from memory once instead of once per viewer),
 every viewer's smoothing in one sum and the decisions in one call, and each viewer's own decoder
@@ -27,8 +27,8 @@ BATCH_TURNS = 2
 
 
 class LiveBatcher:
-    """Collects the frame messages of one recognizer's live streams for one event-loop turn, then
-    reads and pushes them together."""
+    """Collects the frame messages of one recognizer's live streams for BATCH_TURNS event-loop
+    turns, then reads and pushes them together."""
 
     def __init__(self, recognizer: Recognizer) -> None:
         self.recognizer = recognizer
