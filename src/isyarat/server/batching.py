@@ -3,11 +3,10 @@
 Each frame message a viewer sends waits until the event loop has run the other callbacks already
 queued and those of one more turn (BATCH_TURNS), which are the other viewers' frames that arrived
 meanwhile; then the batch's hands are read as one array (`read_frames`) and one `push_many` reads
-them all: the motion gates, the
-features and each model in one call for the batch (numpy and ONNX Runtime pay their per-call
-overhead once, and the model's weights are read from memory once instead of once per viewer),
-every viewer's smoothing in one sum and the decisions in one call, and each viewer's own decoder
-after that. A lone viewer is a batch of one, a few microseconds later.
+them all: the motion gates, the features and each model in one call for the batch (numpy and ONNX
+Runtime pay their per-call overhead once, and the model's weights are read from memory once
+instead of once per viewer), every viewer's smoothing in one sum and the decisions in one call,
+and each viewer's own decoder after that. A lone viewer is a batch of one, a few microseconds later.
 """
 from __future__ import annotations
 
