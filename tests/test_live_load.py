@@ -437,3 +437,32 @@ def test_a_batch_takes_the_frames_of_the_next_event_loop_turn_too(sibi, datasets
 
     assert asyncio.run(batches(1)) == (1, 2)
     assert asyncio.run(batches(2)) == (2, 2)
+
+
+def test_a_viewer_with_two_frames_in_flight_gets_what_it_gets_one_by_one(sibi, datasets):
+    """The page keeps two frames in flight: when both come in one batch, the second waits for the
+    next batch (a stream's frames are pushed one after the other), so every reply is the one the
+    viewer gets alone; before, the first frame's smoothing and motion window saw the second frame."""
+    from isyarat.server.batching import LiveBatcher
+
+    hands = np.concatenate([asl_hands(datasets, letter, 6) for letter in "BJLZ"])
+    messages = [compact_message(h, t=1000.0 + 33 * i) for i, h in enumerate(hands)]
+
+    async def two_in_flight():
+        batcher, viewer, others = LiveBatcher(sibi), sibi.stream(), [sibi.stream() for _ in range(6)]
+        out = []
+        for k in range(0, len(messages), 2):
+            replies = await asyncio.gather(batcher.push(viewer, messages[k]), batcher.push(viewer, messages[k + 1]),
+                                           *(batcher.push(other, messages[k]) for other in others))
+            out += replies[:2]
+        return out, batcher.batches
+
+    async def one_by_one():
+        batcher, viewer = LiveBatcher(sibi), sibi.stream()
+        return [await batcher.push(viewer, message) for message in messages]
+
+    together, batches = asyncio.run(two_in_flight())
+    assert batches == len(messages)  # each pair split over two batches
+    for a, b in zip(together, asyncio.run(one_by_one())):
+        assert (a.prediction.label, a.prediction.confidence, a.text, a.added) == \
+            (b.prediction.label, b.prediction.confidence, b.text, b.added)

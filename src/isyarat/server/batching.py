@@ -51,7 +51,9 @@ class LiveBatcher:
         loop.call_soon(self._run) if turns <= 1 else loop.call_soon(self._after_turns, loop, turns - 1)
 
     def _run(self) -> None:
-        batch, self._pending = self._pending, []
+        batch, self._pending = _one_frame_per_stream(self._pending)
+        if self._pending:  # a viewer's next frame (the page keeps two in flight): the next batch, at once
+            self._after_turns(asyncio.get_running_loop(), 1)
         try:
             self._push(batch)
         except Exception as err:  # every waiting viewer gets the error, none waits forever
@@ -77,3 +79,14 @@ class LiveBatcher:
         for (*_, future), update in zip(good, updates):
             if not future.done():
                 future.set_result(update)
+
+
+def _one_frame_per_stream(pending: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """The batch (each stream's first frame) and what waits for the next one (a stream's later
+    frames, in order): a stream's frames are pushed one after the other, as they are alone."""
+    seen, batch, later = set(), [], []
+    for item in pending:
+        key = id(item[0])
+        (later if key in seen else batch).append(item)
+        seen.add(key)
+    return batch, later
