@@ -31,11 +31,12 @@ def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
 Point = tuple[float, float, float]  # the signing wrist's x, y and the hand's size, from wrist_points
 
 
-def wrist_points(hands: np.ndarray) -> list[Point | None]:
+def wrist_points(hands: np.ndarray, present: np.ndarray | None = None) -> list[Point | None]:
     """The signing wrist of every frame (T, 2, 21, 3) at once (the frames of a window, or of many
     viewers): x, y and the hand's size as plain floats (None: no hand), which the gate's few
-    sums over a window need without numpy's per-call cost."""
-    present = np.isfinite(hands).all(axis=(2, 3))
+    sums over a window need without numpy's per-call cost. `present` (T, 2): which hands are
+    complete (all finite), when the caller knows it already."""
+    present = np.isfinite(hands).all(axis=(2, 3)) if present is None else present
     sizes = hand_sizes(hands)  # (T, 2): what hand_size gives each hand
     slot = np.where(present.all(axis=1), np.where(sizes[:, RIGHT] >= sizes[:, LEFT], RIGHT, LEFT),
                     np.where(present[:, RIGHT], RIGHT, LEFT))
