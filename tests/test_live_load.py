@@ -358,3 +358,72 @@ def test_the_realtime_bench_times_every_step_of_this_checkout():
     assert all(steps[name] > 0 for name in ("parse message", "motion gate", "features", "model",
                                             "smoothing, decoder (end_frame)")), steps
     assert result["compact, 3 viewers"]["moving_calls_per_frame"] > 0  # the motion model ran (letters change)
+
+
+class SpoiledRows:
+    """A model whose output rows are NaN for some inputs, chosen by the input's own numbers (so a
+    frame gets the same output alone or in any batch): a model that cannot read a frame."""
+
+    def __init__(self, model) -> None:
+        self.model, self.spoiled = model, 0
+
+    def predict(self, x):
+        out = self.model.predict(x)
+        spoiled = (np.abs(x.reshape(len(x), -1)).sum(axis=1) * 1000).astype(np.int64) % 7 == 0
+        out[spoiled] = np.nan
+        self.spoiled += int(spoiled.sum())
+        return out
+
+
+def test_many_viewers_pushed_together_get_what_each_gets_alone(sibi, datasets):
+    """push_many of 16 viewers (the gates, smoothing and decisions as arrays) gives every frame
+    the very prediction (every probability, bit for bit), text and added letter that the viewer
+    gets pushing its frames alone: letters one after another (the motion model reads the moving
+    hands), gaps, viewers joining late and resetting, clocks at 30 and 10 fps and one that jumps
+    (smoothing windows emptied by age), and model outputs that are not finite (no sign)."""
+    from isyarat.runtime.stream import push_many
+
+    frames = viewers_frames(datasets)
+    n_viewers, ticks = 16, 36
+    hands = [np.roll(frames[v % len(frames)], 5 * v, axis=0) for v in range(n_viewers)]
+
+    def time_of(v: int, k: int) -> float:
+        fps = 10.0 if v % 3 == 0 else 30.0
+        return 1000.0 + k / fps + (0.5 if v == 5 and k >= 20 else 0.0)
+
+    def pushes(v: int) -> list[int]:  # the ticks viewer v pushes a frame at
+        return [k for k in range(ticks) if k >= 2 * (v % 4) and not (v % 5 == 2 and k % 7 == 3)]
+
+    def seen(update):
+        p = update.prediction
+        return (p.label, p.confidence, p.has_hand, dict(p.probabilities), update.text, update.added)
+
+    motion, model = sibi.motion.model, sibi.bundle.model
+    sibi.motion.model, sibi.bundle.model = spoiled_motion, spoiled_frames = SpoiledRows(motion), SpoiledRows(model)
+    try:
+        alone = []
+        for v in range(n_viewers):
+            stream = sibi.stream()
+            out = {}
+            for k in pushes(v):
+                if v == 7 and k == 18:
+                    stream.reset()
+                out[k] = seen(stream.push_landmarks(hands[v][k], t=time_of(v, k)))
+            alone.append(out)
+        streams = [sibi.stream() for _ in range(n_viewers)]
+        together = [{} for _ in range(n_viewers)]
+        for k in range(ticks):
+            if k == 18:
+                streams[7].reset()
+            batch = [v for v in range(n_viewers) if k in pushes(v)]
+            updates = push_many([streams[v] for v in batch], [hands[v][k] for v in batch], None,
+                                [time_of(v, k) for v in batch])
+            for v, update in zip(batch, updates):
+                together[v][k] = seen(update)
+    finally:
+        sibi.motion.model, sibi.bundle.model = motion, model
+    for v in range(n_viewers):
+        assert together[v] == alone[v], v
+    assert spoiled_motion.spoiled > 2 and spoiled_frames.spoiled > 20  # outputs not finite: no sign
+    shown = [r for out in alone for r in out.values()]
+    assert sum(bool(r[3]) for r in shown) > 300 and len({r[0] for r in shown}) > 5 and any(r[5] for r in shown)

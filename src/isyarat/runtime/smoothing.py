@@ -234,22 +234,23 @@ def smooth_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | N
 
 def _add_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray], times: list[float | None]) -> np.ndarray:
     """_add of many smoothers as one array (R, window, classes), then their means (R, classes): the
-    windows shifted, the new rows written and the rows that fell out zeroed (they are zero already
-    unless vectors fell out) all at once; each smoother keeps its row of the array. The mean sums
-    each window's rows in order, as the lone path does."""
+    windows shifted and the new rows written at once; each smoother keeps its row of the array. The
+    mean sums each window's rows in order, as the lone path does."""
     width = len(probs[0])
-    counts = []
-    for smoother, t in zip(smoothers, times):
-        smoother._add_time(t)
-        counts.append(len(smoother._times))
+    counts, emptied = [], []
+    for k, (smoother, t) in enumerate(zip(smoothers, times)):
+        kept = smoother._add_time(t)
+        count = len(smoother._times)
+        counts.append(count)
+        if count <= kept and count < smoother.window:  # vectors fell out by age: their rows must be zeroed
+            emptied.append(k)
         if smoother._rows.shape[1] != width:
             smoother._rows = np.zeros((smoother.window, width))
     windows = np.stack([smoother._rows for smoother in smoothers])
-    size = windows.shape[1]
     windows[:, :-1] = windows[:, 1:]
     windows[:, -1] = probs
-    counts = np.array(counts, dtype=np.float64)
-    windows[np.arange(size) < size - counts[:, None]] = 0.0
+    for k in emptied:
+        windows[k, :len(windows[k]) - counts[k]] = 0.0
     for smoother, rows in zip(smoothers, windows):
         smoother._rows = rows
-    return windows.sum(axis=1) / counts[:, None]
+    return windows.sum(axis=1) / np.array(counts, dtype=np.float64)[:, None]
