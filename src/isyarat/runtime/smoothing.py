@@ -211,25 +211,31 @@ class ProbabilitySmoother:
 def smooth_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | None],
                 times: list[float | None]) -> list[np.ndarray | None]:
     """Each smoother's push(probs, t), the means of all windows in one call (smoothers of one window)."""
+    rows, means = smooth_rows(smoothers, probs, times)
+    out: list[np.ndarray | None] = [None] * len(smoothers)
+    for i, mean in zip(rows, means):
+        out[i] = mean
+    return out
+
+
+def smooth_rows(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | None],
+                times: list[float | None]) -> tuple[list[int], np.ndarray | list[np.ndarray]]:
+    """smooth_many as the smoothers that got a vector (the others reset) and their means, in rows of
+    one array (R, classes) when many (what the decisions of a batch read at once)."""
     rows = [i for i, p in enumerate(probs) if p is not None]
     if len(rows) > 1 and len({id(smoother) for smoother in smoothers}) == len(smoothers):
-        out: list[np.ndarray | None] = [None] * len(smoothers)
         for smoother, p in zip(smoothers, probs):
             if p is None:
                 smoother.reset()
-        means = _add_many([smoothers[i] for i in rows], [probs[i] for i in rows], [times[i] for i in rows])
-        for i, mean in zip(rows, means):
-            out[i] = mean
-        return out
-    out = []  # one by one: a lone stream (or one given twice), its own rows (the zero rows before add nothing)
+        return rows, _add_many([smoothers[i] for i in rows], [probs[i] for i in rows], [times[i] for i in rows])
+    means = []  # one by one: a lone stream (or one given twice), its own rows (the zero rows before add nothing)
     for smoother, p, t in zip(smoothers, probs, times):
         if p is None:
             smoother.reset()
-            out.append(None)
         else:
             smoother._add(p, t)
-            out.append(smoother._rows[-len(smoother._times):].sum(axis=0) / len(smoother._times))
-    return out
+            means.append(smoother._rows[-len(smoother._times):].sum(axis=0) / len(smoother._times))
+    return rows, means
 
 
 def _add_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray], times: list[float | None]) -> np.ndarray:

@@ -12,7 +12,7 @@ from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.motion import MotionGate, push_wrists, wrist_points, wrist_reach
-from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_many
+from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_rows
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
 
@@ -313,13 +313,11 @@ def _letter_predictions(streams: list[RecognizerStream], frames: list[PendingFra
     usable input or output, which the callers check finite) -> each stream's smoothing -> the
     recognizer's decision, every stream's in one call."""
     chosen = [f.probs if f.moving else p for f, p in zip(frames, probs)]
-    smoothed = smooth_many([s.smoother for s in streams], chosen, [f.t for f in frames])
-    rows = [i for i, m in enumerate(smoothed) if m is not None]
-    predictions = [no_hand() if m is None else None for m in smoothed]
+    rows, smoothed = smooth_rows([s.smoother for s in streams], chosen, [f.t for f in frames])
+    predictions = [no_hand() if p is None else None for p in chosen]
     if rows:
-        recognizer = streams[0].recognizer
-        smoothed_rows = smoothed[rows[0]][None] if len(rows) == 1 else np.stack([smoothed[i] for i in rows])
-        for i, prediction in zip(rows, recognizer.decide_many(smoothed_rows)):
+        smoothed = smoothed if isinstance(smoothed, np.ndarray) else np.stack(smoothed)
+        for i, prediction in zip(rows, streams[0].recognizer.decide_many(smoothed)):
             prediction.has_hand = frames[i].has_hand
             predictions[i] = prediction
     return predictions
