@@ -49,7 +49,7 @@ class PendingFrame:
     probs: np.ndarray | None = None
     moving: bool = False
     sign_ended: bool = False  # a word model's sign ended with this frame: x holds the whole sign
-    shape: np.ndarray | None = None  # the signing hand's shape (motion-aware bundles), see _hand_shapes
+    shape: np.ndarray | None = None  # the signing hand's shape, after a moving letter (see _compared_shapes)
 
 
 class RecognizerStream:
@@ -74,7 +74,8 @@ class RecognizerStream:
         self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
         self.gate = MotionGate(motion.gate) if motion else None
         self._moved_letter: str | None = None  # the moving letter just read
-        self._rest_shape: np.ndarray | None = None  # the hand's shape when it was last moving
+        self._rest_hands: np.ndarray | None = None  # the hands when they were last moving
+        self._rest_shape: np.ndarray | None = None  # their shape, found when a still frame is compared with it
         self._setting_off = False  # the wrist is travelling (or the gate is open)
         self._set_off_at = -np.inf  # when the latest travel began
         self._traced: str | None = None  # the moving letter read from its path in the latest frame
@@ -223,7 +224,7 @@ class RecognizerStream:
         if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
-            self._rest_shape = shape
+            self._rest_hands, self._rest_shape = frame.hands, None
             return True
         if self._moved_letter is not None:
             if _same_shape(shape, self._rest_shape):
@@ -244,7 +245,7 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
-        self._moved_letter, self._rest_shape = None, None
+        self._moved_letter, self._rest_hands, self._rest_shape = None, None, None
         self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
         if self.words is not None:
             self.words.reset()
@@ -341,9 +342,7 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
         wrists = dict(zip(seen, wrist_points(hands, present)))
         opened = push_wrists([stream.gate for stream in streams], [wrists.get(i) for i in range(len(streams))])
         moving = {i for i, now in enumerate(opened) if now and i in wrists}
-        shaped = [k for k, i in enumerate(seen) if i in moving or streams[i]._moved_letter is not None]
-        for k, shape in zip(shaped, _hand_shapes(hands[shaped]) if shaped else []):
-            frames[seen[k]].shape = shape  # what _keep_moving_letter compares: needed after a moving letter
+        _compared_shapes(streams, frames, seen, hands, moving)
     if moving:
         rows = sorted(moving)
         frames_read = recognizer.motion.features.frames
@@ -359,6 +358,25 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     if usable.all():
         return [seen[k] for k in still], x
     return [seen[k] for k, ok in zip(still, usable.tolist()) if ok], x[usable]
+
+
+def _compared_shapes(streams: list[RecognizerStream], frames: list[PendingFrame], seen: list[int],
+                     hands: np.ndarray, moving: set[int]) -> None:
+    """The hand shapes _keep_moving_letter compares after a moving letter, in one call: each still
+    frame's (hands[k] is frame seen[k]'s) and, once, the shape its stream's hand rested in when it
+    last moved. Streams without a moving letter just read need none."""
+    compared = [k for k, i in enumerate(seen) if i not in moving and streams[i]._moved_letter is not None]
+    if not compared:
+        return
+    resting = [seen[k] for k in compared if streams[seen[k]]._rest_shape is None]
+    shaped = hands[compared]
+    if resting:
+        shaped = np.concatenate([shaped, np.stack([streams[i]._rest_hands for i in resting])])
+    shapes = _hand_shapes(shaped)
+    for k, shape in zip(compared, shapes):
+        frames[seen[k]].shape = shape
+    for i, shape in zip(resting, shapes[len(compared):]):
+        streams[i]._rest_shape = shape
 
 
 def _run_model(recognizer: "Recognizer", rows: list[int], x: np.ndarray | list[np.ndarray] | None,
