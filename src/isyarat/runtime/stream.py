@@ -317,7 +317,8 @@ def _letter_predictions(streams: list[RecognizerStream], frames: list[PendingFra
     rows, smoothed = smooth_rows([s.smoother for s in streams], chosen, [f.t for f in frames])
     predictions = [no_hand() if p is None else None for p in chosen]
     if rows:
-        smoothed = smoothed if isinstance(smoothed, np.ndarray) else np.stack(smoothed)
+        if not isinstance(smoothed, np.ndarray):  # smoothed one by one (a lone stream): its mean as a row
+            smoothed = smoothed[0][None] if len(smoothed) == 1 else np.stack(smoothed)
         for i, prediction in zip(rows, streams[0].recognizer.decide_many(smoothed)):
             prediction.has_hand = frames[i].has_hand
             predictions[i] = prediction
