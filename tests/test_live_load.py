@@ -466,3 +466,117 @@ def test_a_viewer_with_two_frames_in_flight_gets_what_it_gets_one_by_one(sibi, d
     for a, b in zip(together, asyncio.run(one_by_one())):
         assert (a.prediction.label, a.prediction.confidence, a.text, a.added) == \
             (b.prediction.label, b.prediction.confidence, b.text, b.added)
+
+
+class SpoiledRows:
+    """A model whose output rows are NaN for some inputs, chosen by the input's own numbers (so a
+    frame gets the same output alone or in any batch): a model that cannot read a frame."""
+
+    def __init__(self, model) -> None:
+        self.model, self.spoiled = model, 0
+
+    def predict(self, x):
+        out = self.model.predict(x)
+        spoiled = (np.abs(x.reshape(len(x), -1)).sum(axis=1) * 1000).astype(np.int64) % 7 == 0
+        out[spoiled] = np.nan
+        self.spoiled += int(spoiled.sum())
+        return out
+
+
+def test_many_viewers_pushed_together_get_what_each_gets_alone(sibi, datasets):
+    """push_many of 16 viewers (the gates, smoothing and decisions as arrays) gives every frame
+    the very prediction (every probability, bit for bit), text and added letter that the viewer
+    gets pushing its frames alone: letters one after another (the motion model reads the moving
+    hands), gaps, viewers joining late and resetting, clocks at 30 and 10 fps and one that jumps
+    (smoothing windows emptied by age), and model outputs that are not finite (no sign)."""
+    from isyarat.runtime.stream import push_many
+
+    frames = viewers_frames(datasets)
+    n_viewers, ticks = 16, 36
+    hands = [np.roll(frames[v % len(frames)], 5 * v, axis=0) for v in range(n_viewers)]
+
+    def time_of(v: int, k: int) -> float:
+        fps = 10.0 if v % 3 == 0 else 30.0
+        return 1000.0 + k / fps + (0.5 if v == 5 and k >= 20 else 0.0)
+
+    def pushes(v: int) -> list[int]:  # the ticks viewer v pushes a frame at
+        return [k for k in range(ticks) if k >= 2 * (v % 4) and not (v % 5 == 2 and k % 7 == 3)]
+
+    def seen(update):
+        p = update.prediction
+        return (p.label, p.confidence, p.has_hand, dict(p.probabilities), update.text, update.added)
+
+    motion, model = sibi.motion.model, sibi.bundle.model
+    sibi.motion.model, sibi.bundle.model = spoiled_motion, spoiled_frames = SpoiledRows(motion), SpoiledRows(model)
+    try:
+        alone = []
+        for v in range(n_viewers):
+            stream = sibi.stream()
+            out = {}
+            for k in pushes(v):
+                if v == 7 and k == 18:
+                    stream.reset()
+                out[k] = seen(stream.push_landmarks(hands[v][k], t=time_of(v, k)))
+            alone.append(out)
+        streams = [sibi.stream() for _ in range(n_viewers)]
+        together = [{} for _ in range(n_viewers)]
+        for k in range(ticks):
+            if k == 18:
+                streams[7].reset()
+            batch = [v for v in range(n_viewers) if k in pushes(v)]
+            updates = push_many([streams[v] for v in batch], [hands[v][k] for v in batch], None,
+                                [time_of(v, k) for v in batch])
+            for v, update in zip(batch, updates):
+                together[v][k] = seen(update)
+    finally:
+        sibi.motion.model, sibi.bundle.model = motion, model
+    for v in range(n_viewers):
+        assert together[v] == alone[v], v
+    assert spoiled_motion.spoiled > 2 and spoiled_frames.spoiled > 20  # outputs not finite: no sign
+    shown = [r for out in alone for r in out.values()]
+    assert sum(bool(r[3]) for r in shown) > 300 and len({r[0] for r in shown}) > 5 and any(r[5] for r in shown)
+
+
+def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, datasets):
+    """Twelve viewers draw J or Z (synthetic paths from real I and D hands, the motion model
+    reads them), rest in the end handshape, sign A, then draw again: pushed together, each gets
+    the very frames it gets alone; the resting hand keeps the moving letter (its shape compared
+    with the shape it rested in after moving), so no I or D is written after a J or a Z."""
+    from dataclasses import replace
+
+    from isyarat.runtime.stream import push_many
+    from isyarat.synth import SynthSettings, moving_sequence
+    from isyarat.vocab import load_vocabulary
+
+    def flipped(hands):  # the ASL set is mirrored (data/sources.yaml)
+        hands = hands.copy()
+        hands[..., 0] = 1.0 - hands[..., 0]
+        return hands
+
+    vocab, rng = load_vocabulary("sibi"), np.random.default_rng(5)
+    viewers = []
+    for v in range(12):
+        letter, start = ("J", "I") if v % 2 == 0 else ("Z", "D")
+        hand = flipped(asl_hands(datasets, start, 1, 10 + 7 * v)[0])
+        clip = moving_sequence(hand, vocab.sign(letter).motion, rng,
+                               replace(SynthSettings(), hold_frames=(2, 4), left_handed=0.0)).hands
+        rest, a = [clip[-1]] * 25, list(flipped(asl_hands(datasets, "A", 10)))
+        viewers.append(np.stack([*[clip[0]] * (5 + v), *clip, *rest, *a, *clip, *rest][:90]))
+
+    def seen(update):
+        p = update.prediction
+        return (p.label, p.confidence, p.has_hand, dict(p.probabilities), update.text, update.added)
+
+    alone = []
+    for frames in viewers:
+        stream = sibi.stream()
+        alone.append([seen(stream.push_landmarks(h, t=k / 30)) for k, h in enumerate(frames)])
+    streams = [sibi.stream() for _ in viewers]
+    together = [[] for _ in viewers]
+    for k in range(90):
+        for out, update in zip(together, push_many(streams, [v[k] for v in viewers], None, [k / 30] * len(viewers))):
+            out.append(seen(update))
+    assert together == alone
+    texts = [frames[-1][4] for frames in alone]
+    assert all(text and set(text) <= {"J", "Z"} for text in texts), texts
+    assert sum(len(text) == 2 for text in texts) >= 6, texts  # both moving letters read, for most viewers

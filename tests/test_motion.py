@@ -385,3 +385,40 @@ def test_gates_pushed_together_decide_as_each_gate_alone(datasets, batch_min, mo
     assert pushes > 1500 and opened == {True, False}
     assert max(batches) >= 10 and min(batches) < BATCH_MIN  # batches as arrays and gate by gate
     assert len(set(rows)) < len(rows) and len(rows) > len(clips)  # every clip; rows of viewers gone taken again
+
+
+def test_signing_wrists_of_many_frames_are_each_frames_own(datasets):
+    """wrist_points of many frames at once gives each frame its signing wrist as a frame alone
+    reads it: the larger hand by hand_size (the right one on a tie), else the hand shown; None
+    without a complete hand. Real ASL frames, mirrored, with a second hand larger or smaller,
+    both hands of one size, gaps, and hands with one point missing or infinite."""
+    from isyarat.features.hand import hand_size
+    from isyarat.landmarks.mirror import mirror_hands
+
+    def alone(hands):
+        shown = [s for s in (LEFT, RIGHT) if np.isfinite(hands[s]).all()]
+        if not shown:
+            return None
+        slot = shown[0] if len(shown) == 1 else RIGHT if hand_size(hands[RIGHT]) >= hand_size(hands[LEFT]) else LEFT
+        return float(hands[slot, 0, 0]), float(hands[slot, 0, 1]), hand_size(hands[slot])
+
+    files = sorted((datasets / ASL / "B").glob("*.npy"), key=lambda p: int(p.stem.split("_")[1]))[:40]
+    real = np.stack([from_flat(np.load(f)).hands[0] for f in files])
+    two = real.copy()
+    two[:, LEFT] = np.roll(real[:, RIGHT], 7, axis=0) + np.float32(0.05)
+    two[::3, LEFT] = (two[::3, LEFT] - two[::3, LEFT, :1]) * np.float32(1.5) + two[::3, LEFT, :1]  # larger
+    tie = real.copy()
+    tie[:, LEFT] = real[:, RIGHT] * np.float32([-1, 1, 1])  # elsewhere, the very same size
+    gaps = two.copy()
+    gaps[::4] = np.nan
+    gaps[1::5, RIGHT] = np.nan
+    gaps[2::7, LEFT, 3, 1] = np.inf
+    gaps[3::9, RIGHT, 20, 0] = np.nan
+    frames = np.concatenate([real, mirror_hands(real), two, mirror_hands(two), tie, gaps, mirror_hands(gaps)])
+    expected = [alone(hands) for hands in frames]
+    assert wrist_points(frames) == expected
+    present = np.isfinite(frames).all(axis=(2, 3))
+    assert wrist_points(frames, present) == expected
+    both = [(hands, p) for hands, p in zip(frames, expected) if np.isfinite(hands).all()]
+    larger_left = sum(p[0] == float(hands[LEFT, 0, 0]) != float(hands[RIGHT, 0, 0]) for hands, p in both)
+    assert sum(p is None for p in expected) > 20 and 10 < larger_left < len(both) - 10  # both sides chosen

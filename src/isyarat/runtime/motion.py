@@ -19,7 +19,6 @@ import numpy as np
 
 from isyarat.export.motion import GateSettings
 from isyarat.features.hand import hand_sizes
-from isyarat.landmarks.arrays import LEFT, RIGHT
 
 
 def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -31,18 +30,21 @@ def signing_wrist(hands: np.ndarray) -> tuple[np.ndarray, float] | None:
 Point = tuple[float, float, float]  # the signing wrist's x, y and the hand's size, from wrist_points
 
 
-def wrist_points(hands: np.ndarray) -> list[Point | None]:
+def wrist_points(hands: np.ndarray, present: np.ndarray | None = None) -> list[Point | None]:
     """The signing wrist of every frame (T, 2, 21, 3) at once (the frames of a window, or of many
     viewers): x, y and the hand's size as plain floats (None: no hand), which the gate's few
-    sums over a window need without numpy's per-call cost."""
-    present = np.isfinite(hands).all(axis=(2, 3))
-    sizes = hand_sizes(hands)  # (T, 2): what hand_size gives each hand
-    slot = np.where(present.all(axis=1), np.where(sizes[:, RIGHT] >= sizes[:, LEFT], RIGHT, LEFT),
-                    np.where(present[:, RIGHT], RIGHT, LEFT))
-    rows = np.arange(len(hands))
-    xs, ys = hands[rows, slot, 0, 0].tolist(), hands[rows, slot, 0, 1].tolist()
-    sizes = sizes[rows, slot].tolist()
-    return [(xs[i], ys[i], sizes[i]) if seen else None for i, seen in enumerate(present.any(axis=1).tolist())]
+    sums over a window need without numpy's per-call cost. `present` (T, 2): which hands are
+    complete (all finite), when the caller knows it already. The signing hand is the larger one
+    when both show (the right one on a tie), else the one shown."""
+    present = np.isfinite(hands).all(axis=(2, 3)) if present is None else present
+    slots = np.concatenate([hands[:, :, 0, :2], hand_sizes(hands)[..., None]], axis=2).tolist()  # (T, 2, 3)
+    points = []
+    for (left, right), (has_left, has_right) in zip(slots, present.tolist()):
+        if has_right and (not has_left or right[2] >= left[2]):
+            points.append(tuple(right))
+        else:
+            points.append(tuple(left) if has_left else None)
+    return points
 
 
 MAX_STEP = 1.0  # hand sizes between two frames: more is a tracking jump, not a hand moving

@@ -183,19 +183,25 @@ class ProbabilitySmoother:
         return smooth_many([self], [probs], [t])[0]
 
     def _add(self, probs: np.ndarray, t: float | None) -> None:
-        times, rows = self._times, self._rows
-        kept = len(times)
-        if t is not None:
-            while times and times[0] is not None and t - times[0] > self.max_age_s:
-                times.popleft()
-        times.append(t)
+        kept = self._add_time(t)
+        rows = self._rows
         if rows.shape[1] != len(probs):
             rows = self._rows = np.zeros((self.window, len(probs)))
         if len(rows) > 1:
             rows[:-1] = rows[1:]
         rows[-1] = probs
-        if len(times) <= kept:  # vectors fell out of the window (by age, or the oldest by count)
-            rows[:len(rows) - len(times)] = 0.0
+        if len(self._times) <= kept:  # vectors fell out of the window (by age, or the oldest by count)
+            rows[:len(rows) - len(self._times)] = 0.0
+
+    def _add_time(self, t: float | None) -> int:
+        """The window's times with `t` added (those too old dropped); returns how many it held before."""
+        times = self._times
+        kept = len(times)
+        if t is not None:
+            while times and times[0] is not None and t - times[0] > self.max_age_s:
+                times.popleft()
+        times.append(t)
+        return kept
 
     def reset(self) -> None:
         self._times.clear()
@@ -205,20 +211,52 @@ class ProbabilitySmoother:
 def smooth_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | None],
                 times: list[float | None]) -> list[np.ndarray | None]:
     """Each smoother's push(probs, t), the means of all windows in one call (smoothers of one window)."""
+    rows, means = smooth_rows(smoothers, probs, times)
     out: list[np.ndarray | None] = [None] * len(smoothers)
-    rows = []
-    for i, (smoother, p, t) in enumerate(zip(smoothers, probs, times)):
+    for i, mean in zip(rows, means):
+        out[i] = mean
+    return out
+
+
+def smooth_rows(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray | None],
+                times: list[float | None]) -> tuple[list[int], np.ndarray | list[np.ndarray]]:
+    """smooth_many as the smoothers that got a vector (the others reset) and their means, in rows of
+    one array (R, classes) when many (what the decisions of a batch read at once)."""
+    rows = [i for i, p in enumerate(probs) if p is not None]
+    if len(rows) > 1 and len({id(smoother) for smoother in smoothers}) == len(smoothers):
+        for smoother, p in zip(smoothers, probs):
+            if p is None:
+                smoother.reset()
+        return rows, _add_many([smoothers[i] for i in rows], [probs[i] for i in rows], [times[i] for i in rows])
+    means = []  # one by one: a lone stream (or one given twice), its own rows (the zero rows before add nothing)
+    for smoother, p, t in zip(smoothers, probs, times):
         if p is None:
             smoother.reset()
         else:
             smoother._add(p, t)
-            rows.append(i)
-    if len(rows) == 1:  # a lone stream: its own rows (the zero rows before them add nothing)
-        smoother = smoothers[rows[0]]
-        out[rows[0]] = smoother._rows[-len(smoother._times):].sum(axis=0) / len(smoother._times)
-    elif rows:
-        windows = np.stack([smoothers[i]._rows for i in rows])  # (R, window, classes)
-        counts = np.array([len(smoothers[i]._times) for i in rows], dtype=np.float64)
-        for i, mean in zip(rows, windows.sum(axis=1) / counts[:, None]):  # the rows in order: sum()'s additions
-            out[i] = mean
-    return out
+            means.append(smoother._rows[-len(smoother._times):].sum(axis=0) / len(smoother._times))
+    return rows, means
+
+
+def _add_many(smoothers: list[ProbabilitySmoother], probs: list[np.ndarray], times: list[float | None]) -> np.ndarray:
+    """_add of many smoothers as one array (R, window, classes), then their means (R, classes): the
+    windows shifted and the new rows written at once; each smoother keeps its row of the array. The
+    mean sums each window's rows in order, as the lone path does."""
+    width = len(probs[0])
+    counts, emptied = [], []
+    for k, (smoother, t) in enumerate(zip(smoothers, times)):
+        kept = smoother._add_time(t)
+        count = len(smoother._times)
+        counts.append(count)
+        if count <= kept and count < smoother.window:  # vectors fell out by age: their rows must be zeroed
+            emptied.append(k)
+        if smoother._rows.shape[1] != width:
+            smoother._rows = np.zeros((smoother.window, width))
+    windows = np.stack([smoother._rows for smoother in smoothers])
+    windows[:, :-1] = windows[:, 1:]
+    windows[:, -1] = probs
+    for k in emptied:
+        windows[k, :len(windows[k]) - counts[k]] = 0.0
+    for smoother, rows in zip(smoothers, windows):
+        smoother._rows = rows
+    return windows.sum(axis=1) / np.array(counts, dtype=np.float64)[:, None]

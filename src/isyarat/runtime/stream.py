@@ -12,7 +12,7 @@ from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.motion import MotionGate, push_wrists, wrist_points, wrist_reach
-from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_many
+from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_rows
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
 
@@ -37,8 +37,9 @@ class StreamUpdate:
 
 @dataclass
 class PendingFrame:
-    """A frame pushed into a stream whose model input `x` awaits the model (None: no call needed).
-    A moving hand was read by the bundle's motion model already: its probabilities are `probs`."""
+    """A frame pushed into a stream: a word model's input `x` when a sign ended (letter frames'
+    inputs go to the model as one array, see _read_frames). A moving hand was read by the bundle's
+    motion model already: its probabilities are `probs` (None: not finite)."""
 
     hands: np.ndarray
     pose: np.ndarray | None
@@ -48,7 +49,7 @@ class PendingFrame:
     probs: np.ndarray | None = None
     moving: bool = False
     sign_ended: bool = False  # a word model's sign ended with this frame: x holds the whole sign
-    shape: np.ndarray | None = None  # the signing hand's shape (motion-aware bundles), see _hand_shapes
+    shape: np.ndarray | None = None  # the signing hand's shape, after a moving letter (see _compared_shapes)
 
 
 class RecognizerStream:
@@ -73,7 +74,8 @@ class RecognizerStream:
         self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
         self.gate = MotionGate(motion.gate) if motion else None
         self._moved_letter: str | None = None  # the moving letter just read
-        self._rest_shape: np.ndarray | None = None  # the hand's shape when it was last moving
+        self._rest_hands: np.ndarray | None = None  # the hands when they were last moving
+        self._rest_shape: np.ndarray | None = None  # their shape, found when a still frame is compared with it
         self._setting_off = False  # the wrist is travelling (or the gate is open)
         self._set_off_at = -np.inf  # when the latest travel began
         self._traced: str | None = None  # the moving letter read from its path in the latest frame
@@ -137,8 +139,11 @@ class RecognizerStream:
     def end_frame(self, frame: PendingFrame, probs: np.ndarray | None) -> StreamUpdate:
         """The second half: the model's probabilities for frame.x (None when frame.x is None)
         -> smoothing -> prediction -> spelled text."""
+        probs = probs if probs is None or np.isfinite(probs).all() else None  # not finite: no usable output
         if self.words is not None:
-            return self._end_word_frame(frame, probs if probs is None or np.isfinite(probs).all() else None)
+            return self._end_word_frame(frame, probs)
+        if frame.moving and frame.probs is not None and not np.isfinite(frame.probs).all():
+            frame.probs = None
         return self._end_letter_frame(frame, _letter_predictions([self], [frame], [probs])[0])
 
     def _end_letter_frame(self, frame: PendingFrame, prediction: Prediction) -> StreamUpdate:
@@ -219,7 +224,7 @@ class RecognizerStream:
         if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
-            self._rest_shape = shape
+            self._rest_hands, self._rest_shape = frame.hands, None
             return True
         if self._moved_letter is not None:
             if _same_shape(shape, self._rest_shape):
@@ -240,7 +245,7 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
-        self._moved_letter, self._rest_shape = None, None
+        self._moved_letter, self._rest_hands, self._rest_shape = None, None, None
         self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
         if self.words is not None:
             self.words.reset()
@@ -290,78 +295,102 @@ def push_many(streams: list[RecognizerStream], hands: list[np.ndarray], poses: l
         raise ValueError("push_many takes streams of one recognizer")
     n = len(streams)
     poses, times = poses or [None] * n, times or [None] * n
-    hands = np.asarray(hands, dtype=np.float32).reshape(n, 2, 21, 3)  # each stream's window keeps its row
-    has_hand = np.isfinite(hands).all(axis=(2, 3)).any(axis=1).tolist()
+    hands = np.ascontiguousarray(hands, dtype=np.float32).reshape(n, 2, 21, 3)  # each stream's window keeps its row
+    present = np.isfinite(hands).all(axis=(2, 3))  # (n, 2): each hand complete
+    has_hand = present.any(axis=1).tolist()
     frames = [s._take(h, p, t, seen) for s, h, p, t, seen in zip(streams, hands, poses, times, has_hand)]
-    if streams[0].words is None:
-        _read_frames(recognizer, streams, frames)
-    probs = _run_model(recognizer, frames)
     if streams[0].words is not None:
+        probs = _run_model(recognizer, [i for i, f in enumerate(frames) if f.x is not None],
+                           [f.x for f in frames if f.x is not None], n)
         return [s.end_frame(f, p) for s, f, p in zip(streams, frames, probs)]
+    probs = _run_model(recognizer, *_read_frames(recognizer, streams, frames, hands, present), n)
     predictions = _letter_predictions(streams, frames, probs)
     return [s._end_letter_frame(f, p) for s, f, p in zip(streams, frames, predictions)]
 
 
 def _letter_predictions(streams: list[RecognizerStream], frames: list[PendingFrame],
                         probs: list[np.ndarray | None]) -> list[Prediction]:
-    """Letter streams: each frame's probabilities (the motion model's for a moving hand; None, or
-    not finite: no usable input) -> each stream's smoothing -> the recognizer's decision, every
-    stream's in one call."""
+    """Letter streams: each frame's probabilities (the motion model's for a moving hand; None: no
+    usable input or output, which the callers check finite) -> each stream's smoothing -> the
+    recognizer's decision, every stream's in one call."""
     chosen = [f.probs if f.moving else p for f, p in zip(frames, probs)]
-    chosen = [None if p is None or not np.isfinite(p).all() else p for p in chosen]
-    smoothed = smooth_many([s.smoother for s in streams], chosen, [f.t for f in frames])
-    rows = [i for i, m in enumerate(smoothed) if m is not None]
-    predictions = [no_hand() if m is None else None for m in smoothed]
+    rows, smoothed = smooth_rows([s.smoother for s in streams], chosen, [f.t for f in frames])
+    predictions = [no_hand() if p is None else None for p in chosen]
     if rows:
-        recognizer = streams[0].recognizer
-        smoothed_rows = smoothed[rows[0]][None] if len(rows) == 1 else np.stack([smoothed[i] for i in rows])
-        for i, prediction in zip(rows, recognizer.decide_many(smoothed_rows)):
+        if not isinstance(smoothed, np.ndarray):  # smoothed one by one (a lone stream): its mean as a row
+            smoothed = smoothed[0][None] if len(smoothed) == 1 else np.stack(smoothed)
+        for i, prediction in zip(rows, streams[0].recognizer.decide_many(smoothed)):
             prediction.has_hand = frames[i].has_hand
             predictions[i] = prediction
     return predictions
 
 
-def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame]) -> None:
-    """Letter streams: each gate sees its frame; moving hands go to the motion model (one call),
-    the other frames with a hand get the frame model's input (one features call)."""
+def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame],
+                 hands: np.ndarray, present: np.ndarray) -> tuple[list[int], np.ndarray | None]:
+    """Letter streams: each gate sees its frame (hands (N, 2, 21, 3), present (N, 2) its complete
+    hands); moving hands go to the motion model (one call, finite rows kept), the other frames with
+    a hand get the frame model's input (one features call). Returns the frames whose input is
+    usable and those inputs (R, *input_shape), for _run_model."""
     seen = [i for i, f in enumerate(frames) if f.has_hand]
     if not seen:
         gates = [stream.gate for stream in streams if stream.gate is not None]
         push_wrists(gates, [None] * len(gates))
-        return
-    hands = np.stack([frames[i].hands for i in seen])
+        return [], None
+    if len(seen) < len(frames):
+        hands, present = hands[seen], present[seen]
     moving = set()
     if recognizer.motion is not None:
-        wrists = dict(zip(seen, wrist_points(hands)))
+        wrists = dict(zip(seen, wrist_points(hands, present)))
         opened = push_wrists([stream.gate for stream in streams], [wrists.get(i) for i in range(len(streams))])
         moving = {i for i, now in enumerate(opened) if now and i in wrists}
-        shaped = [k for k, i in enumerate(seen) if i in moving or streams[i]._moved_letter is not None]
-        for k, shape in zip(shaped, _hand_shapes(hands[shaped]) if shaped else []):
-            frames[seen[k]].shape = shape  # what _keep_moving_letter compares: needed after a moving letter
+        _compared_shapes(streams, frames, seen, hands, moving)
     if moving:
         rows = sorted(moving)
         frames_read = recognizer.motion.features.frames
         probs = recognizer.motion_probabilities_many([streams[i]._window_landmarks(frames_read) for i in rows])
-        for i, p in zip(rows, probs):
-            frames[i].probs, frames[i].moving = p, True
+        for i, p, ok in zip(rows, probs, np.isfinite(probs).all(axis=1).tolist()):
+            frames[i].probs, frames[i].moving = p if ok else None, True
     still = [k for k, i in enumerate(seen) if i not in moving]
-    if still:
-        pose = np.stack([streams[seen[k]]._window[-1][1] for k in still]) if recognizer.config.pose else None
-        x = recognizer.frame_inputs(hands[still], pose)
-        usable = np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # extreme points: no usable input, so "no sign"
-        for k, row, ok in zip(still, x, usable.tolist()):
-            frames[seen[k]].x = row if ok else None
+    if not still:
+        return [], None
+    pose = np.stack([streams[seen[k]]._window[-1][1] for k in still]) if recognizer.config.pose else None
+    x = recognizer.frame_inputs(hands if len(still) == len(seen) else hands[still], pose)
+    usable = np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # extreme points: no usable input, so "no sign"
+    if usable.all():
+        return [seen[k] for k in still], x
+    return [seen[k] for k, ok in zip(still, usable.tolist()) if ok], x[usable]
 
 
-def _run_model(recognizer: "Recognizer", frames: list[PendingFrame]) -> list[np.ndarray | None]:
-    """The bundle's model for every frame with an input, in one call."""
+def _compared_shapes(streams: list[RecognizerStream], frames: list[PendingFrame], seen: list[int],
+                     hands: np.ndarray, moving: set[int]) -> None:
+    """The hand shapes _keep_moving_letter compares after a moving letter, in one call: each still
+    frame's (hands[k] is frame seen[k]'s) and, once, the shape its stream's hand rested in when it
+    last moved. Streams without a moving letter just read need none."""
+    compared = [k for k, i in enumerate(seen) if i not in moving and streams[i]._moved_letter is not None]
+    if not compared:
+        return
+    resting = [seen[k] for k in compared if streams[seen[k]]._rest_shape is None]
+    shaped = hands[compared]
+    if resting:
+        shaped = np.concatenate([shaped, np.stack([streams[i]._rest_hands for i in resting])])
+    shapes = _hand_shapes(shaped)
+    for k, shape in zip(compared, shapes):
+        frames[seen[k]].shape = shape
+    for i, shape in zip(resting, shapes[len(compared):]):
+        streams[i]._rest_shape = shape
+
+
+def _run_model(recognizer: "Recognizer", rows: list[int], x: np.ndarray | list[np.ndarray] | None,
+               n: int) -> list[np.ndarray | None]:
+    """The bundle's model for the frames `rows` of a batch of n, inputs x (one row each), in one
+    call; a frame without an input, or whose output is not finite, gets None."""
     from isyarat.runtime.recognizer import predict_rows  # recognizer.py imports this module
 
-    rows = [i for i, f in enumerate(frames) if f.x is not None]
-    probs: list[np.ndarray | None] = [None] * len(frames)
+    probs: list[np.ndarray | None] = [None] * n
     if rows:
-        for i, p in zip(rows, predict_rows(recognizer.bundle.model, np.stack([frames[i].x for i in rows]))):
-            probs[i] = p
+        out = predict_rows(recognizer.bundle.model, x if isinstance(x, np.ndarray) else np.stack(x))
+        for i, p, ok in zip(rows, out, np.isfinite(out).all(axis=1).tolist()):
+            probs[i] = p if ok else None
     return probs
 
 
