@@ -48,7 +48,10 @@ class LiveBatcher:
 
     def _after_turns(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
         """_run after `turns` more turns of the event loop (each: the callbacks queued before it)."""
-        loop.call_soon(self._run) if turns <= 1 else loop.call_soon(self._after_turns, loop, turns - 1)
+        if turns <= 1:
+            loop.call_soon(self._run)
+        else:
+            loop.call_soon(self._after_turns, loop, turns - 1)
 
     def _run(self) -> None:
         batch, self._pending = _one_frame_per_stream(self._pending)
