@@ -440,9 +440,10 @@ def test_a_batch_takes_the_frames_of_the_next_event_loop_turn_too(sibi, datasets
 
 
 def test_a_viewer_with_two_frames_in_flight_gets_what_it_gets_one_by_one(sibi, datasets):
-    """The page keeps two frames in flight: when both come in one batch, the second waits for the
-    next batch (a stream's frames are pushed one after the other), so every reply is the one the
-    viewer gets alone; before, the first frame's smoothing and motion window saw the second frame."""
+    """A stream's two frames pushed in one turn (live_session never does: it answers each message
+    before reading the next, but the batcher takes any caller): the second waits for the next
+    batch (a stream's frames are pushed one after the other), so every reply is the one the
+    stream gets alone; before, the first frame's smoothing and motion window saw the second frame."""
     from isyarat.server.batching import LiveBatcher
 
     hands = np.concatenate([asl_hands(datasets, letter, 6) for letter in "BJLZ"])

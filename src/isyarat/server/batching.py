@@ -55,7 +55,7 @@ class LiveBatcher:
 
     def _run(self) -> None:
         batch, self._pending = _one_frame_per_stream(self._pending)
-        if self._pending:  # a viewer's next frame (the page keeps two in flight): the next batch, at once
+        if self._pending:  # a stream's second frame (not from live_session, which awaits each reply): next batch
             self._after_turns(asyncio.get_running_loop(), 1)
         try:
             self._push(batch)
