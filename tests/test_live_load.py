@@ -340,20 +340,12 @@ def test_a_failing_batch_answers_every_viewer_and_a_viewer_that_left_does_not_st
     assert replies == [{"error": "the server could not use this frame; the connection stays open"}] * len(texts)
 
 
-def test_the_realtime_bench_times_every_step_of_this_checkout():
+def test_the_realtime_bench_times_every_step_of_this_checkout(realtime_bench):
     """bench/realtime.py (c) wraps the live path's functions by name: it must find them all in this
     checkout (a renamed or moved step would stop the bench, or time nothing)."""
-    import sys
-    from pathlib import Path
+    from isyarat.shipped_models import SHIPPED_DIR
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    try:
-        import realtime
-    finally:
-        sys.path.pop(0)
-    import isyarat
-
-    result = realtime.frame_cost(Path(isyarat.__file__).parent / "shipped" / "sibi-letters", rounds=1, viewers=[3])
+    result = realtime_bench.frame_cost(SHIPPED_DIR / "sibi-letters", rounds=1, viewers=[3])
     steps = result["compact, 3 viewers"]["steps_us"]
     assert all(steps[name] > 0 for name in ("parse message", "motion gate", "features", "model",
                                             "smoothing, decoder (end_frame)")), steps

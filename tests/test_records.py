@@ -86,13 +86,8 @@ def test_build_model_for_adds_the_zscore_layer_only_when_the_features_use_it():
     assert not any(isinstance(m, Standardize) for m in build_model_for(planned_run(plain, LETTERS)).modules())
 
 
-def test_realtime_bench_times_the_model_with_its_zscore_layer():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    try:
-        import realtime
-    finally:
-        sys.path.pop(0)
-    recipe, model = realtime.build_untrained("isyarat-letters")
+def test_realtime_bench_times_the_model_with_its_zscore_layer(realtime_bench):
+    recipe, model = realtime_bench.build_untrained("isyarat-letters")
     assert recipe.features.zscore and isinstance(model[0], Standardize)
 
 

@@ -41,23 +41,16 @@ def test_frames_and_bad_messages_on_one_connection(url, datasets):
     assert live["frames"] >= len(frames) + 1 and 1 <= live["batches"] <= live["frames"]  # the bad ones: no frame
 
 
-def test_the_bench_load_client_answers_the_keepalive_ping(tmp_path, datasets):
+def test_the_bench_load_client_answers_the_keepalive_ping(tmp_path, datasets, realtime_bench):
     """bench/realtime.py's RawClient answers the server's pings (uvicorn sends one every 20 s and
     closes a connection that does not answer): a load run longer than that must not lose its viewers."""
     import asyncio
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    try:
-        import realtime
-    finally:
-        sys.path.pop(0)
     live = LiveServer({"sibi-letters": Recognizer.load("sibi-letters")}, tmp_path,
                       ws_ping_interval=0.1, ws_ping_timeout=0.3).start()
     try:
         url = live.url.replace("http://", "ws://") + "/ws/sibi-letters"
-        result = asyncio.run(realtime.client(url, realtime.frame_messages(1), seconds=1.2, phase=0.0))
+        result = asyncio.run(realtime_bench.client(url, realtime_bench.frame_messages(1), seconds=1.2, phase=0.0))
     finally:
         live.stop()
     assert result["errors"] == [] and len(result["rtts"]) >= 30, result["errors"]
