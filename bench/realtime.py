@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -513,14 +514,15 @@ def frame_messages(n_per_letter: int, message: str = "compact") -> list[str]:
 
 async def client(url: str, messages: list[str], seconds: float, phase: float, kind: str = "raw") -> dict:
     """One viewer: a frame every 1/30 s (at once when a reply came late), one reply per frame;
-    `kind` the client: "raw" (RawClient) or "websockets" (the websockets library's)."""
+    `kind` the client: "raw" (RawClient), "page" (RawClient as the live page sends: a camera frame
+    every 1/30 s, skipped while two await their reply) or "websockets" (the websockets library's)."""
     await asyncio.sleep(phase)
-    if kind == "raw":
+    if kind in ("raw", "page"):
         try:
             async with connect_raw(url) as ws:
-                return await ws.play(messages, seconds)  # load() gives up on a server that stops answering
+                return await (ws.play_page if kind == "page" else ws.play)(messages, seconds)  # load() gives up on a server that stops answering
         except Exception as err:  # a refused connection is counted, not fatal
-            return {"rtts": [], "reply_ms": [], "errors": [f"{type(err).__name__}: {err}"]}
+            return {"rtts": [], "reply_ms": [], "errors": [f"{type(err).__name__}: {err}"], "skipped": 0}
     from websockets.asyncio.client import connect
 
     rtts, reply_ms, errors = [], [], []
@@ -540,7 +542,10 @@ async def client(url: str, messages: list[str], seconds: float, phase: float, ki
                 k += 1
     except Exception as err:  # a refused or dropped connection is counted, not fatal
         errors.append(f"{type(err).__name__}: {err}")
-    return {"rtts": rtts, "reply_ms": reply_ms, "errors": errors}
+    return {"rtts": rtts, "reply_ms": reply_ms, "errors": errors, "skipped": 0}
+
+
+PAGE_IN_FLIGHT = 2  # the live page (static/app.js sendHands): at most two frames await a reply, others are skipped
 
 
 class RawClient(asyncio.Protocol):
@@ -558,6 +563,7 @@ class RawClient(asyncio.Protocol):
         self.buffer = b""
         self.handshake: asyncio.Future = self.loop.create_future()
         self.finished: asyncio.Future | None = None  # play()'s run
+        self.waiting: deque[tuple[int, float]] | None = None  # play_page's frames awaiting a reply
         self.transport = None
 
     def connection_made(self, transport) -> None:
@@ -592,32 +598,66 @@ class RawClient(asyncio.Protocol):
 
     async def play(self, messages: list[str], seconds: float) -> dict:
         """Send frames for `seconds`; their round trips, the server's reply times and the errors."""
-        self.messages, self.seconds, self.k = messages, seconds, 0
+        self._begin(messages, seconds)
+        self._send()
+        await self.finished
+        return {"rtts": self.rtts, "reply_ms": self.reply_ms, "errors": self.errors, "skipped": 0}
+
+    async def play_page(self, messages: list[str], seconds: float) -> dict:
+        """play() as the live page sends: a camera frame every 1/FPS s whatever the replies do, sent
+        unless PAGE_IN_FLIGHT frames await their reply (then skipped, its landmarks never sent)."""
+        self._begin(messages, seconds)
+        self.waiting: deque[tuple[int, float]] = deque()  # (frame, time sent) of the frames awaiting a reply
+        self.skipped = 0
+        self._camera()
+        await self.finished
+        return {"rtts": self.rtts, "reply_ms": self.reply_ms, "errors": self.errors, "skipped": self.skipped}
+
+    def _begin(self, messages: list[str], seconds: float) -> None:
+        self.messages, self.seconds, self.k, self.waiting = messages, seconds, 0, None
         self.rtts, self.reply_ms, self.errors = [], [], []
         self.finished = self.loop.create_future()
         self.start = time.perf_counter()
-        self._send()
-        await self.finished
-        return {"rtts": self.rtts, "reply_ms": self.reply_ms, "errors": self.errors}
+
+    def _camera(self) -> None:
+        if self.finished.done():
+            return
+        if time.perf_counter() - self.start >= self.seconds:
+            self.finished.set_result(None)  # replies still on their way are not counted
+            return
+        if len(self.waiting) < PAGE_IN_FLIGHT:
+            self.waiting.append((self.k, self._write(self.k)))
+        else:
+            self.skipped += 1
+        self.k += 1
+        self.loop.call_later(max(0.0, self.start + self.k / FPS - time.perf_counter()), self._camera)
 
     def _send(self) -> None:
         if self.finished.done():
             return
-        data = (self.messages[self.k % len(self.messages)] + str(self.k) + "}").encode()
+        self.sent = self._write(self.k)
+
+    def _write(self, k: int) -> float:
+        """Frame k as a masked text frame (id k); the time it was written."""
+        data = (self.messages[k % len(self.messages)] + str(k) + "}").encode()
         n = len(data)
         head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
-        self.sent = time.perf_counter()
+        sent = time.perf_counter()
         self.transport.write(head + b"\0\0\0\0" + data)
+        return sent
 
     def _reply(self, payload: bytes) -> None:
         now = time.perf_counter()
         if self.finished is None or self.finished.done():
             return
         reply = orjson.loads(payload)
-        self.rtts.append(now - self.sent)
-        if "error" in reply or reply.get("id") != self.k:
-            self.errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {self.k}"))
+        k, sent = self.waiting.popleft() if self.waiting is not None else (self.k, self.sent)
+        self.rtts.append(now - sent)
+        if "error" in reply or reply.get("id") != k:
+            self.errors.append(reply.get("error", f"reply id {reply.get('id')} for frame {k}"))
         self.reply_ms.append(reply.get("latency_ms", 0.0))
+        if self.waiting is not None:
+            return  # play_page: the camera's clock sends the frames
         self.k += 1
         if now - self.start >= self.seconds:
             self.finished.set_result(None)
@@ -667,7 +707,9 @@ async def load(url: str, n_clients: int, seconds: float, messages: list[str], ki
     rtts = [r for res in results for r in res["rtts"]]
     errors = [e for res in results for e in res["errors"]]
     replies = [s / 1000 for res in results for s in res["reply_ms"]]
+    skipped = sum(res["skipped"] for res in results)
     return {"clients": n_clients, "seconds": elapsed, "offered_fps": n_clients * FPS,
+            "skipped_percent": 100 * skipped / max(1, skipped + len(rtts)),
             "answered_fps": len(rtts) / elapsed, "answered": len(rtts), "rtt_ms": percentiles(rtts or [0.0]),
             "reply_ms": percentiles(replies or [0.0]), "errors": len(errors), "error_examples": errors[:3]}
 
@@ -781,7 +823,7 @@ def stop(server: subprocess.Popen) -> None:
 
 
 LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
-               "CPU/frame server", "clients", "frames/batch", "split %", "errors", "load avg"]
+               "CPU/frame server", "clients", "frames/batch", "split %", "skipped %", "errors", "load avg"]
 
 
 def split(frames: list[int] | None) -> str:
@@ -795,7 +837,7 @@ def print_load_row(run: dict) -> None:
            run["rtt_ms"]["p99"], run["reply_ms"]["p50"], run["reply_ms"]["p99"],
            run["server_cpu_ms_per_frame"], run["client_cpu_ms_per_frame"],
            "-" if run.get("frames_per_batch") is None else f"{run['frames_per_batch']:.1f}",
-           split(run.get("frames_by_process")), run["errors"],
+           split(run.get("frames_by_process")), f"{run.get('skipped_percent', 0.0):.1f}", run["errors"],
            run["load_average"]]
     print("  ".join(str(c if not isinstance(c, float) else f"{c:.2f}").ljust(len(h)) for c, h in zip(row, LOAD_HEADER)),
           flush=True)
@@ -818,8 +860,11 @@ def parse_args() -> argparse.Namespace:
                    help="what (c) times and (d)'s clients send: the page's compact message, or the older nested one")
     p.add_argument("--floor-ws", choices=["websockets", "websockets-sansio", "wsproto"],
                    help="(d): the floor on this uvicorn WebSocket implementation (default: the server's)")
-    p.add_argument("--client", choices=["raw", "websockets"], default="raw",
-                   help="(d)'s load clients: RawClient (the least CPU per frame) or the websockets library's")
+    p.add_argument("--client", choices=["raw", "page", "websockets"], default="raw",
+                   help="(d)'s load clients: RawClient (the least CPU per frame; every frame sent, the next one at once "
+                   "when a reply came late), page (RawClient sending as the live page does: a frame every 1/30 s, "
+                   "skipped while two await their reply: what a viewer sees when the server is short of CPU) or "
+                   "the websockets library's")
     p.add_argument("--repeats", type=int, default=1000, help="model calls timed per frame model (a third for sequences)")
     p.add_argument("--images", type=int, default=100, help="photos timed in (b)")
     p.add_argument("--rounds", type=int, default=5, help="passes over the 312 frames timed in (c)")

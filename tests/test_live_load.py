@@ -352,6 +352,37 @@ def test_the_realtime_bench_times_every_step_of_this_checkout(realtime_bench):
     assert result["compact, 3 viewers"]["moving_calls_per_frame"] > 0  # the motion model ran (letters change)
 
 
+
+def test_the_page_like_load_client_keeps_two_frames_in_flight_and_skips_the_rest(realtime_bench):
+    """bench (d) --client page sends as the live page does: a camera frame every 1/30 s, skipped
+    while two await their reply; each reply is matched to the oldest frame awaiting one."""
+    import orjson
+
+    class Wire:
+        def __init__(self) -> None:
+            self.frames: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.frames.append(data)
+
+    async def play():
+        client = realtime_bench.RawClient()
+        client.transport = wire = Wire()
+        run = asyncio.ensure_future(client.play_page(['{"left":null,"right":null,"id":'], seconds=0.5))
+        await asyncio.sleep(0.2)  # ~6 camera frames, no reply yet: two sent, the others skipped
+        sent_early, skipped_early = len(wire.frames), client.skipped
+        client._reply(orjson.dumps({"id": 0, "latency_ms": 1.0}))
+        client._reply(orjson.dumps({"id": 5, "latency_ms": 1.0}))  # frame 1 awaits this one: an error
+        await asyncio.sleep(0.1)  # room for two more frames
+        sent_after = len(wire.frames)
+        return await run, sent_early, skipped_early, sent_after, wire
+
+    result, sent_early, skipped_early, sent_after, wire = asyncio.run(play())
+    assert sent_early == 2 and skipped_early >= 3
+    assert sent_after == 4 and b'"id":0}' in wire.frames[0] and b'"id":1}' in wire.frames[1]
+    assert len(result["rtts"]) == 2 and result["errors"] == ["reply id 5 for frame 1"]
+    assert result["skipped"] >= 9  # 15 camera frames in 0.5 s, 4 sent
+
 EDGE_MESSAGES = [  # what orjson and the stdlib's reader could read differently
     '{"left": null, "right": null, "id": 123456789012345678901234567890}',
     '{"left": null, "right": null, "id": 9007199254740993}', '{"left": null, "right": null, "id": -0.0}',
