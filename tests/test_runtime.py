@@ -318,6 +318,13 @@ def test_decoder_counts_seconds():
     assert _decode("HHHH....AAAA", **rules) == "HA"                   # a brief drop: no space
     assert _decode("HHHH........AAAA........", **rules) == "H A "     # a long pause: one space
     assert _decode("..........HHHH", **rules) == "H"                  # no leading space
+    assert _decode("HH.HH", **rules) == "H"                           # the tracker missed one frame: held on
+    assert _decode("HH.HH", **rules, bridge_s=0) == ""                # (a pause, without the bridge)
+    assert _decode("HH...HH", **rules) == ""                          # 0.3 s without a hand: a pause
+    assert _decode("LLLL.LLLL", **rules) == "L"                       # a missed frame releases nothing
+    missed = "".join("." if i % 11 == 10 else "B" for i in range(40))  # every 11th frame lost at 30 fps
+    assert _decode(missed + "." * 15 + missed, fps=30) == "BB"        # held 1.3 s, let go 0.5 s, held again
+    assert _decode(missed, fps=30, bridge_s=0) == ""                  # (every loss restarted the 0.5 s hold)
     decoder = FingerspellingDecoder(hold_s=0.1)
     added = [decoder.push(w, t=i / 10) for i, w in enumerate(["Tuli", "Tuli", None, None, None, "maaf", "maaf", "A", "A"])]
     assert decoder.text == "Tuli maaf A" and added[1] == "Tuli" and added[6] == " maaf"
@@ -325,6 +332,8 @@ def test_decoder_counts_seconds():
     assert decoder.text == "" and decoder.push("B", t=5.0) is None
     with pytest.raises(ValueError, match="hold_s"):
         FingerspellingDecoder(hold_s=-1)
+    with pytest.raises(ValueError, match="bridge_s"):
+        FingerspellingDecoder(bridge_s=float("nan"))
 
 
 def test_decoder_waits_for_a_settled_hand_and_takes_back_a_start_handshape():

@@ -14,6 +14,9 @@ and the first without one.
   hand or of other labels (another label is written directly, without a release).
 - A word break (one space) is written once no hand has been in view for `space_after_s` seconds;
   a brief drop of the hand between letters writes nothing.
+- A pause without a hand shorter than `bridge_s` is the tracker missing the hand for a frame or
+  two (motion blur, a finger crossing the palm), not the signer letting go: the letter being held
+  keeps its time, as if the hand had been seen. A longer pause counts from its start.
 - `supersede` replaces the letter written just before the latest one (the still handshape that
   began a moving letter, written in the moment before the path set off).
 - Letters join into words; multi-character labels (word signs) are written as words separated
@@ -26,6 +29,7 @@ import math
 HOLD_S = 0.5
 RELEASE_S = 0.3
 SPACE_AFTER_S = 1.5
+BRIDGE_S = 0.2  # ~6 frames at 30 a second; on a slow device (1 a second) one missing frame is already longer
 EPS = 1e-6  # frame times like i / 30 add up with rounding errors
 
 
@@ -36,13 +40,15 @@ def lasted(since: float | None, now: float, seconds: float) -> bool:
 
 class FingerspellingDecoder:
     def __init__(self, hold_s: float = HOLD_S, release_s: float = RELEASE_S,
-                 space_after_s: float = SPACE_AFTER_S) -> None:
-        for name, value in (("hold_s", hold_s), ("release_s", release_s), ("space_after_s", space_after_s)):
+                 space_after_s: float = SPACE_AFTER_S, bridge_s: float = BRIDGE_S) -> None:
+        for name, value in (("hold_s", hold_s), ("release_s", release_s), ("space_after_s", space_after_s),
+                            ("bridge_s", bridge_s)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
         self.hold_s = float(hold_s)
         self.release_s = float(release_s)
         self.space_after_s = float(space_after_s)
+        self.bridge_s = float(bridge_s)
         self.reset()
 
     def reset(self) -> None:
@@ -67,7 +73,8 @@ class FingerspellingDecoder:
         t = float(t) if self._now is None else max(float(t), self._now)
         self._now = t
         self._track_hand(has_hand, t)
-        self._track_runs(label, t)
+        if has_hand or lasted(self._no_hand_since, t, self.bridge_s):  # else a moment's miss: runs go on
+            self._track_runs(label, t, t if has_hand else self._no_hand_since)
         if lasted(self._no_hand_since, t, self.space_after_s) and self.text and not self.text.endswith(" "):
             return self._write(" ")
         hold = self.hold_s if hold_s is None else hold_s
@@ -84,14 +91,15 @@ class FingerspellingDecoder:
         elif self._no_hand_since is None:
             self._no_hand_since = t if self._last_hand is None else (self._last_hand + t) / 2
 
-    def _track_runs(self, label: str | None, t: float) -> None:
+    def _track_runs(self, label: str | None, t: float, since: float) -> None:
+        """The label of the frame at `t`, seen since `since` (a pause without a hand: since it began)."""
         if label != self._candidate:
-            self._candidate, self._candidate_since = label, t
+            self._candidate, self._candidate_since = label, since
         if label == self._held:
             self._away_since = None
             return
         if self._away_since is None:
-            self._away_since = t
+            self._away_since = since
         if self._held is not None and lasted(self._away_since, t, self.release_s):
             self._held = None
 
