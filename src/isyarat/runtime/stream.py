@@ -38,8 +38,8 @@ class StreamUpdate:
 @dataclass
 class PendingFrame:
     """A frame pushed into a stream: a word model's input `x` when a sign ended (letter frames'
-    inputs go to the model as one array, see _read_frames). A moving hand was read by the bundle's
-    motion model already: its probabilities are `probs` (None: not finite)."""
+    inputs go to the model as one array, see _read_frames). A moving hand's probabilities are the
+    bundle's motion model's, `probs` (its latest read of the stream's window; None: not finite)."""
 
     hands: np.ndarray
     pose: np.ndarray | None
@@ -59,7 +59,7 @@ class RecognizerStream:
     A letter (frame) model reads every frame and the fingerspelling decoder spells its labels.
     A word (sequence) model reads each sign once, when its motion ends (runtime/words.py).
     With a motion-aware letter bundle, a gate watches the wrist: while the hand travels, the
-    motion model reads the window; once it stops, the frame model reads the hand again, and a
+    motion model reads the window (every MOTION_EVERY frames); once it stops, the frame model reads the hand again, and a
     moving letter just read stays the answer while its end handshape is held (the hand that
     wrote J rests in the I handshape: that is still the J, not a new I)."""
 
