@@ -690,3 +690,20 @@ def test_viewers_read_every_other_moving_frame_in_any_batch_as_alone(sibi, datas
             together[v][k] = seen(update)
     assert together == alone
     assert reads[0] == read_alone and moving > 300 and 0.5 * moving <= read_alone <= 0.6 * moving, (read_alone, moving)
+
+
+def test_the_motion_bench_drops_the_same_frames_of_a_clip_for_every_stride(motion_bench):
+    """bench/motion.py --drops: every k-th frame, or a share at random with a seed per clip (so the
+    streams compared at MOTION_EVERY 1 and 2 lose the same frames); lost: pushed without a hand."""
+    import argparse
+
+    drops = motion_bench.drops
+    assert drops("none").dropped(30, 0).sum() == 0
+    assert np.flatnonzero(drops("every11").dropped(23, 4)).tolist() == [10, 21]
+    share = drops("20%").dropped(5000, 3)
+    assert 0.18 < share.mean() < 0.22 and (share == drops("20%").dropped(5000, 3)).all()
+    assert (share != drops("20%").dropped(5000, 4)).any()
+    assert drops("lost:20%").lost and not drops("20%").lost and drops("lost:every11").every == 11
+    for bad in ("every1", "120%", "0%", "lost:", "20", "some"):
+        with pytest.raises(argparse.ArgumentTypeError, match="give none"):
+            drops(bad)
