@@ -23,6 +23,7 @@ tracker missed the hand), at random (a fixed seed per clip, the same for every N
     python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
     python bench/motion.py --systems bisindo --open-set-keep 0.98   # with a calibrated open-set threshold
     python bench/motion.py --bundles /tmp/b --motion-every 1 2 --drops none 20% every11 lost:20%
+    python bench/motion.py --bundles /tmp/b --motion-every 1 2 --rest 0.5   # the hand rests after each clip
 """
 from __future__ import annotations
 
@@ -146,12 +147,14 @@ def drops(text: str) -> Drops:
 
 
 def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0, drop: Drops | None = None,
-                clip: int = 0) -> str:
+                clip: int = 0, rest: float = 0.0) -> str:
     """The text a stream writes for the clip, played as a video at `fps` (spelling counts
-    seconds) and finished as `isyarat recognize` finishes a video; `drop`: the frames it loses."""
-    dropped = np.zeros(len(lm.hands), bool) if drop is None else drop.dropped(len(lm.hands), clip)
+    seconds) and finished as `isyarat recognize` finishes a video; `drop`: the frames it loses;
+    `rest`: seconds the hand stays still in its last frame after the clip (as a live viewer's does)."""
+    frames = np.concatenate([lm.hands, np.repeat(lm.hands[-1:], round(rest * fps), axis=0)])
+    dropped = np.zeros(len(frames), bool) if drop is None else drop.dropped(len(frames), clip)
     with recognizer.stream() as stream:
-        for n, (hands, lost) in enumerate(zip(lm.hands, dropped.tolist())):
+        for n, (hands, lost) in enumerate(zip(frames, dropped.tolist())):
             if lost and not drop.lost:
                 continue
             stream.push_landmarks(np.full_like(hands, np.nan) if lost else hands, t=n / fps)
@@ -159,17 +162,17 @@ def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0, drop: 
     return stream.text
 
 
-def score(recognizer: Recognizer, seqs: list) -> list[dict]:
+def score(recognizer: Recognizer, seqs: list, rest: float = 0.0) -> list[dict]:
     rows = []
     for s in seqs:
         p = recognizer.predict_clip(s.landmarks)
         rows.append({"label": s.label, "kind": s.metadata["kind"], "pred": p.label,
-                     "once": stream_text(recognizer, s.landmarks) == s.label})
+                     "once": stream_text(recognizer, s.landmarks, rest=rest) == s.label})
     return rows
 
 
 def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int], dropping: list[Drops],
-                starts: dict[str, str]) -> list[str]:
+                starts: dict[str, str], rest: float = 0.0) -> list[str]:
     """The streaming table's rows: "stream once" of every clip for each MOTION_EVERY and drops, and
     how many windows the motion model read (its calls' rows)."""
     reads, read = [0], recognizer.motion_probabilities_many
@@ -183,7 +186,8 @@ def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int
         for drop in dropping:
             for n in every:
                 stream_module.MOTION_EVERY, reads[0] = n, 0
-                once = [stream_text(recognizer, s.landmarks, drop=drop, clip=i) == s.label for i, s in enumerate(seqs)]
+                once = [stream_text(recognizer, s.landmarks, drop=drop, clip=i, rest=rest) == s.label
+                        for i, s in enumerate(seqs)]
                 moving = [ok for ok, s in zip(once, seqs) if s.metadata["kind"] == "moving"]
                 held = [ok for ok, s in zip(once, seqs) if s.metadata["kind"] == "held"]
                 letters = [f"{letter} {np.mean([ok for ok, s in zip(once, seqs) if s.label == letter and s.metadata['kind'] == 'moving']):.3f}"
@@ -248,7 +252,12 @@ def main() -> None:
                         help="streaming table: frames each clip loses: none, 20%% (at random, a fixed seed per "
                              "clip), every11 (every 11th frame) are removed from the stream; lost:20%%, lost:every11 "
                              "are pushed without a hand (the tracker missed it)")
+    parser.add_argument("--rest", type=float, default=0.0, metavar="S",
+                        help="streamed clips: the hand stays still in its last frame S seconds more, as a live "
+                             "viewer's does after a letter (default 0: the clip ends with the letter)")
     args = parser.parse_args()
+    if not 0 <= args.rest <= 10:
+        parser.error(f"--rest: give seconds from 0 to 10, got {args.rest}")
     if args.motion_every is not None and min(args.motion_every) < 1:
         parser.error(f"--motion-every: give frames (1 or more), got {min(args.motion_every)}")
     streaming = args.motion_every is not None or args.drops is not None
@@ -278,21 +287,22 @@ def main() -> None:
             frame_only = Recognizer(load_bundle(path))
             frame_only.motion, frame_only.open_set = None, None
             starts = {k: m.start for k, m in vocab.moving.items()}
-            lines += summarize(system, "frame model alone", score(frame_only, test_seqs), starts)
-            lines += summarize(system, "motion-aware", score(aware, test_seqs), starts)
+            lines += summarize(system, "frame model alone", score(frame_only, test_seqs, args.rest), starts)
+            lines += summarize(system, "motion-aware", score(aware, test_seqs, args.rest), starts)
             if streaming:
-                streamed += stream_rows(system, aware, test_seqs, every, dropping, starts)
+                streamed += stream_rows(system, aware, test_seqs, every, dropping, starts, args.rest)
             if open_set is not None:  # the recipe's "unknown sign" record, as the shipped bundle would carry it
                 aware.open_set = open_set
                 lines += summarize(system, f"motion-aware + open set ({open_set_text(open_set)})",
-                                   score(aware, test_seqs), starts)
+                                   score(aware, test_seqs, args.rest), starts)
     print(f"\nHeld-out synthetic sequences (hands from held-out capture groups, new paths), "
           f"{args.train_per_letter}/{args.test_per_letter} sequences per letter for training/test, "
           f"{args.epochs} epochs; one clip = one sample.\n")
     print("\n".join(lines))
     if streaming:
         print(f"\nStreamed at 30 fps, the motion-aware bundle (no open set); the motion model's windows "
-              f"read with MOTION_EVERY = N; the same clips and drops for every N.\n")
+              f"read with MOTION_EVERY = N; the same clips and drops for every N; {args.rest:g} s of rest "
+              f"after each clip.\n")
         print("\n".join(streamed))
     print(f"\n({time.time() - start:.0f} s)")
 
