@@ -59,9 +59,9 @@ class RecognizerStream:
     A letter (frame) model reads every frame and the fingerspelling decoder spells its labels.
     A word (sequence) model reads each sign once, when its motion ends (runtime/words.py).
     With a motion-aware letter bundle, a gate watches the wrist: while the hand travels, the
-    motion model reads the window (every MOTION_EVERY frames); once it stops, the frame model reads the hand again, and a
-    moving letter just read stays the answer while its end handshape is held (the hand that
-    wrote J rests in the I handshape: that is still the J, not a new I)."""
+    motion model reads the window (every MOTION_EVERY frames); once it stops, the frame model
+    reads the hand again, and a moving letter just read stays the answer while its end handshape
+    is held (the hand that wrote J rests in the I handshape: that is still the J, not a new I)."""
 
     def __init__(self, recognizer: "Recognizer", **decoder_settings: float) -> None:
         self.recognizer = recognizer
