@@ -171,6 +171,20 @@ def score(recognizer: Recognizer, seqs: list, rest: float = 0.0) -> list[dict]:
     return rows
 
 
+def once_shares(once: list[bool], seqs: list, starts: dict[str, str]) -> str:
+    """The streaming table's middle cells: the share of moving clips, of still clips and of each
+    moving letter's clips streamed once."""
+    def share(keep) -> str:
+        hits = [ok for ok, s in zip(once, seqs) if keep(s)]
+        return f"{np.mean(hits):.3f} ({sum(hits)}/{len(hits)})"
+
+    def moving(s) -> bool:
+        return s.metadata["kind"] == "moving"
+
+    letters = "; ".join(f"{letter} {share(lambda s: moving(s) and s.label == letter)}" for letter in sorted(starts))
+    return f"{share(moving)} | {share(lambda s: not moving(s))} | {letters}"
+
+
 def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int], dropping: list[Drops],
                 starts: dict[str, str], rest: float = 0.0) -> list[str]:
     """The streaming table's rows: "stream once" of every clip for each MOTION_EVERY and drops, and
@@ -188,12 +202,7 @@ def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int
                 stream_module.MOTION_EVERY, reads[0] = n, 0
                 once = [stream_text(recognizer, s.landmarks, drop=drop, clip=i, rest=rest) == s.label
                         for i, s in enumerate(seqs)]
-                moving = [ok for ok, s in zip(once, seqs) if s.metadata["kind"] == "moving"]
-                held = [ok for ok, s in zip(once, seqs) if s.metadata["kind"] == "held"]
-                letters = [f"{letter} {np.mean([ok for ok, s in zip(once, seqs) if s.label == letter and s.metadata['kind'] == 'moving']):.3f}"
-                           for letter in sorted(starts)]
-                lines.append(f"| {system} | {drop.name} | {n} | {np.mean(moving):.3f} ({sum(moving)}/{len(moving)}) | "
-                             f"{np.mean(held):.3f} ({sum(held)}/{len(held)}) | {'; '.join(letters)} | {reads[0]} |")
+                lines.append(f"| {system} | {drop.name} | {n} | {once_shares(once, seqs, starts)} | {reads[0]} |")
                 print(lines[-1], flush=True)
     finally:
         recognizer.motion_probabilities_many, stream_module.MOTION_EVERY = read, kept
