@@ -13,17 +13,27 @@ and nothing else). When the system's letter recipe has an open set (`open_set:`,
 or --open-set-keep), the bundle carries the record it calibrated and a third row reads with it: an "unknown" answer
 counts as wrong, so the row says what the open set costs the moving and the still letters.
 
+--motion-every and --drops add a streaming table for the motion-aware bundle: "stream once" again
+with the motion model reading a moving hand's window every N frames of the stream (the runtime's
+MOTION_EVERY, set for the run), and with frames dropped: removed from the stream (never pushed, the
+others keep their capture times: a viewer's lost frames) or pushed without a hand (`lost:`, the
+tracker missed the hand), at random (a fixed seed per clip, the same for every N) or every k-th frame.
+
     nice -n 10 python bench/motion.py                 # both systems, a few minutes on 2 cores
     python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
     python bench/motion.py --systems bisindo --open-set-keep 0.98   # with a calibrated open-set threshold
+    python bench/motion.py --bundles /tmp/b --motion-every 1 2 --drops none 20% every11 lost:20%
+    python bench/motion.py --bundles /tmp/b --motion-every 1 2 --rest 0.5   # the hand rests after each clip
 """
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +43,7 @@ from isyarat.data.samples import LANDMARKS, Dataset, Sample
 from isyarat.export.bundle import load_bundle, write_bundle
 from isyarat.export.motion import MotionPart
 from isyarat.landmarks.arrays import Landmarks
+from isyarat.runtime import stream as stream_module
 from isyarat.runtime.recognizer import Recognizer
 from isyarat.synth import split_hands, synthesize
 from isyarat.synth.build import source_hands
@@ -107,23 +118,95 @@ def cached_bundle(system: str, train_hands: list, train_seqs: list, args, tmp: P
     return folder / system
 
 
-def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0) -> str:
+@dataclass(frozen=True)
+class Drops:
+    """Frames a stream loses: `rate` of them at random, or every `every`-th; removed from the stream
+    (the others keep their capture times) or, when `lost`, pushed without a hand."""
+
+    name: str
+    rate: float = 0.0
+    every: int = 0
+    lost: bool = False
+
+    def dropped(self, n: int, clip: int) -> np.ndarray:
+        """(n,) True for the frames of clip number `clip` that are dropped (a fixed seed per clip)."""
+        if self.every:
+            return np.arange(n) % self.every == self.every - 1
+        return np.random.default_rng([17, clip]).random(n) < self.rate
+
+
+def drops(text: str) -> Drops:
+    """--drops: none, 20% (at random), every11 (every 11th frame); lost:... pushes them without a hand."""
+    found = re.fullmatch(r"(lost:)?(?:(\d+(?:\.\d+)?)%|every(\d+))", text)
+    if text == "none":
+        return Drops(text)
+    if found is None or (found[3] and int(found[3]) < 2) or (found[2] and not 0 < float(found[2]) < 100):
+        raise argparse.ArgumentTypeError(f"{text!r}: give none, a share like 20% (0-100), every11 (k >= 2), "
+                                         "or lost:20% / lost:every11")
+    return Drops(text, float(found[2]) / 100 if found[2] else 0.0, int(found[3] or 0), bool(found[1]))
+
+
+def stream_text(recognizer: Recognizer, lm: Landmarks, fps: float = 30.0, drop: Drops | None = None,
+                clip: int = 0, rest: float = 0.0) -> str:
     """The text a stream writes for the clip, played as a video at `fps` (spelling counts
-    seconds) and finished as `isyarat recognize` finishes a video."""
+    seconds) and finished as `isyarat recognize` finishes a video; `drop`: the frames it loses;
+    `rest`: seconds the hand stays still in its last frame after the clip (as a live viewer's does)."""
+    frames = np.concatenate([lm.hands, np.repeat(lm.hands[-1:], round(rest * fps), axis=0)])
+    dropped = np.zeros(len(frames), bool) if drop is None else drop.dropped(len(frames), clip)
     with recognizer.stream() as stream:
-        for n, hands in enumerate(lm.hands):
-            stream.push_landmarks(hands, t=n / fps)
+        for n, (hands, lost) in enumerate(zip(frames, dropped.tolist())):
+            if lost and not drop.lost:
+                continue
+            stream.push_landmarks(np.full_like(hands, np.nan) if lost else hands, t=n / fps)
         stream.finish()
     return stream.text
 
 
-def score(recognizer: Recognizer, seqs: list) -> list[dict]:
+def score(recognizer: Recognizer, seqs: list, rest: float = 0.0) -> list[dict]:
     rows = []
     for s in seqs:
         p = recognizer.predict_clip(s.landmarks)
         rows.append({"label": s.label, "kind": s.metadata["kind"], "pred": p.label,
-                     "once": stream_text(recognizer, s.landmarks) == s.label})
+                     "once": stream_text(recognizer, s.landmarks, rest=rest) == s.label})
     return rows
+
+
+def once_shares(once: list[bool], seqs: list, starts: dict[str, str]) -> str:
+    """The streaming table's middle cells: the share of moving clips, of still clips and of each
+    moving letter's clips streamed once."""
+    def share(keep) -> str:
+        hits = [ok for ok, s in zip(once, seqs) if keep(s)]
+        return f"{np.mean(hits):.3f} ({sum(hits)}/{len(hits)})"
+
+    def moving(s) -> bool:
+        return s.metadata["kind"] == "moving"
+
+    letters = "; ".join(f"{letter} {share(lambda s: moving(s) and s.label == letter)}" for letter in sorted(starts))
+    return f"{share(moving)} | {share(lambda s: not moving(s))} | {letters}"
+
+
+def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int], dropping: list[Drops],
+                starts: dict[str, str], rest: float = 0.0) -> list[str]:
+    """The streaming table's rows: "stream once" of every clip for each MOTION_EVERY and drops, and
+    how many windows the motion model read (its calls' rows)."""
+    reads, read = [0], recognizer.motion_probabilities_many
+
+    def counted(windows):
+        reads[0] += len(windows)
+        return read(windows)
+
+    recognizer.motion_probabilities_many, kept, lines = counted, stream_module.MOTION_EVERY, []
+    try:
+        for drop in dropping:
+            for n in every:
+                stream_module.MOTION_EVERY, reads[0] = n, 0
+                once = [stream_text(recognizer, s.landmarks, drop=drop, clip=i, rest=rest) == s.label
+                        for i, s in enumerate(seqs)]
+                lines.append(f"| {system} | {drop.name} | {n} | {once_shares(once, seqs, starts)} | {reads[0]} |")
+                print(lines[-1], flush=True)
+    finally:
+        recognizer.motion_probabilities_many, stream_module.MOTION_EVERY = read, kept
+    return lines
 
 
 def summarize(system: str, name: str, rows: list[dict], starts: dict[str, str]) -> list[str]:
@@ -171,10 +254,28 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=None,
                         help="keep the trained bundles in this folder and reuse them on the next run "
                              "(same settings): to compare decoders without training again")
+    parser.add_argument("--motion-every", type=int, nargs="+", default=None, metavar="N",
+                        help="streaming table: the motion model reads a moving hand's window every N frames "
+                             f"(the runtime's MOTION_EVERY, now {stream_module.MOTION_EVERY}); several N: a row each")
+    parser.add_argument("--drops", type=drops, nargs="+", default=None, metavar="DROPS",
+                        help="streaming table: frames each clip loses: none, 20%% (at random, a fixed seed per "
+                             "clip), every11 (every 11th frame) are removed from the stream; lost:20%%, lost:every11 "
+                             "are pushed without a hand (the tracker missed it)")
+    parser.add_argument("--rest", type=float, default=0.0, metavar="S",
+                        help="streamed clips: the hand stays still in its last frame S seconds more, as a live "
+                             "viewer's does after a letter (default 0: the clip ends with the letter)")
     args = parser.parse_args()
+    if not 0 <= args.rest <= 10:
+        parser.error(f"--rest: give seconds from 0 to 10, got {args.rest}")
+    if args.motion_every is not None and min(args.motion_every) < 1:
+        parser.error(f"--motion-every: give frames (1 or more), got {min(args.motion_every)}")
+    streaming = args.motion_every is not None or args.drops is not None
+    every, dropping = args.motion_every or [stream_module.MOTION_EVERY], args.drops or [Drops("none")]
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     start = time.time()
+    streamed = ["| system | drops | motion every | stream once: moving (n) | stream once: still (n) | "
+                "stream once per moving letter | motion windows read |", "|---|---|---|---|---|---|---|"]
     lines = ["| system | reader | moving letters (n) | still letters (n) | stream once: moving | stream once: still | "
              "per moving letter (confusion with its start handshape) |", "|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,16 +296,23 @@ def main() -> None:
             frame_only = Recognizer(load_bundle(path))
             frame_only.motion, frame_only.open_set = None, None
             starts = {k: m.start for k, m in vocab.moving.items()}
-            lines += summarize(system, "frame model alone", score(frame_only, test_seqs), starts)
-            lines += summarize(system, "motion-aware", score(aware, test_seqs), starts)
+            lines += summarize(system, "frame model alone", score(frame_only, test_seqs, args.rest), starts)
+            lines += summarize(system, "motion-aware", score(aware, test_seqs, args.rest), starts)
+            if streaming:
+                streamed += stream_rows(system, aware, test_seqs, every, dropping, starts, args.rest)
             if open_set is not None:  # the recipe's "unknown sign" record, as the shipped bundle would carry it
                 aware.open_set = open_set
                 lines += summarize(system, f"motion-aware + open set ({open_set_text(open_set)})",
-                                   score(aware, test_seqs), starts)
+                                   score(aware, test_seqs, args.rest), starts)
     print(f"\nHeld-out synthetic sequences (hands from held-out capture groups, new paths), "
           f"{args.train_per_letter}/{args.test_per_letter} sequences per letter for training/test, "
           f"{args.epochs} epochs; one clip = one sample.\n")
     print("\n".join(lines))
+    if streaming:
+        print(f"\nStreamed at 30 fps, the motion-aware bundle (no open set); the motion model's windows "
+              f"read with MOTION_EVERY = N; the same clips and drops for every N; {args.rest:g} s of rest "
+              f"after each clip.\n")
+        print("\n".join(streamed))
     print(f"\n({time.time() - start:.0f} s)")
 
 

@@ -1,3 +1,4 @@
+import importlib
 import sys
 from pathlib import Path
 
@@ -13,12 +14,20 @@ def datasets() -> Path:
     return DATASETS
 
 
-@pytest.fixture(scope="session")
-def realtime_bench():
-    """bench/realtime.py as a module (the tests that keep the bench in step with the code)."""
+def bench_module(name: str):
+    """bench/<name>.py as a module (the tests that keep a bench in step with the code)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     try:
-        import realtime
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return realtime
+
+
+@pytest.fixture(scope="session")
+def realtime_bench():
+    return bench_module("realtime")
+
+
+@pytest.fixture(scope="session")
+def motion_bench():
+    return bench_module("motion")

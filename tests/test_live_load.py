@@ -561,14 +561,11 @@ def test_many_viewers_pushed_together_get_what_each_gets_alone(sibi, datasets):
     assert sum(bool(r[3]) for r in shown) > 300 and len({r[0] for r in shown}) > 5 and any(r[5] for r in shown)
 
 
-def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, datasets):
-    """Twelve viewers draw J or Z (synthetic paths from real I and D hands, the motion model
-    reads them), rest in the end handshape, sign A, then draw again: pushed together, each gets
-    the very frames it gets alone; the resting hand keeps the moving letter (its shape compared
-    with the shape it rested in after moving), so no I or D is written after a J or a Z."""
+def j_and_z_viewers(datasets) -> list[np.ndarray]:
+    """Twelve viewers' 90 frames: J or Z drawn (synthetic paths from real I and D hands), a rest in
+    the end handshape, A signed, the letter drawn again."""
     from dataclasses import replace
 
-    from isyarat.runtime.stream import push_many
     from isyarat.synth import SynthSettings, moving_sequence
     from isyarat.vocab import load_vocabulary
 
@@ -586,6 +583,17 @@ def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, dataset
                                replace(SynthSettings(), hold_frames=(2, 4), left_handed=0.0)).hands
         rest, a = [clip[-1]] * 25, list(flipped(asl_hands(datasets, "A", 10)))
         viewers.append(np.stack([*[clip[0]] * (5 + v), *clip, *rest, *a, *clip, *rest][:90]))
+    return viewers
+
+
+def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, datasets):
+    """Twelve viewers draw J or Z (synthetic paths from real I and D hands, the motion model
+    reads them), rest in the end handshape, sign A, then draw again: pushed together, each gets
+    the very frames it gets alone; the resting hand keeps the moving letter (its shape compared
+    with the shape it rested in after moving), so no I or D is written after a J or a Z."""
+    from isyarat.runtime.stream import push_many
+
+    viewers = j_and_z_viewers(datasets)
 
     def seen(update):
         p = update.prediction
@@ -604,3 +612,129 @@ def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, dataset
     texts = [frames[-1][4] for frames in alone]
     assert all(text and set(text) <= {"J", "Z"} for text in texts), texts
     assert sum(len(text) == 2 for text in texts) >= 6, texts  # both moving letters read, for most viewers
+
+
+def moving_frames(recognizer: Recognizer, frames: np.ndarray, reset_at: int | None = None) -> list[bool]:
+    """Which frames a stream reads as moving: its gate open (a gate of the bundle's settings, reset
+    where the stream is) and a hand in the frame."""
+    gate, out = MotionGate(recognizer.motion.gate), []
+    for k, hands in enumerate(frames):
+        if k == reset_at:
+            gate.reset()
+        out.append(gate.push(hands) and bool(np.isfinite(hands).all(axis=(1, 2)).any()))
+    return out
+
+
+def every_other_of_each_run(moving: list[bool], every: int) -> list[int]:
+    """The frames whose window the motion model reads: the first of each run of moving frames, then
+    every `every`-th of the run."""
+    reads, run = [], 0
+    for k, now in enumerate(moving):
+        run = run + 1 if now else 0
+        if now and (run - 1) % every == 0:
+            reads.append(k)
+    return reads
+
+
+def test_a_moving_hand_s_window_is_read_every_other_frame_of_its_stream(sibi, datasets, monkeypatch):
+    """While the gate stays open the motion model reads a stream's window on the frame it opened
+    and then every MOTION_EVERY-th frame (2; also 1 and 3); the frames between take its latest
+    read. A frame without a hand in the path, or a reset, starts the count again. The streams
+    write what they write when every moving frame is read (MOTION_EVERY = 1, as before)."""
+    from isyarat.runtime import stream as stream_module
+
+    assert stream_module.MOTION_EVERY == 2
+    read_at, pushing = [], [0]
+
+    def counted(windows, read=sibi.motion_probabilities_many):
+        read_at.extend([pushing[0]] * len(windows))
+        return read(windows)
+
+    monkeypatch.setattr(sibi, "motion_probabilities_many", counted)
+    j, z = j_and_z_viewers(datasets)[:2]
+    j = j.copy()
+    j[25] = np.nan  # the hand lost for a frame on the J's path, just after a read at MOTION_EVERY 3
+    texts = {}
+    for every in (2, 1, 3):
+        monkeypatch.setattr(stream_module, "MOTION_EVERY", every)
+        for frames, reset_at in ((j, None), (z, 20)):  # the reset: mid-path
+            read_at.clear()
+            stream = sibi.stream()
+            for k, hands in enumerate(frames):
+                if k == reset_at:
+                    stream.reset()
+                pushing[0] = k
+                stream.push_landmarks(hands, t=k / 30)
+            moving = moving_frames(sibi, frames, reset_at)
+            assert read_at == every_other_of_each_run(moving, every)
+            assert sum(moving) > 20 and len(read_at) <= {1: 1.0, 2: 0.6, 3: 0.45}[every] * sum(moving)
+            texts[every, frames is j] = stream.text
+    assert moving_frames(sibi, j)[24:27] == [True, False, True]
+    assert texts[2, True] == texts[1, True] and "J" in texts[1, True], texts
+    assert texts[2, False] == texts[1, False] and "Z" in texts[1, False], texts
+
+
+def test_viewers_read_every_other_moving_frame_in_any_batch_as_alone(sibi, datasets, monkeypatch):
+    """The motion model's stride counts each stream's own frames, never batches: twelve viewers
+    drawing J and Z, some skipping frames (so their batches change), some losing the hand on the
+    path, one resetting mid-letter, get alone and pushed together the very same frames, and the
+    motion model reads the same windows, about half of their moving frames."""
+    from isyarat.runtime.stream import push_many
+
+    viewers, ticks = j_and_z_viewers(datasets), 90
+    for v in range(3, 12, 4):
+        viewers[v] = viewers[v].copy()
+        viewers[v][20 + v] = np.nan  # the hand lost on the path
+    reads = [0]
+
+    def counted(windows, read=sibi.motion_probabilities_many):
+        reads[0] += len(windows)
+        return read(windows)
+
+    monkeypatch.setattr(sibi, "motion_probabilities_many", counted)
+
+    def pushes(v: int) -> list[int]:  # the ticks viewer v pushes a frame at
+        return [k for k in range(ticks) if v % 3 != 1 or (k + v) % 5 != 0]
+
+    def seen(update):
+        p = update.prediction
+        return (p.label, p.confidence, p.has_hand, dict(p.probabilities), update.text, update.added)
+
+    alone, moving = [], 0
+    for v, frames in enumerate(viewers):
+        stream, reset_at = sibi.stream(), 30 if v == 5 else None
+        out = {}
+        for k in pushes(v):
+            if k == reset_at:
+                stream.reset()
+            out[k] = seen(stream.push_landmarks(frames[k], t=k / 30))
+        alone.append(out)
+        moving += sum(moving_frames(sibi, frames[pushes(v)], pushes(v).index(30) if v == 5 else None))
+    read_alone, reads[0] = reads[0], 0
+    streams, together = [sibi.stream() for _ in viewers], [{} for _ in viewers]
+    for k in range(ticks):
+        if k == 30:
+            streams[5].reset()
+        batch = [v for v in range(len(viewers)) if k in pushes(v)]
+        for v, update in zip(batch, push_many([streams[v] for v in batch], [viewers[v][k] for v in batch], None,
+                                              [k / 30] * len(batch))):
+            together[v][k] = seen(update)
+    assert together == alone
+    assert reads[0] == read_alone and moving > 300 and 0.5 * moving <= read_alone <= 0.6 * moving, (read_alone, moving)
+
+
+def test_the_motion_bench_drops_the_same_frames_of_a_clip_for_every_stride(motion_bench):
+    """bench/motion.py --drops: every k-th frame, or a share at random with a seed per clip (so the
+    streams compared at MOTION_EVERY 1 and 2 lose the same frames); lost: pushed without a hand."""
+    import argparse
+
+    drops = motion_bench.drops
+    assert drops("none").dropped(30, 0).sum() == 0
+    assert np.flatnonzero(drops("every11").dropped(23, 4)).tolist() == [10, 21]
+    share = drops("20%").dropped(5000, 3)
+    assert 0.18 < share.mean() < 0.22 and (share == drops("20%").dropped(5000, 3)).all()
+    assert (share != drops("20%").dropped(5000, 4)).any()
+    assert drops("lost:20%").lost and not drops("20%").lost and drops("lost:every11").every == 11
+    for bad in ("every1", "120%", "0%", "lost:", "20", "some"):
+        with pytest.raises(argparse.ArgumentTypeError, match="give none"):
+            drops(bad)

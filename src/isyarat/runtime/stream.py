@@ -38,8 +38,8 @@ class StreamUpdate:
 @dataclass
 class PendingFrame:
     """A frame pushed into a stream: a word model's input `x` when a sign ended (letter frames'
-    inputs go to the model as one array, see _read_frames). A moving hand was read by the bundle's
-    motion model already: its probabilities are `probs` (None: not finite)."""
+    inputs go to the model as one array, see _read_frames). A moving hand's probabilities are the
+    bundle's motion model's, `probs` (its latest read of the stream's window; None: not finite)."""
 
     hands: np.ndarray
     pose: np.ndarray | None
@@ -59,9 +59,9 @@ class RecognizerStream:
     A letter (frame) model reads every frame and the fingerspelling decoder spells its labels.
     A word (sequence) model reads each sign once, when its motion ends (runtime/words.py).
     With a motion-aware letter bundle, a gate watches the wrist: while the hand travels, the
-    motion model reads the window; once it stops, the frame model reads the hand again, and a
-    moving letter just read stays the answer while its end handshape is held (the hand that
-    wrote J rests in the I handshape: that is still the J, not a new I)."""
+    motion model reads the window (every MOTION_EVERY frames); once it stops, the frame model
+    reads the hand again, and a moving letter just read stays the answer while its end handshape
+    is held (the hand that wrote J rests in the I handshape: that is still the J, not a new I)."""
 
     def __init__(self, recognizer: "Recognizer", **decoder_settings: float) -> None:
         self.recognizer = recognizer
@@ -79,6 +79,8 @@ class RecognizerStream:
         self._setting_off = False  # the wrist is travelling (or the gate is open)
         self._set_off_at = -np.inf  # when the latest travel began
         self._traced: str | None = None  # the moving letter read from its path in the latest frame
+        self._frames = 0  # frames pushed: the motion model's reads are counted in them (_motion_due)
+        self._motion_read: MotionRead | None = None  # the motion model's latest read of this stream's window
         self._extractor = None
 
     @property
@@ -119,6 +121,7 @@ class RecognizerStream:
         """Add the frame (hands (2, 21, 3) float32; has_hand: whether one is complete) to the
         window: what it holds (a word model's input when its sign ended)."""
         pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
+        self._frames += 1
         self._window.append((hands, _EMPTY_POSE if pose is None else pose))
         now = time.monotonic() if t is None else float(t)
         if self.words is not None:
@@ -234,6 +237,15 @@ class RecognizerStream:
         setting_off = self.gate.travel >= STARTING
         return not (setting_off and prediction.label in self._start_letters)
 
+    def _motion_due(self) -> bool:
+        """Whether the motion model reads this moving frame's window: on the first frame of a moving
+        run and every MOTION_EVERY-th frame after; the frames between take its latest read (the
+        windows of consecutive frames share all frames but one, and the motion model was the live
+        server's largest cost). Counted in the stream's own frames, so a stream reads the same
+        frames in any batch; a frame without a hand, a closed gate or a reset ends the run."""
+        read = self._motion_read
+        return read is None or read.last != self._frames - 1 or self._frames - read.at >= MOTION_EVERY
+
     def _window_landmarks(self, frames: int | None = None) -> Landmarks:
         recent = list(self._window)[-frames:] if frames else list(self._window)
         hands = np.stack([h for h, _ in recent])
@@ -247,6 +259,7 @@ class RecognizerStream:
         self._window.clear()
         self._moved_letter, self._rest_hands, self._rest_shape = None, None, None
         self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
+        self._motion_read = None
         if self.words is not None:
             self.words.reset()
         if self.gate is not None:
@@ -264,6 +277,17 @@ class RecognizerStream:
         self.close()
 
 
+@dataclass
+class MotionRead:
+    """The motion model's latest read of a stream's window: the probabilities (None: not finite),
+    the stream's frame it was read at and its latest moving frame since (RecognizerStream._frames)."""
+
+    probs: np.ndarray | None
+    at: int
+    last: int
+
+
+MOTION_EVERY = 2  # a moving hand's window is read every 2nd frame of its stream (_motion_due)
 MOVING_HOLD_S = 0.1  # a letter the motion model read from its path: a short hold writes it
 MIN_REACH = 0.9  # hand sizes the wrist must get from where it set off for that (a shake: at most ~0.7)
 
@@ -345,11 +369,7 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
         moving = {i for i, now in enumerate(opened) if now and i in wrists}
         _compared_shapes(streams, frames, seen, hands, moving)
     if moving:
-        rows = sorted(moving)
-        frames_read = recognizer.motion.features.frames
-        probs = recognizer.motion_probabilities_many([streams[i]._window_landmarks(frames_read) for i in rows])
-        for i, p, ok in zip(rows, probs, np.isfinite(probs).all(axis=1).tolist()):
-            frames[i].probs, frames[i].moving = p if ok else None, True
+        _read_motion(recognizer, streams, frames, sorted(moving))
     still = [k for k, i in enumerate(seen) if i not in moving]
     if not still:
         return [], None
@@ -359,6 +379,24 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     if usable.all():
         return [seen[k] for k in still], x
     return [seen[k] for k, ok in zip(still, usable.tolist()) if ok], x[usable]
+
+
+def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame],
+                 rows: list[int]) -> None:
+    """The moving frames `rows`: the motion model reads the windows of those due (one call, finite
+    rows kept); the others take their stream's latest read (RecognizerStream._motion_due)."""
+    due = [i for i in rows if streams[i]._motion_due()]
+    read: dict[int, np.ndarray | None] = {}
+    if due:
+        frames_read = recognizer.motion.features.frames
+        probs = recognizer.motion_probabilities_many([streams[i]._window_landmarks(frames_read) for i in due])
+        read = {i: p if ok else None for i, p, ok in zip(due, probs, np.isfinite(probs).all(axis=1).tolist())}
+    for i in rows:
+        stream = streams[i]
+        if i in read:
+            stream._motion_read = MotionRead(read[i], stream._frames, stream._frames)
+        stream._motion_read.last = stream._frames
+        frames[i].probs, frames[i].moving = stream._motion_read.probs, True
 
 
 def _compared_shapes(streams: list[RecognizerStream], frames: list[PendingFrame], seen: list[int],
