@@ -50,6 +50,7 @@ class PendingFrame:
     moving: bool = False
     sign_ended: bool = False  # a word model's sign ended with this frame: x holds the whole sign
     shape: np.ndarray | None = None  # the signing hand's shape, after a moving letter (see _compared_shapes)
+    bridged: bool = False  # no hand, but the stream kept the hands last seen (RecognizerStream._kept_hands)
 
 
 class RecognizerStream:
@@ -81,6 +82,7 @@ class RecognizerStream:
         self._traced: str | None = None  # the moving letter read from its path in the latest frame
         self._frames = 0  # frames pushed: the motion model's reads are counted in them (_motion_due)
         self._motion_read: MotionRead | None = None  # the motion model's latest read of this stream's window
+        self._last_seen: tuple[np.ndarray, float] | None = None  # the latest hands seen and their time (_kept_hands)
         self._extractor = None
 
     @property
@@ -122,11 +124,27 @@ class RecognizerStream:
         window: what it holds (a word model's input when its sign ended)."""
         pose = None if pose is None else np.asarray(pose, dtype=np.float32).reshape(33, 4)
         self._frames += 1
-        self._window.append((hands, _EMPTY_POSE if pose is None else pose))
         now = time.monotonic() if t is None else float(t)
+        kept, bridged = self._kept_hands(hands, has_hand, now)
+        self._window.append((kept, _EMPTY_POSE if pose is None else pose))
         if self.words is not None:
             return self._begin_word_frame(hands, pose, has_hand, now)
-        return PendingFrame(hands, pose, has_hand, None, now)
+        return PendingFrame(hands, pose, has_hand, None, now, bridged=bridged)
+
+    def _kept_hands(self, hands: np.ndarray, has_hand: bool, now: float) -> tuple[np.ndarray, bool]:
+        """The hands a motion-aware stream keeps for this frame, and whether it bridged a miss: a frame
+        in which the tracker missed the hand less than the decoder's bridge_s after it was last seen
+        keeps those hands (the hand stayed where it was), so the wrist's path, its reach and the
+        motion model's window go on through a blurred frame instead of breaking there. The frame
+        itself is still read as no hand."""
+        if self.gate is None:
+            return hands, False
+        if has_hand:
+            self._last_seen = (hands, now)
+            return hands, False
+        if self._last_seen is not None and now - self._last_seen[1] < self.decoder.bridge_s:
+            return self._last_seen[0], True
+        return hands, False
 
     def _begin_word_frame(self, hands: np.ndarray, pose: np.ndarray | None, has_hand: bool,
                           now: float) -> PendingFrame:
@@ -224,6 +242,8 @@ class RecognizerStream:
         that begins a J (one written just before is superseded when the J is read)."""
         starts = self.recognizer.motion.starts
         shape = frame.shape
+        if frame.bridged:  # the tracker missed the hand for a moment: nothing changed
+            return True
         if frame.moving:
             if prediction.label is not None:  # a moving hand read as a still letter clears it
                 self._moved_letter = prediction.label if prediction.label in starts else None
@@ -259,7 +279,7 @@ class RecognizerStream:
         self._window.clear()
         self._moved_letter, self._rest_hands, self._rest_shape = None, None, None
         self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
-        self._motion_read = None
+        self._motion_read, self._last_seen = None, None
         if self.words is not None:
             self.words.reset()
         if self.gate is not None:
@@ -356,18 +376,18 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     a hand get the frame model's input (one features call). Returns the frames whose input is
     usable and those inputs (R, *input_shape), for _run_model."""
     seen = [i for i, f in enumerate(frames) if f.has_hand]
-    if not seen:
-        gates = [stream.gate for stream in streams if stream.gate is not None]
-        push_wrists(gates, [None] * len(gates))
-        return [], None
-    if len(seen) < len(frames):
+    if seen and len(seen) < len(frames):
         hands, present = hands[seen], present[seen]
     moving = set()
     if recognizer.motion is not None:
-        wrists = dict(zip(seen, wrist_points(hands, present)))
-        opened = push_wrists([stream.gate for stream in streams], [wrists.get(i) for i in range(len(streams))])
+        wrists = dict(zip(seen, wrist_points(hands, present))) if seen else {}
+        opened = push_wrists([stream.gate for stream in streams],
+                             [wrists[i] if i in wrists else _bridged_wrist(s, f) for i, (s, f) in enumerate(zip(streams, frames))])
         moving = {i for i, now in enumerate(opened) if now and i in wrists}
-        _compared_shapes(streams, frames, seen, hands, moving)
+        if seen:
+            _compared_shapes(streams, frames, seen, hands, moving)
+    if not seen:
+        return [], None
     if moving:
         _read_motion(recognizer, streams, frames, sorted(moving))
     still = [k for k, i in enumerate(seen) if i not in moving]
@@ -397,6 +417,11 @@ def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], fram
             stream._motion_read = MotionRead(read[i], stream._frames, stream._frames)
         stream._motion_read.last = stream._frames
         frames[i].probs, frames[i].moving = stream._motion_read.probs, True
+
+
+def _bridged_wrist(stream: RecognizerStream, frame: PendingFrame):
+    """The wrist a frame that bridged a missed hand shows the gate: where the hand was last seen."""
+    return wrist_points(stream._last_seen[0][None])[0] if frame.bridged else None
 
 
 def _compared_shapes(streams: list[RecognizerStream], frames: list[PendingFrame], seen: list[int],
