@@ -11,7 +11,7 @@ import numpy as np
 from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate, push_wrists, wrist_points, wrist_reach
+from isyarat.runtime.motion import MotionGate, Point, push_wrists, wrist_points, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_rows
 from isyarat.runtime.spelling import FingerspellingDecoder
 from isyarat.runtime.words import WordDecoder, sign_label
@@ -372,17 +372,19 @@ def _letter_predictions(streams: list[RecognizerStream], frames: list[PendingFra
 def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame],
                  hands: np.ndarray, present: np.ndarray) -> tuple[list[int], np.ndarray | None]:
     """Letter streams: each gate sees its frame (hands (N, 2, 21, 3), present (N, 2) its complete
-    hands); moving hands go to the motion model (one call, finite rows kept), the other frames with
-    a hand get the frame model's input (one features call). Returns the frames whose input is
-    usable and those inputs (R, *input_shape), for _run_model."""
+    hands; a frame that bridged a missed hand shows the wrist last seen); moving hands go to the
+    motion model (one call, finite rows kept), the other frames with a hand get the frame model's
+    input (one features call). Returns the frames whose input is usable and those inputs
+    (R, *input_shape), for _run_model."""
     seen = [i for i, f in enumerate(frames) if f.has_hand]
     if seen and len(seen) < len(frames):
         hands, present = hands[seen], present[seen]
     moving = set()
     if recognizer.motion is not None:
         wrists = dict(zip(seen, wrist_points(hands, present))) if seen else {}
-        opened = push_wrists([stream.gate for stream in streams],
-                             [wrists[i] if i in wrists else _bridged_wrist(s, f) for i, (s, f) in enumerate(zip(streams, frames))])
+        shown = [wrists[i] if i in wrists else _bridged_wrist(stream, frame)
+                 for i, (stream, frame) in enumerate(zip(streams, frames))]
+        opened = push_wrists([stream.gate for stream in streams], shown)
         moving = {i for i, now in enumerate(opened) if now and i in wrists}
         if seen:
             _compared_shapes(streams, frames, seen, hands, moving)
@@ -419,7 +421,7 @@ def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], fram
         frames[i].probs, frames[i].moving = stream._motion_read.probs, True
 
 
-def _bridged_wrist(stream: RecognizerStream, frame: PendingFrame):
+def _bridged_wrist(stream: RecognizerStream, frame: PendingFrame) -> Point | None:
     """The wrist a frame that bridged a missed hand shows the gate: where the hand was last seen."""
     return wrist_points(stream._last_seen[0][None])[0] if frame.bridged else None
 
