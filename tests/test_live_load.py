@@ -14,7 +14,7 @@ from isyarat.landmarks.arrays import from_flat
 from isyarat.landmarks.mirror import mirror_hands
 from isyarat.runtime.motion import MotionGate, wrist_path, wrist_travel
 from isyarat.runtime.recognizer import Recognizer
-from isyarat.runtime.spelling import BRIDGE_S
+from isyarat.runtime.spelling import BRIDGE_S, lasted
 from isyarat.server.app import create_app
 from isyarat.server.live import TOP_K, compact_message
 
@@ -650,7 +650,7 @@ def moving_frames(recognizer: Recognizer, frames: np.ndarray, reset_at: int | No
         seen = bool(np.isfinite(hands).all(axis=(1, 2)).any())
         if seen:
             last = (hands, k / 30)
-        elif last is not None and k / 30 - last[1] < BRIDGE_S:
+        elif last is not None and not lasted(last[1], k / 30, BRIDGE_S):
             hands = last[0]
         out.append(gate.push(hands) and seen)
     return out

@@ -13,7 +13,7 @@ from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
 from isyarat.runtime.motion import MotionGate, Point, push_wrists, wrist_points, wrist_reach
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_rows
-from isyarat.runtime.spelling import FingerspellingDecoder
+from isyarat.runtime.spelling import FingerspellingDecoder, lasted
 from isyarat.runtime.words import WordDecoder, sign_label
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class RecognizerStream:
         if has_hand:
             self._last_seen = (hands, now)
             return hands, False
-        if self._last_seen is not None and now - self._last_seen[1] < self.decoder.bridge_s:
+        if self._last_seen is not None and not lasted(self._last_seen[1], now, self.decoder.bridge_s):
             return self._last_seen[0], True
         return hands, False
 
