@@ -12,7 +12,8 @@ for N viewers whose frames come together (--viewers; the server reads them as on
 page sends them, with the least costly client (RawClient, on uvloop; --client websockets for the
 websockets library's), with --before SRC first with that checkout's server; then the floor: the
 same stack answering a fixed reply of the same size.
-Every row prints the load average: rerun when it is high (other work on the cores).
+Every row prints the load average and the steal (the share of CPU time the hypervisor gave to other
+machines): rerun when either is high.
 Targets on 2 cores: 200 streams at 30 fps, every frame answered, p99 under 20 ms; project overhead
 under 10% of MediaPipe's time.
 
@@ -728,6 +729,25 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     return total
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far by kind (Linux /proc/stat: user, nice, system, idle, iowait, irq,
+    softirq, steal), or None where it cannot be read."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_percent(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the machine's CPU time that its hypervisor gave to other machines between two
+    cpu_times(): a virtual machine's 2 cores are only 2 while that is near 0, so runs are
+    comparable only at a similar steal."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after)]
+    return 100 * spent[7] / max(1, sum(spent))
+
+
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
                    workers: list[int], message: str, kind: str = "raw", floor_ws: str | None = None,
                    before: Path | None = None) -> dict:
@@ -774,6 +794,7 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
         for n in clients:
             counts = live_counts(url)
             server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid(), children=False)
+            machine_before = cpu_times()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the loop the server runs on too
                 run = runner.run(load(url, n, seconds, messages, kind))
             answered = max(1, run["answered"])
@@ -783,6 +804,7 @@ def load_runs(server: subprocess.Popen, url: str, clients: list[int], seconds: f
             run["frames_per_batch"] = frames_per_batch(counts, after)
             run["frames_by_process"] = sorted((f - counts.get(p, (0, 0))[0] for p, (f, _) in after.items()), reverse=True)
             run["load_average"] = os.getloadavg()[0]
+            run["steal_percent"] = steal_percent(machine_before, cpu_times())
             runs.append(run)
             print_load_row(run)
             time.sleep(0.5)
@@ -823,7 +845,7 @@ def stop(server: subprocess.Popen) -> None:
 
 
 LOAD_HEADER = ["clients", "offered fps", "answered fps", "RTT p50", "RTT p99", "reply p50", "reply p99",
-               "CPU/frame server", "clients", "frames/batch", "split %", "skipped %", "errors", "load avg"]
+               "CPU/frame server", "clients", "frames/batch", "split %", "skipped %", "errors", "load avg", "steal %"]
 
 
 def split(frames: list[int] | None) -> str:
@@ -838,7 +860,7 @@ def print_load_row(run: dict) -> None:
            run["server_cpu_ms_per_frame"], run["client_cpu_ms_per_frame"],
            "-" if run.get("frames_per_batch") is None else f"{run['frames_per_batch']:.1f}",
            split(run.get("frames_by_process")), f"{run.get('skipped_percent', 0.0):.1f}", run["errors"],
-           run["load_average"]]
+           run["load_average"], "-" if run.get("steal_percent") is None else f"{run['steal_percent']:.0f}"]
     print("  ".join(str(c if not isinstance(c, float) else f"{c:.2f}").ljust(len(h)) for c, h in zip(row, LOAD_HEADER)),
           flush=True)
 

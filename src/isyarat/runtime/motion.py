@@ -96,18 +96,7 @@ def _continues(previous: Point | None, seen: Point | None) -> bool:
 def wrist_travel(hands: np.ndarray) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist is from where its latest run of frames began
     (means of the first and last 3 frames), in hand sizes: tremor hardly moves it."""
-    return _travel(_runs_of(wrist_points(np.asarray(hands))))
-
-
-def _travel(runs: list[Run]) -> float:
-    if not runs:
-        return 0.0
-    (x0, y0), (x1, y1) = _mean(runs[-1][:3]), _mean(runs[-1][-3:])
-    return math.hypot(x1 - x0, y1 - y0)
-
-
-def _mean(points: Run) -> tuple[float, float]:
-    return sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
+    return _measure_points(wrist_points(np.asarray(hands)))[1]
 
 
 def wrist_reach(hands: np.ndarray) -> float:
@@ -123,26 +112,42 @@ def wrist_reach(hands: np.ndarray) -> float:
 def wrist_path(hands: np.ndarray, smooth: int = 3) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist travelled, in hand sizes: the length of its
     path through each run of frames (see wrist_runs), after a moving mean over `smooth` frames."""
-    return _path(_runs_of(wrist_points(np.asarray(hands))), smooth)
+    return _measure_points(wrist_points(np.asarray(hands)), smooth)[0]
 
 
-def _path(runs: list[Run], smooth: int = 3) -> float:
-    total = 0.0
-    for points in runs:
-        xs, ys = [x for x, _ in points], [y for _, y in points]
-        if len(points) > smooth:
-            xs, ys = _moving_mean(xs, smooth), _moving_mean(ys, smooth)
-        total += sum(map(math.hypot, map(operator.sub, xs[1:], xs), map(operator.sub, ys[1:], ys)))
-    return total
+def _measure_points(points: list[Point | None], smooth: int = 3) -> tuple[float, float]:
+    return _measure(points, [False] + [_continues(a, b) for a, b in zip(points, points[1:])], smooth)
 
 
-def _moving_mean(values: list[float], smooth: int) -> list[float]:
-    """The mean of each `smooth` consecutive values, summed left to right (as sum() does), with
-    map over whole lists: a few C loops instead of a sum() per window."""
-    sums = values[:len(values) - smooth + 1]
-    for j in range(1, smooth):
-        sums = list(map(operator.add, sums, values[j:]))
-    return [total / smooth for total in sums]
+def _measure(points: Iterable[Point | None], links: Iterable[bool], smooth: int = 3) -> tuple[float, float]:
+    """The path and the travel of a window's runs (see _runs), in hand sizes (each run's median),
+    in one pass of plain floats: the gate's whole cost for a frame (~15 points, a few us).
+
+    path: the length of each run's path after a moving mean over `smooth` frames (over its raw
+    steps in a run of `smooth` frames or fewer). Two consecutive means share all frames but one,
+    so a step of the mean is (x[k + smooth] - x[k]) / smooth: no means are made.
+    travel: in the latest run, the distance between the means of its first 3 and last 3 frames
+    (0 in a run of 3 or fewer, where both are the same frames)."""
+    runs, current = [], []
+    for seen, linked in zip(points, links):
+        if current and not linked:
+            runs.append(current)
+            current = []
+        if seen is not None:
+            current.append(seen)
+    runs.append(current)
+    path = travel = 0.0
+    for run in runs:
+        n = len(run)
+        if n < 2:
+            continue
+        xs, ys, sizes = zip(*run)
+        sizes = sorted(sizes)
+        size = sizes[n // 2] if n % 2 else (sizes[n // 2 - 1] + sizes[n // 2]) / 2  # statistics.median's
+        lag = smooth if n > smooth else 1
+        path += sum(map(math.hypot, map(operator.sub, xs[lag:], xs), map(operator.sub, ys[lag:], ys))) / (lag * size)
+        travel = math.hypot(sum(xs[-3:]) - sum(xs[:3]), sum(ys[-3:]) - sum(ys[:3])) / (3 * size) if n > 3 else 0.0
+    return path, travel
 
 
 class GateTable:
@@ -214,8 +219,7 @@ class MotionGate:
             self._from_table()
         self._links.append(_continues(self._points[-1] if self._points else None, wrist))
         self._points.append(wrist)
-        runs = _runs(self._points, self._links)
-        self.path, self.travel = _path(runs), _travel(runs)
+        self.path, self.travel = _measure(self._points, self._links)
         if self.moving and self.path < self.settings.stop:
             self.moving = False
         elif not self.moving and self.path >= self.settings.start:
@@ -241,7 +245,10 @@ class MotionGate:
         return pad + [[*(_NO_HAND if p is None else p), float(link)] for p, link in zip(self._points, self._links)]
 
 
-BATCH_MIN = 8  # fewer gates go one by one: numpy's cost per call outweighs what the arrays save (measured)
+# Fewer gates than this go one by one (push_wrist: ~8 us a gate): numpy's cost per call outweighs
+# what the arrays save below it (measured on 2 cores, real ASL wrists: 16 gates 136-196 us one by
+# one, 195-296 as arrays; 32 gates 408-439 and 370-438; 64 gates 692-872 and 534-588).
+BATCH_MIN = 32
 
 
 def push_wrists(gates: list[MotionGate], wrists: list[Point | None]) -> list[bool]:
@@ -283,9 +290,8 @@ def _continues_many(previous: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 
 def _measure_many(windows: np.ndarray, smooth: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """The path and travel of many windows (B, W, 4) at once: what _runs, _path and _travel give
-    each, in the same sums and order (np.hypot and the order of the path's total can differ from
-    math.hypot and sum in the last bit)."""
+    """The path and travel of many windows (B, W, 4) at once: what _measure gives each (the sums'
+    order and rounding can differ in the last bits)."""
     seen = windows[..., 2] == windows[..., 2]  # not NaN
     linked = windows[..., 3] > 0
     linked[:, 0] = False  # the oldest frame's link is to a frame out of the window
@@ -312,18 +318,19 @@ def _run_sizes(seen: np.ndarray, linked: np.ndarray, sizes: np.ndarray) -> tuple
 
 
 def _path_many(xy: np.ndarray, linked: np.ndarray, length: np.ndarray, smooth: int) -> np.ndarray:
-    """_path of (B, W, 2) windows in hand sizes: the steps of the moving mean where its smooth + 1
-    frames are in one run (a run of more than `smooth` frames), the raw steps in shorter runs."""
+    """_measure's path of (B, W, 2) windows in hand sizes: the steps of the moving mean,
+    (x[k + smooth] - x[k]) / smooth, where frames k .. k + smooth are in one run (a run of more
+    than `smooth` frames), the raw steps in shorter runs."""
     w = xy.shape[1]
-    mean = sum(xy[:, j:w - smooth + 1 + j] for j in range(smooth)) / smooth  # summed as _path does
     breaks = np.add.accumulate(~linked, axis=1, dtype=np.intp)
     inside = breaks[:, smooth:] == breaks[:, :w - smooth]  # frames k + 1 .. k + smooth continue k
     short = linked[:, 1:] & (length[:, 1:] <= smooth)
-    return np.add.reduce(_steps(mean), axis=1, where=inside) + np.add.reduce(_steps(xy), axis=1, where=short)
+    lagged = np.add.reduce(_steps(xy, smooth), axis=1, where=inside) / smooth
+    return lagged + np.add.reduce(_steps(xy), axis=1, where=short)
 
 
-def _steps(xy: np.ndarray) -> np.ndarray:
-    step = xy[:, 1:] - xy[:, :-1]
+def _steps(xy: np.ndarray, lag: int = 1) -> np.ndarray:
+    step = xy[:, lag:] - xy[:, :-lag]
     return np.hypot(step[..., 0], step[..., 1])
 
 
@@ -331,9 +338,9 @@ _ENDS = np.array([[0, 1, 2], [-2, -1, 0]])  # a run's first 3 and last 3 frames,
 
 
 def _travel_many(xy: np.ndarray, in_run: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """_travel of (B, W, 2) windows in hand sizes: in the latest run of two frames or more
-    (in_run), the means of its first 3 and last 3 frames, summed in _mean's order (a run of two or
-    three: both means are of the same frames, so 0)."""
+    """_measure's travel of (B, W, 2) windows in hand sizes: in the latest run of two frames or more
+    (in_run), the means of its first 3 and last 3 frames (a run of two or three: both means are of
+    the same frames, so 0)."""
     n, w = in_run.shape
     rows = np.arange(n)
     end = np.maximum.reduce(np.where(in_run, np.arange(w), -1), axis=1)  # that run's last frame (-1: none)
