@@ -191,9 +191,9 @@ def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int
     how many windows the motion model read (its calls' rows)."""
     reads, read = [0], recognizer.motion_probabilities_many
 
-    def counted(windows):
+    def counted(windows, rows=None):
         reads[0] += len(windows)
-        return read(windows)
+        return read(windows, rows)
 
     recognizer.motion_probabilities_many, kept, lines = counted, stream_module.MOTION_EVERY, []
     try:

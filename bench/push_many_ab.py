@@ -3,7 +3,8 @@ decoders; no message parsing, no reply), this checkout against another one's src
 
 Bench (c) times each checkout in turn, so on a shared machine a change of load between the two
 halves moves whole columns by 10-30%. Here two worker processes, one per checkout, push the same
-real ASL frames (one letter after another, each viewer starting at another frame, 30 fps) in
+frames (--frames: the ASL set's webcam frames one letter after another, or the 26 letters
+fingerspelled with synthetic holds and paths; each viewer starting at another frame, 30 fps) in
 chunks of 26 batches, taking turns chunk by chunk: both see the same load. CPU time per frame
 (thread_time) over all chunks, and the median of the chunk-by-chunk ratios.
 
@@ -20,18 +21,19 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CHUNK = 26  # batches per turn: 12 turns cover the 312 frames once
+CHUNK = 26  # batches per turn: 12 turns cover the 312 webcam frames once
 
 
-def worker(bundle: str) -> None:
+def worker(bundle: str, source: str) -> None:
     """Answer 'n k' lines: push k more batches of n viewers' frames, print the CPU nanoseconds."""
     sys.path.insert(0, str(HERE))
-    from realtime import FPS, LETTERS, asl_landmarks
+    from realtime import FPS, LETTERS, asl_landmarks, signing_landmarks
 
     from isyarat.runtime.recognizer import Recognizer
     from isyarat.runtime.stream import push_many
 
-    recognizer, frames = Recognizer.load(bundle), asl_landmarks(LETTERS, 12)
+    frames = asl_landmarks(LETTERS, 12) if source == "webcam" else signing_landmarks()
+    recognizer = Recognizer.load(bundle)
     viewers: dict[int, list] = {}  # n -> its n streams
     ticks: dict[int, int] = {}  # n -> the next frame time
 
@@ -53,9 +55,10 @@ def worker(bundle: str) -> None:
 
 
 class Worker:
-    def __init__(self, src: Path, bundle: str) -> None:
+    def __init__(self, src: Path, bundle: str, source: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(src.resolve())}
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker", "--bundle", bundle], env=env,
+        self.process = subprocess.Popen([sys.executable, __file__, "--worker", "--bundle", bundle, "--frames", source],
+                                        env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.process.stdout.readline().strip() != "ready":
             raise SystemExit(f"the worker with {src} did not start")
@@ -75,17 +78,21 @@ def main() -> None:
     p.add_argument("--before", type=Path, help="the other checkout's src folder (required)")
     p.add_argument("--bundle", default=str(HERE.parent / "src/isyarat/shipped/sibi-letters"))
     p.add_argument("--viewers", type=int, nargs="+", default=[1, 5, 25, 50], help="frames per batch")
-    p.add_argument("--cycles", type=int, default=3, help="passes over the 312 frames, 12 turns each")
+    p.add_argument("--cycles", type=int, default=3, help="12 turns of 26 batches each")
+    p.add_argument("--frames", choices=["webcam", "signing"], default="webcam",
+                   help="webcam: the ASL set's webcam frames, one letter after another (bench (d)'s); signing: "
+                        "the 26 letters fingerspelled with synthetic holds and paths from real hands "
+                        "(realtime.signing_landmarks), where the hand moves as a signer's does")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        return worker(args.bundle)
+        return worker(args.bundle, args.frames)
     if args.before is None or not (args.before / "isyarat").is_dir():
         p.error(f"--before: give the src folder of another checkout (one holding isyarat/), got {args.before}")
     sys.path.insert(0, str(HERE))
     from realtime import table
 
-    before, this = Worker(args.before, args.bundle), Worker(HERE.parent / "src", args.bundle)
+    before, this = Worker(args.before, args.bundle, args.frames), Worker(HERE.parent / "src", args.bundle, args.frames)
     rows = []
     for n in args.viewers:
         spent = {"before": [], "this": []}
@@ -97,7 +104,7 @@ def main() -> None:
         ratio = statistics.median(y / x for x, y in zip(spent["before"], spent["this"]))
         rows.append([n, f"{a:.0f}", f"{b:.0f}", f"{b / a - 1:+.1%}", f"{ratio - 1:+.1%}"])
     before.close(), this.close()
-    print(table(f"push_many CPU time per frame (microseconds), {Path(args.bundle).name}, real ASL frames; "
+    print(table(f"push_many CPU time per frame (microseconds), {Path(args.bundle).name}, {args.frames} frames; "
                 f"before: {args.before}, interleaved in chunks of {CHUNK} batches",
                 ["viewers (frames per batch)", "before", "this checkout", "change", "median chunk change"], rows))
 

@@ -85,6 +85,26 @@ def asl_landmarks(letters: list[str], per_letter: int):
     return np.stack(frames)
 
 
+def signing_landmarks(seed: int = 0) -> np.ndarray:
+    """The 26 SIBI letters fingerspelled one after another, as a camera sees a signer: each still
+    letter a real ASL hand held with drift and tremor (sometimes entering or leaving the view, or
+    shaking), J and Z their start handshape drawing the letter's path (isyarat.synth, the moving
+    letters' generator): hands (N, 2, 21, 3). The webcam frames of (d) follow one photo after another,
+    so the motion gate opens where consecutive frames jump; here it opens where a hand moves."""
+    from isyarat.synth import SynthSettings, held_sequence, moving_sequence
+    from isyarat.vocab import load_vocabulary
+
+    vocab, rng, settings = load_vocabulary("sibi"), np.random.default_rng(seed), SynthSettings(left_handed=0.0)
+    clips = []
+    for letter in LETTERS:
+        moving = vocab.moving.get(letter)
+        hand = asl_landmarks([moving.start if moving else letter], 1)[0].copy()
+        hand[..., 0] = 1.0 - hand[..., 0]  # the ASL set is mirrored (data/sources.yaml)
+        clip = moving_sequence(hand, moving, rng, settings) if moving else held_sequence(hand, rng, settings)
+        clips.append(clip.hands)
+    return np.concatenate(clips).astype(np.float32)
+
+
 # ---- (a) model latency -----------------------------------------------------------------------
 
 def build_untrained(recipe_name: str, n_classes: int = 26):

@@ -110,3 +110,31 @@ def test_bad_settings_are_refused():
         FeatureConfig(shape="video")
     with pytest.raises(IsyaratError, match="unknown feature settings"):
         FeatureConfig.from_dict({"frame": 3})
+
+
+def test_a_window_takes_its_frames_vectors_from_rows_made_for_the_frame_model(hands):
+    """sequence_features with `rows` (what a live stream keeps: each frame's frame-model input)
+    gives what it gives from the hands alone, bit for bit, for windows of one hand per frame (rows
+    taken), windows where both hands show (the mirror rule: rows left aside) and a clip longer
+    than the window (resampled: rows left aside); rows that were wrong would show in the first."""
+    from dataclasses import replace
+
+    from isyarat.features.pipeline import frame_features, same_frame_vectors, sequence_features
+    from isyarat.landmarks.mirror import mirror_hands
+
+    seq = FeatureConfig(shape="sequence", hands="two", angles=True, distances=True, frames=8, trajectory=True)
+    frame = replace(seq, shape="frame", frames=1, trajectory=False)
+    assert same_frame_vectors(seq, frame) and not same_frame_vectors(seq, replace(frame, angles=False))
+    frames = np.concatenate([lm.hands for lm in hands])[:8].copy()
+    frames[3] = np.nan  # no hand in one frame
+    left = mirror_hands(frames)  # a left-handed signer: each frame's hand mirrored into the right slot
+    both = frames.copy()
+    both[:, LEFT] = left[:, LEFT] - [0.0, 0.3, 0.0]  # a second hand, higher: the window is mirrored
+    long = np.concatenate([frames, frames])
+    windows = [Landmarks(h) for h in (frames, left, both, long)]
+    rows = [frame_features(h, None, frame) for h in (frames, left, both, long)]
+    expected = sequence_features(windows, seq)
+    assert np.array_equal(sequence_features(windows, seq, rows), expected)
+    wrong = [r + 1 for r in rows]
+    differs = [not np.array_equal(a, b) for a, b in zip(sequence_features(windows, seq, wrong), expected)]
+    assert differs == [True, True, False, False]

@@ -615,6 +615,57 @@ def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, dataset
     assert sum(len(text) == 2 for text in texts) >= 6, texts  # both moving letters read, for most viewers
 
 
+def test_the_motion_model_reads_a_window_from_its_frames_kept_inputs_as_from_its_hands(sibi, datasets, monkeypatch):
+    """A moving hand's window is read every other frame, and its frames' vectors were made before,
+    as the frame model's inputs: the stream keeps them and the motion model's window takes them
+    (sequence_features' rows) instead of computing them again. The windows' probabilities, and so
+    every reply, are bit for bit those made from the hands: J and Z viewers alone and together,
+    with the tracker missing the hand (bridged frames keep the row of the hands they keep), mirrored
+    (a left hand) and with a second hand in view (both hands: the window's mirror rule applies,
+    so that window is made from the hands)."""
+    from isyarat.landmarks.mirror import mirror_hands
+    from isyarat.runtime.recognizer import Recognizer
+    from isyarat.runtime.stream import push_many
+
+    viewers = j_and_z_viewers(datasets)[:6]
+    lost = viewers[0].copy()
+    lost[np.arange(len(lost)) % 7 == 6] = np.nan
+    two = viewers[1].copy()
+    two[30:60, 0] = mirror_hands(viewers[0][30:60])[:, 0]  # a left hand beside the right, higher or lower
+    viewers += [lost, two, mirror_hands(viewers[2])]
+    used = {"rows": 0, "hands": 0}
+    read = sibi.motion_probabilities_many
+
+    def reads(windows, rows=None):
+        out = read(windows, rows)
+        for window, row in zip(windows, rows or [None] * len(windows)):
+            used["rows" if row is not None and np.isfinite(window.hands).all(axis=(2, 3)).sum(axis=1).max() < 2
+                 else "hands"] += 1
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(sibi, "motion_probabilities_many", reads)
+
+    def play(reuse: bool, together: bool) -> tuple[list, list]:
+        monkeypatch.setattr(Recognizer, "reuses_frame_rows", property(lambda self: reuse and self.motion is not None))
+        calls.clear()
+        streams = [sibi.stream() for _ in viewers]
+        if together:
+            updates = [push_many(streams, [v[k] for v in viewers], None, [k / 30] * len(viewers)) for k in range(90)]
+        else:
+            updates = [[s.push_landmarks(v[k], t=k / 30) for k in range(90)] for s, v in zip(streams, viewers)]
+            updates = [list(frame) for frame in zip(*updates)]
+        return [[(u.prediction.label, u.prediction.confidence, dict(u.prediction.probabilities), u.text)
+                 for u in frame] for frame in updates], [c.tolist() for c in calls]
+
+    calls: list = []
+    for together in (False, True):
+        used.update(rows=0, hands=0)
+        kept = play(True, together)
+        assert used["rows"] > 50 and used["hands"] > 5, used  # most windows from kept rows, two-handed from hands
+        assert kept == play(False, together)
+
+
 def test_a_hand_the_tracker_misses_for_a_frame_keeps_its_moving_letter(sibi, datasets):
     """Twelve viewers draw J or Z (then rest, sign A, draw again) while the tracker misses the
     hand in every 7th or 11th frame: each still writes its letter and nothing else. The stream
@@ -677,9 +728,9 @@ def test_a_moving_hand_s_window_is_read_every_other_frame_of_its_stream(sibi, da
     assert stream_module.MOTION_EVERY == 2
     read_at, pushing = [], [0]
 
-    def counted(windows, read=sibi.motion_probabilities_many):
+    def counted(windows, rows=None, read=sibi.motion_probabilities_many):
         read_at.extend([pushing[0]] * len(windows))
-        return read(windows)
+        return read(windows, rows)
 
     monkeypatch.setattr(sibi, "motion_probabilities_many", counted)
     j, z = j_and_z_viewers(datasets)[:2]
@@ -718,9 +769,9 @@ def test_viewers_read_every_other_moving_frame_in_any_batch_as_alone(sibi, datas
         viewers[v][20 + v] = np.nan  # the hand lost on the path
     reads = [0]
 
-    def counted(windows, read=sibi.motion_probabilities_many):
+    def counted(windows, rows=None, read=sibi.motion_probabilities_many):
         reads[0] += len(windows)
-        return read(windows)
+        return read(windows, rows)
 
     monkeypatch.setattr(sibi, "motion_probabilities_many", counted)
 

@@ -186,11 +186,19 @@ def resample_indices(n_frames: int, target: int) -> np.ndarray:
     return np.linspace(0, n_frames - 1, target).round().astype(int)
 
 
-def sequence_features(samples: list[Landmarks], cfg: FeatureConfig) -> np.ndarray:
+def sequence_features(samples: list[Landmarks], cfg: FeatureConfig,
+                      rows: list[np.ndarray | None] | None = None) -> np.ndarray:
     """Features of many sequence samples (cfg.shape "sequence") at once: (len(samples), *cfg.output_shape).
     Samples of one length are read as one array (the windows of the live viewers whose hands are
-    moving): each sample's row is bit for bit what it gets on its own."""
+    moving): each sample's row is bit for bit what it gets on its own.
+
+    `rows` (the live streams'): per sample, each of its frames' vector as frame_features gives it
+    for a frame config of the same per-frame settings (see same_frame_vectors), or None. A sample
+    whose frames show one hand each (so that neither the window's mirror rule nor the frame's
+    applies) takes its frames' vectors from there instead of computing them again: a moving hand's
+    window is read every other frame, and all but its newest frames were computed before."""
     out = np.zeros((len(samples), cfg.frames, cfg.frame_dim + 1), np.float32)
+    rows = list(rows or [None] * len(samples))
     clips, settled, by_length = [], [], {}
     for k, lm in enumerate(samples):
         long = lm.n_frames > cfg.frames
@@ -198,25 +206,35 @@ def sequence_features(samples: list[Landmarks], cfg: FeatureConfig) -> np.ndarra
             lm = dominant_right(lm, cfg)
             idx = resample_indices(lm.n_frames, cfg.frames)
             lm = Landmarks(lm.hands[idx], None if lm.pose is None else lm.pose[idx])
+            rows[k] = None
         clips.append(lm)
         settled.append(long)
         by_length.setdefault(lm.n_frames, []).append(k)
     for length, ks in by_length.items():
-        out[ks, :length] = _windows([clips[k] for k in ks], [settled[k] for k in ks], cfg)
+        out[ks, :length] = _windows([clips[k] for k in ks], [settled[k] for k in ks], cfg, [rows[k] for k in ks])
     return out
 
 
-def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig) -> np.ndarray:
+def same_frame_vectors(sequence: FeatureConfig, frame: FeatureConfig) -> bool:
+    """Whether frame_features(frame) gives, for a frame with at most one hand, the vector a
+    `sequence` window holds for that frame (the settings frame_vectors reads are the same)."""
+    keys = ("hands", "normalize", "angles", "distances", "pose", "handedness")
+    return frame.shape == "frame" and all(getattr(sequence, k) == getattr(frame, k) for k in keys)
+
+
+def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig,
+             rows: list[np.ndarray | None] | None = None) -> np.ndarray:
     """Clips of one length T -> (R, T, frame_dim + 1): the mirror rule (unless `settled`), each
-    frame's vector, the wrist path and the frame mask, every clip at once."""
+    frame's vector (from `rows` where a clip has them and no frame of it shows both hands), the
+    wrist path and the frame mask, every clip at once."""
     hands = np.stack([lm.hands for lm in clips])
     pose = None
     if cfg.pose and any(lm.pose is not None for lm in clips):
         pose = np.stack([np.full((lm.n_frames, 33, 4), np.nan, np.float32) if lm.pose is None else lm.pose
                          for lm in clips])
     present = ~np.isnan(hands).any(axis=(3, 4))  # (R, T, 2)
+    both = present.all(axis=2)
     if cfg.handedness == "mirror":
-        both = present.all(axis=2)
         flip = np.zeros(len(clips), bool)
         for k in np.flatnonzero(both.any(axis=1)):
             flip[k] = not settled[k] and _left_higher(hands[k], both[k])
@@ -229,9 +247,14 @@ def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig) ->
         valid |= ~np.isnan(pose).all(axis=(2, 3))
     out = np.zeros((*valid.shape, cfg.frame_dim + 1), np.float32)
     shape_end = cfg.frame_dim - N_TRAJECTORY * cfg.trajectory
-    if valid.any():
-        out[valid, :shape_end] = frame_vectors(hands[valid], None if pose is None else pose[valid], cfg)
-        out[valid, -1] = 1.0
+    known = np.array([r is not None for r in rows or [None] * len(clips)]) & ~both.any(axis=1)
+    computed = valid & ~known[:, None]
+    if computed.any():
+        out[computed, :shape_end] = frame_vectors(hands[computed], None if pose is None else pose[computed], cfg)
+    if known.any():
+        taken = valid & known[:, None]
+        out[taken, :shape_end] = np.stack([rows[k] for k in np.flatnonzero(known)])[taken[known]]
+    out[valid, -1] = 1.0
     if cfg.trajectory:
         out[:, :, shape_end:-1] = trajectories(hands, cfg)
     return out

@@ -15,7 +15,7 @@ import numpy as np
 from isyarat.errors import IsyaratError
 from isyarat.export.bundle import Bundle, load_bundle
 from isyarat.features import FeatureConfig, has_signal, make_features
-from isyarat.features.pipeline import frame_features, sequence_features
+from isyarat.features.pipeline import frame_features, same_frame_vectors, sequence_features
 from isyarat.landmarks.arrays import Landmarks
 from isyarat.landmarks.settings import ExtractSettings
 from isyarat.runtime.inputs import list_inputs, media_of
@@ -160,9 +160,17 @@ class Recognizer:
             return None
         return self.motion_probabilities_many([lm])[0]
 
-    def motion_probabilities_many(self, windows: list[Landmarks]) -> np.ndarray:
-        """motion_probabilities of many windows, each with a hand, in one model call: (len(windows), outputs)."""
-        x = sequence_features(windows, self.motion.features)
+    @property
+    def reuses_frame_rows(self) -> bool:
+        """Whether the motion model's windows can take their frames' vectors from the frame
+        model's inputs (the same per-frame settings; see sequence_features' `rows`)."""
+        return self.motion is not None and same_frame_vectors(self.motion.features, self.config)
+
+    def motion_probabilities_many(self, windows: list[Landmarks],
+                                  rows: list[np.ndarray | None] | None = None) -> np.ndarray:
+        """motion_probabilities of many windows, each with a hand, in one model call: (len(windows),
+        outputs). `rows`: each window's frame model inputs, where the stream kept them (frame_inputs)."""
+        x = sequence_features(windows, self.motion.features, rows)
         out = np.zeros((len(windows), len(self.outputs)))
         out[:, self._motion_index] = predict_rows(self.motion.model, x)
         return out

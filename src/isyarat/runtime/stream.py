@@ -73,6 +73,10 @@ class RecognizerStream:
         self._start_letters = {s for m, s in motion.starts.items() if s != m} if motion else set()
         frames = max(recognizer.config.frames, motion.features.frames if motion else 1)
         self._window: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=frames)
+        # each window frame's frame-model input, for the motion model's window (None: not made)
+        self._rows: deque[np.ndarray | None] = deque(maxlen=frames)
+        self._seen_row: np.ndarray | None = None  # that of the hands last seen (a bridged frame keeps them)
+        self._no_row = None if recognizer.takes_pixels else np.zeros(recognizer.config.output_shape, np.float32)
         self.gate = MotionGate(motion.gate) if motion else None
         self._moved_letter: str | None = None  # the moving letter just read
         self._rest_hands: np.ndarray | None = None  # the hands when they were last moving
@@ -127,6 +131,7 @@ class RecognizerStream:
         now = time.monotonic() if t is None else float(t)
         kept, bridged = self._kept_hands(hands, has_hand, now)
         self._window.append((kept, _EMPTY_POSE if pose is None else pose))
+        self._rows.append(self._seen_row if bridged else None if has_hand else self._no_row)  # seen: _keep_row
         if self.words is not None:
             return self._begin_word_frame(hands, pose, has_hand, now)
         return PendingFrame(hands, pose, has_hand, None, now, bridged=bridged)
@@ -266,6 +271,16 @@ class RecognizerStream:
         read = self._motion_read
         return read is None or read.last != self._frames - 1 or self._frames - read.at >= MOTION_EVERY
 
+    def _keep_row(self, row: np.ndarray) -> None:
+        """The frame model's input for this stream's latest frame (one with a hand)."""
+        self._rows[-1] = self._seen_row = row
+
+    def _window_rows(self, frames: int) -> np.ndarray | None:
+        """The frame model's inputs of the window's latest `frames` frames, when each frame with a
+        hand has one (sequence_features' `rows`)."""
+        recent = list(self._rows)[-frames:]
+        return None if any(row is None for row in recent) else np.stack(recent)
+
     def _window_landmarks(self, frames: int | None = None) -> Landmarks:
         recent = list(self._window)[-frames:] if frames else list(self._window)
         hands = np.stack([h for h, _ in recent])
@@ -277,6 +292,8 @@ class RecognizerStream:
         self.smoother.reset()
         self.decoder.reset()
         self._window.clear()
+        self._rows.clear()
+        self._seen_row = None
         self._moved_letter, self._rest_hands, self._rest_shape = None, None, None
         self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
         self._motion_read, self._last_seen = None, None
@@ -390,13 +407,26 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
             _compared_shapes(streams, frames, seen, hands, moving)
     if not seen:
         return [], None
-    if moving:
+    pose = np.stack([streams[i]._window[-1][1] for i in seen]) if recognizer.config.pose else None
+    x = None
+    if moving and recognizer.reuses_frame_rows:  # every frame's input, kept for the motion model's windows
+        x = recognizer.frame_inputs(hands, pose)
+        for i, row in zip(seen, x):
+            streams[i]._keep_row(row)
+        _read_motion(recognizer, streams, frames, sorted(moving))
+    elif moving:
         _read_motion(recognizer, streams, frames, sorted(moving))
     still = [k for k, i in enumerate(seen) if i not in moving]
     if not still:
         return [], None
-    pose = np.stack([streams[seen[k]]._window[-1][1] for k in still]) if recognizer.config.pose else None
-    x = recognizer.frame_inputs(hands if len(still) == len(seen) else hands[still], pose)
+    if x is None:
+        x = recognizer.frame_inputs(hands if len(still) == len(seen) else hands[still],
+                                    None if pose is None or len(still) == len(seen) else pose[still])
+        if recognizer.reuses_frame_rows:
+            for i, row in zip([seen[k] for k in still], x):
+                streams[i]._keep_row(row)
+    elif len(still) < len(seen):
+        x = x[still]
     usable = np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # extreme points: no usable input, so "no sign"
     if usable.all():
         return [seen[k] for k in still], x
@@ -411,7 +441,8 @@ def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     read: dict[int, np.ndarray | None] = {}
     if due:
         frames_read = recognizer.motion.features.frames
-        probs = recognizer.motion_probabilities_many([streams[i]._window_landmarks(frames_read) for i in due])
+        kept = [streams[i]._window_rows(frames_read) for i in due] if recognizer.reuses_frame_rows else None
+        probs = recognizer.motion_probabilities_many([streams[i]._window_landmarks(frames_read) for i in due], kept)
         read = {i: p if ok else None for i, p, ok in zip(due, probs, np.isfinite(probs).all(axis=1).tolist())}
     for i in rows:
         stream = streams[i]
