@@ -283,13 +283,22 @@ def print_images(result: dict) -> None:
 
 # ---- (c) the server's cost per live frame, without the network ---------------------------------
 
-def page_messages(n_per_letter: int, rounds: int) -> dict[str, list[str]]:
-    """The frames of frame_messages `rounds` times over, 30 a second, in each message format the
+def live_frames(source: str = "webcam") -> np.ndarray:
+    """The frames (N, 2, 21, 3) that (c) and (d) send: "webcam", the ASL set's first 12 webcam frames of
+    each letter, one letter after another (the hand mostly still: the motion gate opens where the next
+    letter's hand appears); or "signing", the 26 letters fingerspelled with synthetic holds and paths
+    (signing_landmarks: the hand moves into and out of letters and draws J and Z, so the gate opens
+    far more often). (c) prints how often the motion model reads a window for each."""
+    return asl_landmarks(LETTERS, 12) if source == "webcam" else signing_landmarks()
+
+
+def page_messages(rounds: int, source: str = "webcam") -> dict[str, list[str]]:
+    """The frames of live_frames(source) `rounds` times over, 30 a second, in each message format the
     server reads: "nested" (the page's message before: 21 [x, y, z] lists per hand, numbers at full
     precision) and, where the server has it, "compact" (live.compact_message, what the page sends)."""
     from isyarat.server import live
 
-    frames = list(asl_landmarks(LETTERS, n_per_letter)) * rounds
+    frames = list(live_frames(source)) * rounds
     times = [1000.0 + 1000 * k / FPS for k in range(len(frames))]
     out = {"nested": [json.dumps({"hands": [None if np.isnan(h).any() else h.tolist() for h in frame], "t": t, "id": k})
                       for k, (frame, t) in enumerate(zip(frames, times))]}
@@ -344,7 +353,7 @@ class CollectorTimer:
         gc.callbacks.remove(self._callback)
 
 
-def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact") -> dict:
+def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact", source: str = "webcam") -> dict:
     """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
     server's whole share of a live frame except the WebSocket and ASGI stack, split by step, with
     `viewers` viewers whose frames come together (one batch per frame time, as the server reads
@@ -365,7 +374,7 @@ def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "co
     else:  # before the batched path: one model call for the frames of one turn
         batcher = batching.BatchedModel(recognizer.bundle.model)
     out = {}
-    for fmt, messages in [(message, page_messages(12, rounds + 1)[message])]:
+    for fmt, messages in [(message, page_messages(rounds + 1, source)[message])]:
         for n in viewers:
             warm_up, timed = messages[:len(messages) // (rounds + 1)], messages[len(messages) // (rounds + 1):]
             ticks = len(timed) if n == 1 else len(timed) // rounds  # every viewer signs all 26 letters
@@ -420,12 +429,14 @@ def end_frame_steps(stream_module, streams) -> list[tuple]:
     return [(s, "end_frame") for s in streams]
 
 
-def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], message: str, tmp: Path) -> dict:
+def frame_cost_of(src: Path, bundle: Path, rounds: int, viewers: list[int], message: str, tmp: Path,
+                  source: str = "webcam") -> dict:
     """frame_cost with the isyarat package of another checkout (`src`), in a process of its own."""
     out = tmp / "before.json"
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
     subprocess.run([sys.executable, __file__, "--only", "frame", "--bundle", str(bundle), "--rounds", str(rounds),
-                    "--passes", "1", "--viewers", *map(str, viewers), "--message", message, "--out", str(out)],
+                    "--passes", "1", "--viewers", *map(str, viewers), "--message", message, "--frames", source,
+                    "--out", str(out)],
                    env=env, check=True,
                    stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["frame"]["this checkout"]
@@ -436,7 +447,11 @@ def best_pass(passes: list[dict]) -> dict:
     return {fmt: min((p[fmt] for p in passes), key=lambda r: r["us_per_frame"]) for fmt in passes[0]}
 
 
-def print_frame_cost(result: dict, bundle: Path) -> None:
+FRAMES_TEXT = {"webcam": "the ASL set's webcam frames one letter after another",
+               "signing": "the 26 letters fingerspelled (synthetic holds and paths from real hands)"}
+
+
+def print_frame_cost(result: dict, bundle: Path, source: str = "webcam") -> None:
     columns = [(source, fmt, r) for source, by_format in result.items() for fmt, r in by_format.items()]
     steps = list(columns[-1][2]["steps_us"])
     rows = [[step] + [f"{r['steps_us'].get(step, 0.0):.0f}" for _, _, r in columns] for step in steps]
@@ -445,7 +460,7 @@ def print_frame_cost(result: dict, bundle: Path) -> None:
     rows.append(["motion model calls per frame"] + [f"{r['moving_calls_per_frame']:.3f}" for _, _, r in columns])
     rows.append(["garbage collector (in the rows above)"] + [f"{r.get('gc_us_per_frame', 0.0):.0f}" for _, _, r in columns])
     print(table(f"(c) the server's CPU time per live frame without the network (microseconds; live.reply + to_json, "
-                f"{Path(bundle).name}, real ASL frames one letter after another; N viewers: their frames read "
+                f"{Path(bundle).name}, {FRAMES_TEXT[source]}; N viewers: their frames read "
                 "together, one batch per frame time)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
 
 
@@ -517,14 +532,14 @@ def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 
     raise SystemExit(f"the server did not start in {timeout} s")
 
 
-def frame_messages(n_per_letter: int, message: str = "compact") -> list[str]:
-    """Real ASL landmark frames as the page sends them (one letter after another, so the text gets
+def frame_messages(message: str = "compact", source: str = "webcam") -> list[str]:
+    """live_frames(source) as the page sends them (one letter after another, so the text gets
     spelled), each missing its id, which the client appends: compact (live.compact_message) or the
     older nested {"hands": [left|null, right|null]} with every number at full precision."""
     from isyarat.server import live
 
     texts = []
-    for frame in asl_landmarks(LETTERS, n_per_letter):
+    for frame in live_frames(source):
         if message == "compact":
             body = live.compact_message(frame)
         else:
@@ -770,7 +785,7 @@ def steal_percent(before: list[int] | None, after: list[int] | None) -> float | 
 
 def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, floor: bool,
                    workers: list[int], message: str, kind: str = "raw", floor_ws: str | None = None,
-                   before: Path | None = None) -> dict:
+                   before: Path | None = None, source: str = "webcam") -> dict:
     """(d): the server under load (with `before`: the server of that checkout's src first, then
     this one's, for each process count), then the floor: on the server's own WebSocket
     implementation unless `floor_ws` names another of uvicorn's (to compare them)."""
@@ -780,7 +795,7 @@ def websocket_load(bundle: Path, clients: list[int], seconds: float, tmp: Path, 
 
     floor_ws = floor_ws or WS_PROTOCOL
 
-    messages = frame_messages(12, message)
+    messages = frame_messages(message, source)
     result = {"bundle": str(bundle), "message_bytes": len(messages[0]) + 4, "runs": []}
     sources = [("before", before), ("this checkout", None)] if before else [("this checkout", None)]
     for n_workers in workers:
@@ -898,6 +913,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2],
                    help="server processes (isyarat serve --processes); none: the floor alone")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
+    p.add_argument("--frames", choices=["webcam", "signing"], default="webcam",
+                   help="what (c) and (d) send (live_frames): webcam, the ASL set's webcam frames one letter after "
+                        "another; signing, the 26 letters fingerspelled with synthetic holds and paths from real hands, "
+                        "where the hand moves as a signer's does")
     p.add_argument("--message", choices=["compact", "nested"], default="compact",
                    help="what (c) times and (d)'s clients send: the page's compact message, or the older nested one")
     p.add_argument("--floor-ws", choices=["websockets", "websockets-sansio", "wsproto"],
@@ -973,20 +992,22 @@ def main() -> None:
             passes = {"before": [], "this checkout": []}
             for _ in range(args.passes):  # alternated, so both see the same load; the best pass of each is kept
                 if args.before:
-                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, args.message, tmp))
-                passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers, args.message))
+                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, args.message, tmp,
+                                                          args.frames))
+                passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers, args.message, args.frames))
             results["frame"] = {source: best_pass(runs) for source, runs in passes.items() if runs}
-            print_frame_cost(results["frame"], bundle)
+            print_frame_cost(results["frame"], bundle, args.frames)
             print()
         if "websocket" in args.only:
             print(f"(d) live WebSocket on 127.0.0.1, every client at {FPS} fps for {args.seconds:g} s, {args.message} "
-                  f"messages, {args.client} clients (ms; reply: the server's own time per message; CPU ms per frame "
+                  f"messages of {FRAMES_TEXT[args.frames]}, {args.client} clients (ms; reply: the server's own time per message; CPU ms per frame "
                   f"answered; frames/batch: the mean frames a server process read per batch; split: each process's share "
                   f"of the frames; clients and server share the "
                   f"{os.cpu_count()} cores)")
             print("  ".join(LOAD_HEADER))
             results["websocket"] = websocket_load(bundle, args.clients, args.seconds, tmp, not args.no_floor,
-                                                  args.workers, args.message, args.client, args.floor_ws, args.before)
+                                                  args.workers, args.message, args.client, args.floor_ws, args.before,
+                                                  args.frames)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} and {args.out.with_suffix('.txt')}")

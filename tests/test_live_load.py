@@ -666,6 +666,32 @@ def test_the_motion_model_reads_a_window_from_its_frames_kept_inputs_as_from_its
         assert kept == play(False, together)
 
 
+def test_the_reach_of_a_stream_s_window_comes_from_the_wrists_its_gate_saw(sibi, datasets):
+    """A moving letter is written at a glance only when the wrist got MIN_REACH hand sizes from
+    where it set off over the motion model's window; the stream keeps each frame's signing wrist as
+    the gate saw it (a bridged frame: the hand last seen) and measures the reach from those, which
+    is wrist_reach of the window's hands at every frame: J and Z viewers alone and together, the
+    tracker missing the hand, a viewer resetting."""
+    from isyarat.runtime.motion import reach, wrist_reach
+    from isyarat.runtime.stream import push_many
+
+    viewers = j_and_z_viewers(datasets)[:4]
+    viewers[1] = viewers[1].copy()
+    viewers[1][np.arange(90) % 5 == 4] = np.nan
+    frames = sibi.motion.features.frames
+    streams = [sibi.stream() for _ in viewers]
+    reaches = []
+    for k in range(90):
+        if k == 40:
+            streams[2].reset()
+        push_many(streams, [v[k] for v in viewers], None, [k / 30] * len(viewers))
+        for stream in streams:
+            kept = reach(list(stream._wrists)[-frames:])
+            assert kept == wrist_reach(stream._window_landmarks(frames).hands), k
+            reaches.append(kept)
+    assert max(reaches) > 1.0 and min(reaches) == 0.0
+
+
 def test_a_hand_the_tracker_misses_for_a_frame_keeps_its_moving_letter(sibi, datasets):
     """Twelve viewers draw J or Z (then rest, sign A, draw again) while the tracker misses the
     hand in every 7th or 11th frame: each still writes its letter and nothing else. The stream

@@ -50,7 +50,7 @@ def test_the_bench_load_client_answers_the_keepalive_ping(tmp_path, datasets, re
                       ws_ping_interval=0.1, ws_ping_timeout=0.3).start()
     try:
         url = live.url.replace("http://", "ws://") + "/ws/sibi-letters"
-        result = asyncio.run(realtime_bench.client(url, realtime_bench.frame_messages(1), seconds=1.2, phase=0.0))
+        result = asyncio.run(realtime_bench.client(url, realtime_bench.frame_messages(), seconds=1.2, phase=0.0))
     finally:
         live.stop()
     assert result["errors"] == [] and len(result["rtts"]) >= 30, result["errors"]

@@ -102,7 +102,12 @@ def wrist_travel(hands: np.ndarray) -> float:
 def wrist_reach(hands: np.ndarray) -> float:
     """(T, 2, 21, 3) -> how far the signing wrist got from where its latest run of frames began,
     in hand sizes: a J or a Z goes somewhere, a shaking hand comes back."""
-    runs = _runs_of(wrist_points(np.asarray(hands)))
+    return reach(wrist_points(np.asarray(hands)))
+
+
+def reach(points: list[Point | None]) -> float:
+    """wrist_reach of frames whose signing wrists are known (a live stream keeps them)."""
+    runs = _runs_of(points)
     if not runs:
         return 0.0
     (x0, y0), *rest = runs[-1]

@@ -11,7 +11,7 @@ import numpy as np
 from isyarat.features import FeatureConfig
 from isyarat.features.pipeline import frame_features
 from isyarat.landmarks.arrays import Landmarks, empty_hands, empty_pose
-from isyarat.runtime.motion import MotionGate, Point, push_wrists, wrist_points, wrist_reach
+from isyarat.runtime.motion import MotionGate, Point, push_wrists, reach, wrist_points
 from isyarat.runtime.smoothing import Prediction, ProbabilitySmoother, no_hand, smooth_rows
 from isyarat.runtime.spelling import FingerspellingDecoder, lasted
 from isyarat.runtime.words import WordDecoder, sign_label
@@ -76,6 +76,7 @@ class RecognizerStream:
         # each window frame's frame-model input, for the motion model's window (None: not made)
         self._rows: deque[np.ndarray | None] = deque(maxlen=frames)
         self._seen_row: np.ndarray | None = None  # that of the hands last seen (a bridged frame keeps them)
+        self._wrists: deque[Point | None] = deque(maxlen=frames)  # each window frame's signing wrist (the gate's)
         self._no_row = None if recognizer.takes_pixels else np.zeros(recognizer.config.output_shape, np.float32)
         self.gate = MotionGate(motion.gate) if motion else None
         self._moved_letter: str | None = None  # the moving letter just read
@@ -198,9 +199,9 @@ class RecognizerStream:
 
     def _reached(self) -> bool:
         """Whether the wrist went somewhere over the motion model's window (MIN_REACH): only then
-        is a moving letter written at a glance; one read on a shaking hand needs the usual hold."""
-        window = self._window_landmarks(self.recognizer.motion.features.frames)
-        return wrist_reach(window.hands) >= MIN_REACH
+        is a moving letter written at a glance; one read on a shaking hand needs the usual hold.
+        The window's wrists are those the gate saw (_read_frames keeps them)."""
+        return reach(list(self._wrists)[-self.recognizer.motion.features.frames:]) >= MIN_REACH
 
     def _track_setting_off(self, t: float) -> None:
         setting_off = self.gate.moving or self.gate.travel >= STARTING
@@ -294,6 +295,7 @@ class RecognizerStream:
         self._window.clear()
         self._rows.clear()
         self._seen_row = None
+        self._wrists.clear()
         self._moved_letter, self._rest_hands, self._rest_shape = None, None, None
         self._setting_off, self._set_off_at, self._traced = False, -np.inf, None
         self._motion_read, self._last_seen = None, None
@@ -402,6 +404,8 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
         shown = [wrists[i] if i in wrists else _bridged_wrist(stream, frame)
                  for i, (stream, frame) in enumerate(zip(streams, frames))]
         opened = push_wrists([stream.gate for stream in streams], shown)
+        for stream, wrist in zip(streams, shown):
+            stream._wrists.append(wrist)
         moving = {i for i, now in enumerate(opened) if now and i in wrists}
         if seen:
             _compared_shapes(streams, frames, seen, hands, moving)
