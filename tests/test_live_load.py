@@ -616,9 +616,10 @@ def test_viewers_drawing_j_and_z_together_get_what_each_gets_alone(sibi, dataset
 
 
 def test_the_motion_model_reads_a_window_from_its_frames_kept_inputs_as_from_its_hands(sibi, datasets, monkeypatch):
-    """A moving hand's window is read every other frame, and its frames' vectors were made before,
-    as the frame model's inputs: the stream keeps them and the motion model's window takes them
-    (sequence_features' rows) instead of computing them again. The windows' probabilities, and so
+    """A moving hand's window is read every few frames, and its frames' vectors were made before,
+    as the frame model's inputs (a moving frame's too, in a batch with still frames): the stream
+    keeps them and the motion model's window takes them (sequence_features' rows) instead of
+    computing them again. The windows' probabilities, and so
     every reply, are bit for bit those made from the hands: J and Z viewers alone and together,
     with the tracker missing the hand (bridged frames keep the row of the hands they keep), mirrored
     (a left hand) and with a second hand in view (both hands: the window's mirror rule applies,
@@ -662,7 +663,10 @@ def test_the_motion_model_reads_a_window_from_its_frames_kept_inputs_as_from_its
     for together in (False, True):
         used.update(rows=0, hands=0)
         kept = play(True, together)
-        assert used["rows"] > 50 and used["hands"] > 5, used  # most windows from kept rows, two-handed from hands
+        if together:  # most windows from kept rows, the two-handed ones from their hands
+            assert used["rows"] > 30 and used["hands"] > 5, used
+        else:  # a lone viewer's moving frames make no frame-model call, so its windows are made from the hands
+            assert used["rows"] == 0 and used["hands"] > 50, used
         assert kept == play(False, together)
 
 

@@ -413,28 +413,35 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
         return [], None
     pose = np.stack([streams[i]._window[-1][1] for i in seen]) if recognizer.config.pose else None
     x = None
-    if moving and recognizer.reuses_frame_rows:  # every frame's input, kept for the motion model's windows
-        x = recognizer.frame_inputs(hands, pose)
-        for i, row in zip(seen, x):
-            streams[i]._keep_row(row)
-        _read_motion(recognizer, streams, frames, sorted(moving))
-    elif moving:
+    if moving:
+        if len(moving) < len(seen) and recognizer.reuses_frame_rows:  # the still frames' call, the moving ones in it
+            x = _frame_inputs(recognizer, streams, seen, hands, pose)
         _read_motion(recognizer, streams, frames, sorted(moving))
     still = [k for k, i in enumerate(seen) if i not in moving]
     if not still:
         return [], None
     if x is None:
-        x = recognizer.frame_inputs(hands if len(still) == len(seen) else hands[still],
-                                    None if pose is None or len(still) == len(seen) else pose[still])
-        if recognizer.reuses_frame_rows:
-            for i, row in zip([seen[k] for k in still], x):
-                streams[i]._keep_row(row)
+        every = len(still) == len(seen)
+        x = _frame_inputs(recognizer, streams, [seen[k] for k in still], hands if every else hands[still],
+                          None if pose is None or every else pose[still])
     elif len(still) < len(seen):
         x = x[still]
     usable = np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # extreme points: no usable input, so "no sign"
     if usable.all():
         return [seen[k] for k in still], x
     return [seen[k] for k, ok in zip(still, usable.tolist()) if ok], x[usable]
+
+
+def _frame_inputs(recognizer: "Recognizer", streams: list[RecognizerStream], rows: list[int], hands: np.ndarray,
+                  pose: np.ndarray | None) -> np.ndarray:
+    """The frame model's inputs of the frames `rows` of a batch (`hands` and `pose` theirs), in one
+    call; each is kept with its stream's window where the motion model's windows can take it
+    (sequence_features' rows: a window read every other frame then computes only what is new)."""
+    x = recognizer.frame_inputs(hands, pose)
+    if recognizer.reuses_frame_rows:
+        for i, row in zip(rows, x):
+            streams[i]._keep_row(row)
+    return x
 
 
 def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], frames: list[PendingFrame],
