@@ -353,6 +353,23 @@ def test_the_realtime_bench_times_every_step_of_this_checkout(realtime_bench):
     assert result["compact, 3 viewers"]["moving_calls_per_frame"] > 0  # the motion model ran (letters change)
 
 
+def test_the_benches_fingerspelled_letters_move_the_hand_as_a_signer_does(realtime_bench, sibi):
+    """bench (c), (d) and push_many_ab --frames signing play the 26 letters fingerspelled (synthetic
+    holds and paths from real hands) because the webcam frames hardly move the hand: the shipped
+    model's gate opens several times as often there, and most letters are spelled (a webcam
+    letter lasts 12 frames, 0.4 s, less than a letter's hold)."""
+    opened = {}
+    for source in ("webcam", "signing"):
+        stream = sibi.stream()
+        moving = 0
+        for k, hands in enumerate(realtime_bench.live_frames(source)):
+            stream.push_landmarks(hands, t=k / 30)
+            moving += stream.gate.moving
+        opened[source] = moving / (k + 1)
+    assert len(stream.text) >= 13, stream.text
+    assert opened["webcam"] < 0.1 and opened["signing"] > 3 * opened["webcam"], opened
+
+
 
 def test_the_page_like_load_client_keeps_two_frames_in_flight_and_skips_the_rest(realtime_bench):
     """bench (d) --client page sends as the live page does: a camera frame every 1/30 s, skipped
