@@ -1,6 +1,8 @@
 """Landmarks -> model input. The one code path used by training, evaluation and the runtime."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from isyarat.features.config import N_TRAJECTORY, FeatureConfig
@@ -187,13 +189,14 @@ def resample_indices(n_frames: int, target: int) -> np.ndarray:
 
 
 def sequence_features(samples: list[Landmarks], cfg: FeatureConfig,
-                      rows: list[np.ndarray | None] | None = None) -> np.ndarray:
+                      rows: list[Sequence[np.ndarray] | None] | None = None) -> np.ndarray:
     """Features of many sequence samples (cfg.shape "sequence") at once: (len(samples), *cfg.output_shape).
     Samples of one length are read as one array (the windows of the live viewers whose hands are
     moving): each sample's row is bit for bit what it gets on its own.
 
     `rows` (the live streams'): per sample, each of its frames' vector as frame_features gives it
-    for a frame config of the same per-frame settings (see same_frame_vectors), or None. A sample
+    for a frame config of the same per-frame settings (see same_frame_vectors; a sequence of the
+    sample's frames, any vector for a frame without a hand), or None. A sample
     whose frames show one hand each (so that neither the window's mirror rule nor the frame's
     applies) takes its frames' vectors from there instead of computing them again: a moving hand's
     window is read every other frame, and all but its newest frames were computed before."""
@@ -223,7 +226,7 @@ def same_frame_vectors(sequence: FeatureConfig, frame: FeatureConfig) -> bool:
 
 
 def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig,
-             rows: list[np.ndarray | None] | None = None) -> np.ndarray:
+             rows: list[Sequence[np.ndarray] | None] | None = None) -> np.ndarray:
     """Clips of one length T -> (R, T, frame_dim + 1): the mirror rule (unless `settled`), each
     frame's vector (from `rows` where a clip has them and no frame of it shows both hands), the
     wrist path and the frame mask, every clip at once."""
@@ -251,9 +254,10 @@ def _windows(clips: list[Landmarks], settled: list[bool], cfg: FeatureConfig,
     computed = valid & ~known[:, None]
     if computed.any():
         out[computed, :shape_end] = frame_vectors(hands[computed], None if pose is None else pose[computed], cfg)
-    if known.any():
-        taken = valid & known[:, None]
-        out[taken, :shape_end] = np.stack([rows[k] for k in np.flatnonzero(known)])[taken[known]]
+    if known.any():  # every known clip's rows in one stack; frames without a hand stay 0
+        ks = np.flatnonzero(known)
+        kept = np.stack([row for k in ks for row in rows[k]]).reshape(len(ks), valid.shape[1], -1)
+        out[ks, :, :shape_end] = np.where(valid[ks, :, None], kept, np.float32(0))
     out[valid, -1] = 1.0
     if cfg.trajectory:
         out[:, :, shape_end:-1] = trajectories(hands, cfg)

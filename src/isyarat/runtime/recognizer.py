@@ -7,6 +7,7 @@ applies the training run's evaluation transform (`isyarat.images.crop_and_transf
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +168,7 @@ class Recognizer:
         return self.motion is not None and same_frame_vectors(self.motion.features, self.config)
 
     def motion_probabilities_many(self, windows: list[Landmarks],
-                                  rows: list[np.ndarray | None] | None = None) -> np.ndarray:
+                                  rows: list[Sequence[np.ndarray] | None] | None = None) -> np.ndarray:
         """motion_probabilities of many windows, each with a hand, in one model call: (len(windows),
         outputs). `rows`: each window's frame model inputs, where the stream kept them (frame_inputs)."""
         x = sequence_features(windows, self.motion.features, rows)

@@ -276,11 +276,11 @@ class RecognizerStream:
         """The frame model's input for this stream's latest frame (one with a hand)."""
         self._rows[-1] = self._seen_row = row
 
-    def _window_rows(self, frames: int) -> np.ndarray | None:
+    def _window_rows(self, frames: int) -> list[np.ndarray] | None:
         """The frame model's inputs of the window's latest `frames` frames, when each frame with a
         hand has one (sequence_features' `rows`)."""
         recent = list(self._rows)[-frames:]
-        return None if any(row is None for row in recent) else np.stack(recent)
+        return None if any(row is None for row in recent) else recent
 
     def _window_landmarks(self, frames: int | None = None) -> Landmarks:
         recent = list(self._window)[-frames:] if frames else list(self._window)
