@@ -89,8 +89,8 @@ def signing_landmarks(seed: int = 0) -> np.ndarray:
     """The 26 SIBI letters fingerspelled one after another, as a camera sees a signer: each still
     letter a real ASL hand held with drift and tremor (sometimes entering or leaving the view, or
     shaking), J and Z their start handshape drawing the letter's path (isyarat.synth, the moving
-    letters' generator): hands (N, 2, 21, 3). The webcam frames of (d) follow one photo after another,
-    so the motion gate opens where consecutive frames jump; here it opens where a hand moves."""
+    letters' generator): hands (N, 2, 21, 3). In the webcam frames the hand mostly rests; here it
+    moves into and out of each letter, as a signer's does, and the motion gate opens far more often."""
     from isyarat.synth import SynthSettings, held_sequence, moving_sequence
     from isyarat.vocab import load_vocabulary
 
@@ -353,7 +353,8 @@ class CollectorTimer:
         gc.callbacks.remove(self._callback)
 
 
-def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact", source: str = "webcam") -> dict:
+def frame_cost(bundle: Path, rounds: int, viewers: list[int], message: str = "compact",
+               source: str = "webcam") -> dict:
     """CPU microseconds per frame of `live.reply` (message text in, reply dict out) + `to_json`, the
     server's whole share of a live frame except the WebSocket and ASGI stack, split by step, with
     `viewers` viewers whose frames come together (one batch per frame time, as the server reads
@@ -451,7 +452,7 @@ FRAMES_TEXT = {"webcam": "the ASL set's webcam frames one letter after another",
                "signing": "the 26 letters fingerspelled (synthetic holds and paths from real hands)"}
 
 
-def print_frame_cost(result: dict, bundle: Path, source: str = "webcam") -> None:
+def print_frame_cost(result: dict, bundle: Path, frames: str = "webcam") -> None:
     columns = [(source, fmt, r) for source, by_format in result.items() for fmt, r in by_format.items()]
     steps = list(columns[-1][2]["steps_us"])
     rows = [[step] + [f"{r['steps_us'].get(step, 0.0):.0f}" for _, _, r in columns] for step in steps]
@@ -460,7 +461,7 @@ def print_frame_cost(result: dict, bundle: Path, source: str = "webcam") -> None
     rows.append(["motion model calls per frame"] + [f"{r['moving_calls_per_frame']:.3f}" for _, _, r in columns])
     rows.append(["garbage collector (in the rows above)"] + [f"{r.get('gc_us_per_frame', 0.0):.0f}" for _, _, r in columns])
     print(table(f"(c) the server's CPU time per live frame without the network (microseconds; live.reply + to_json, "
-                f"{Path(bundle).name}, {FRAMES_TEXT[source]}; N viewers: their frames read "
+                f"{Path(bundle).name}, {FRAMES_TEXT[frames]}; N viewers: their frames read "
                 "together, one batch per frame time)", ["step"] + [f"{source}: {fmt}" for source, fmt, _ in columns], rows))
 
 
@@ -914,9 +915,9 @@ def parse_args() -> argparse.Namespace:
                    help="server processes (isyarat serve --processes); none: the floor alone")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each WebSocket load run")
     p.add_argument("--frames", choices=["webcam", "signing"], default="webcam",
-                   help="what (c) and (d) send (live_frames): webcam, the ASL set's webcam frames one letter after "
-                        "another; signing, the 26 letters fingerspelled with synthetic holds and paths from real hands, "
-                        "where the hand moves as a signer's does")
+                   help="what (c) and (d) send (live_frames): webcam, the ASL set's webcam frames one letter "
+                        "after another; signing, the 26 letters fingerspelled with synthetic holds and paths from "
+                        "real hands, where the hand moves as a signer's does")
     p.add_argument("--message", choices=["compact", "nested"], default="compact",
                    help="what (c) times and (d)'s clients send: the page's compact message, or the older nested one")
     p.add_argument("--floor-ws", choices=["websockets", "websockets-sansio", "wsproto"],
@@ -992,8 +993,8 @@ def main() -> None:
             passes = {"before": [], "this checkout": []}
             for _ in range(args.passes):  # alternated, so both see the same load; the best pass of each is kept
                 if args.before:
-                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers, args.message, tmp,
-                                                          args.frames))
+                    passes["before"].append(frame_cost_of(args.before, bundle, args.rounds, args.viewers,
+                                                          args.message, tmp, args.frames))
                 passes["this checkout"].append(frame_cost(bundle, args.rounds, args.viewers, args.message, args.frames))
             results["frame"] = {source: best_pass(runs) for source, runs in passes.items() if runs}
             print_frame_cost(results["frame"], bundle, args.frames)
