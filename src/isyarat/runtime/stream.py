@@ -402,7 +402,7 @@ def _read_frames(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     if recognizer.motion is not None:
         wrists = dict(zip(seen, wrist_points(hands, present))) if seen else {}
         shown = [wrists[i] if i in wrists else _bridged_wrist(stream, frame)
-                 for i, (stream, frame) in enumerate(zip(streams, frames))]
+                 for i, (stream, frame) in enumerate(zip(streams, frames))]  # before this frame's is kept
         opened = push_wrists([stream.gate for stream in streams], shown)
         for stream, wrist in zip(streams, shown):
             stream._wrists.append(wrist)
@@ -464,8 +464,9 @@ def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], fram
 
 
 def _bridged_wrist(stream: RecognizerStream, frame: PendingFrame) -> Point | None:
-    """The wrist a frame that bridged a missed hand shows the gate: where the hand was last seen."""
-    return wrist_points(stream._last_seen[0][None])[0] if frame.bridged else None
+    """The wrist a frame that bridged a missed hand shows the gate: where the hand was last seen,
+    which the stream's previous frame showed too (that frame, or one that bridged it as well)."""
+    return stream._wrists[-1] if frame.bridged else None
 
 
 def _compared_shapes(streams: list[RecognizerStream], frames: list[PendingFrame], seen: list[int],
