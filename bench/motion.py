@@ -14,16 +14,16 @@ or --open-set-keep), the bundle carries the record it calibrated and a third row
 counts as wrong, so the row says what the open set costs the moving and the still letters.
 
 --motion-every and --drops add a streaming table for the motion-aware bundle: "stream once" again
-with the motion model reading a moving hand's window every N frames of the stream (the runtime's
-MOTION_EVERY, set for the run), and with frames dropped: removed from the stream (never pushed, the
+with the motion model reading a moving hand's window every S seconds of frame time (the runtime's
+MOTION_EVERY_S, set for the run; 0: every moving frame), and with frames dropped: removed from the stream (never pushed, the
 others keep their capture times: a viewer's lost frames) or pushed without a hand (`lost:`, the
 tracker missed the hand), at random (a fixed seed per clip, the same for every N) or every k-th frame.
 
     nice -n 10 python bench/motion.py                 # both systems, a few minutes on 2 cores
     python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
     python bench/motion.py --systems bisindo --open-set-keep 0.98   # with a calibrated open-set threshold
-    python bench/motion.py --bundles /tmp/b --motion-every 1 2 --drops none 20% every11 lost:20%
-    python bench/motion.py --bundles /tmp/b --motion-every 1 2 --rest 0.5   # the hand rests after each clip
+    python bench/motion.py --bundles /tmp/b --motion-every 0 0.09 --drops none 20% every11 lost:20%
+    python bench/motion.py --bundles /tmp/b --motion-every 0 0.09 --rest 0.5   # the hand rests after each clip
 """
 from __future__ import annotations
 
@@ -185,9 +185,9 @@ def once_shares(once: list[bool], seqs: list, starts: dict[str, str]) -> str:
     return f"{share(moving)} | {share(lambda s: not moving(s))} | {letters}"
 
 
-def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int], dropping: list[Drops],
+def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[float], dropping: list[Drops],
                 starts: dict[str, str], rest: float = 0.0) -> list[str]:
-    """The streaming table's rows: "stream once" of every clip for each MOTION_EVERY and drops, and
+    """The streaming table's rows: "stream once" of every clip for each MOTION_EVERY_S and drops, and
     how many windows the motion model read (its calls' rows)."""
     reads, read = [0], recognizer.motion_probabilities_many
 
@@ -195,17 +195,17 @@ def stream_rows(system: str, recognizer: Recognizer, seqs: list, every: list[int
         reads[0] += len(windows)
         return read(windows, rows)
 
-    recognizer.motion_probabilities_many, kept, lines = counted, stream_module.MOTION_EVERY, []
+    recognizer.motion_probabilities_many, kept, lines = counted, stream_module.MOTION_EVERY_S, []
     try:
         for drop in dropping:
             for n in every:
-                stream_module.MOTION_EVERY, reads[0] = n, 0
+                stream_module.MOTION_EVERY_S, reads[0] = n, 0
                 once = [stream_text(recognizer, s.landmarks, drop=drop, clip=i, rest=rest) == s.label
                         for i, s in enumerate(seqs)]
-                lines.append(f"| {system} | {drop.name} | {n} | {once_shares(once, seqs, starts)} | {reads[0]} |")
+                lines.append(f"| {system} | {drop.name} | {n:g} | {once_shares(once, seqs, starts)} | {reads[0]} |")
                 print(lines[-1], flush=True)
     finally:
-        recognizer.motion_probabilities_many, stream_module.MOTION_EVERY = read, kept
+        recognizer.motion_probabilities_many, stream_module.MOTION_EVERY_S = read, kept
     return lines
 
 
@@ -254,9 +254,10 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=None,
                         help="keep the trained bundles in this folder and reuse them on the next run "
                              "(same settings): to compare decoders without training again")
-    parser.add_argument("--motion-every", type=int, nargs="+", default=None, metavar="N",
-                        help="streaming table: the motion model reads a moving hand's window every N frames "
-                             f"(the runtime's MOTION_EVERY, now {stream_module.MOTION_EVERY}); several N: a row each")
+    parser.add_argument("--motion-every", type=float, nargs="+", default=None, metavar="S",
+                        help="streaming table: the motion model reads a moving hand's window every S seconds "
+                             f"of frame time (the runtime's MOTION_EVERY_S, now {stream_module.MOTION_EVERY_S:g}; "
+                             "0: every moving frame); several S: a row each")
     parser.add_argument("--drops", type=drops, nargs="+", default=None, metavar="DROPS",
                         help="streaming table: frames each clip loses: none, 20%% (at random, a fixed seed per "
                              "clip), every11 (every 11th frame) are removed from the stream; lost:20%%, lost:every11 "
@@ -267,14 +268,15 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.rest <= 10:
         parser.error(f"--rest: give seconds from 0 to 10, got {args.rest}")
-    if args.motion_every is not None and min(args.motion_every) < 1:
-        parser.error(f"--motion-every: give frames (1 or more), got {min(args.motion_every)}")
+    if args.motion_every is not None and not all(0 <= s <= 1 for s in args.motion_every):
+        parser.error(f"--motion-every: give seconds from 0 to 1 (0.09: every 3rd frame at 30 fps), "
+                     f"got {' '.join(f'{s:g}' for s in args.motion_every)}")
     streaming = args.motion_every is not None or args.drops is not None
-    every, dropping = args.motion_every or [stream_module.MOTION_EVERY], args.drops or [Drops("none")]
+    every, dropping = args.motion_every or [stream_module.MOTION_EVERY_S], args.drops or [Drops("none")]
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     start = time.time()
-    streamed = ["| system | drops | motion every | stream once: moving (n) | stream once: still (n) | "
+    streamed = ["| system | drops | motion every (s) | stream once: moving (n) | stream once: still (n) | "
                 "stream once per moving letter | motion windows read |", "|---|---|---|---|---|---|---|"]
     lines = ["| system | reader | moving letters (n) | still letters (n) | stream once: moving | stream once: still | "
              "per moving letter (confusion with its start handshape) |", "|---|---|---|---|---|---|---|"]
@@ -310,7 +312,7 @@ def main() -> None:
     print("\n".join(lines))
     if streaming:
         print(f"\nStreamed at 30 fps, the motion-aware bundle (no open set); the motion model's windows "
-              f"read with MOTION_EVERY = N; the same clips and drops for every N; {args.rest:g} s of rest "
+              f"read every S seconds of frame time (MOTION_EVERY_S); the same clips and drops for every S; {args.rest:g} s of rest "
               f"after each clip.\n")
         print("\n".join(streamed))
     print(f"\n({time.time() - start:.0f} s)")

@@ -60,7 +60,7 @@ class RecognizerStream:
     A letter (frame) model reads every frame and the fingerspelling decoder spells its labels.
     A word (sequence) model reads each sign once, when its motion ends (runtime/words.py).
     With a motion-aware letter bundle, a gate watches the wrist: while the hand travels, the
-    motion model reads the window (every MOTION_EVERY frames); once it stops, the frame model
+    motion model reads the window (every MOTION_EVERY_S seconds); once it stops, the frame model
     reads the hand again, and a moving letter just read stays the answer while its end handshape
     is held (the hand that wrote J rests in the I handshape: that is still the J, not a new I)."""
 
@@ -263,14 +263,17 @@ class RecognizerStream:
         setting_off = self.gate.travel >= STARTING
         return not (setting_off and prediction.label in self._start_letters)
 
-    def _motion_due(self) -> bool:
-        """Whether the motion model reads this moving frame's window: on the first frame of a moving
-        run and every MOTION_EVERY-th frame after; the frames between take its latest read (the
-        windows of consecutive frames share all frames but one, and the motion model was the live
-        server's largest cost). Counted in the stream's own frames, so a stream reads the same
-        frames in any batch; a frame without a hand, a closed gate or a reset ends the run."""
+    def _motion_due(self, t: float) -> bool:
+        """Whether the motion model reads the window of this moving frame (at time t, seconds): on
+        the first frame of a moving run, then once MOTION_EVERY_S of frame time has passed since its
+        latest read (every 3rd frame at 30 fps, every 2nd at 15-20 fps) or MOTION_EVERY_MAX frames
+        (a clock that stalls or jumps back); the frames between take its latest read (the windows of
+        nearby frames share all frames but a few, and the motion model was the live server's largest
+        cost). Counted in the stream's own frames and times, so a stream reads the same frames in
+        any batch; a frame without a hand, a closed gate or a reset ends the run."""
         read = self._motion_read
-        return read is None or read.last != self._frames - 1 or self._frames - read.at >= MOTION_EVERY
+        return (read is None or read.last != self._frames - 1 or t - read.t >= MOTION_EVERY_S
+                or self._frames - read.at >= MOTION_EVERY_MAX)
 
     def _keep_row(self, row: np.ndarray) -> None:
         """The frame model's input for this stream's latest frame (one with a hand)."""
@@ -319,14 +322,20 @@ class RecognizerStream:
 @dataclass
 class MotionRead:
     """The motion model's latest read of a stream's window: the probabilities (None: not finite),
-    the stream's frame it was read at and its latest moving frame since (RecognizerStream._frames)."""
+    the stream's frame it was read at and its latest moving frame since (RecognizerStream._frames),
+    and the time of the frame it was read at."""
 
     probs: np.ndarray | None
     at: int
     last: int
+    t: float  # the time of the frame it was read at (seconds)
 
 
-MOTION_EVERY = 2  # a moving hand's window is read every 2nd frame of its stream (_motion_due)
+# A moving hand's window is read every MOTION_EVERY_S of frame time (_motion_due): bench/motion.py,
+# held-out hands and paths: at 30 fps every 3rd frame writes the letters every 2nd frame did, at 15 fps
+# every 3rd frame missed J's that every 2nd did not, so the stride is time, not frames.
+MOTION_EVERY_S = 0.09
+MOTION_EVERY_MAX = 6  # frames: the stride's bound when frame times stall
 MOVING_HOLD_S = 0.1  # a letter the motion model read from its path: a short hold writes it
 MIN_REACH = 0.9  # hand sizes the wrist must get from where it set off for that (a shake: at most ~0.7)
 
@@ -448,7 +457,7 @@ def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], fram
                  rows: list[int]) -> None:
     """The moving frames `rows`: the motion model reads the windows of those due (one call, finite
     rows kept); the others take their stream's latest read (RecognizerStream._motion_due)."""
-    due = [i for i in rows if streams[i]._motion_due()]
+    due = [i for i in rows if streams[i]._motion_due(frames[i].t)]
     read: dict[int, np.ndarray | None] = {}
     if due:
         frames_read = recognizer.motion.features.frames
@@ -458,7 +467,7 @@ def _read_motion(recognizer: "Recognizer", streams: list[RecognizerStream], fram
     for i in rows:
         stream = streams[i]
         if i in read:
-            stream._motion_read = MotionRead(read[i], stream._frames, stream._frames)
+            stream._motion_read = MotionRead(read[i], stream._frames, stream._frames, frames[i].t)
         stream._motion_read.last = stream._frames
         frames[i].probs, frames[i].moving = stream._motion_read.probs, True
 
