@@ -15,9 +15,10 @@ counts as wrong, so the row says what the open set costs the moving and the stil
 
 --motion-every and --drops add a streaming table for the motion-aware bundle: "stream once" again
 with the motion model reading a moving hand's window every S seconds of frame time (the runtime's
-MOTION_EVERY_S, set for the run; 0: every moving frame), and with frames dropped: removed from the stream (never pushed, the
-others keep their capture times: a viewer's lost frames) or pushed without a hand (`lost:`, the
-tracker missed the hand), at random (a fixed seed per clip, the same for every N) or every k-th frame.
+MOTION_EVERY_S, set for the run; 0: every moving frame), and with frames dropped: removed from the
+stream (never pushed, the others keep their capture times: a viewer's lost frames) or pushed
+without a hand (`lost:`, the tracker missed the hand), at random (a fixed seed per clip, the same
+for every S) or every k-th frame.
 
     nice -n 10 python bench/motion.py                 # both systems, a few minutes on 2 cores
     python bench/motion.py --systems sibi --train-per-letter 80 --epochs 60
@@ -312,8 +313,8 @@ def main() -> None:
     print("\n".join(lines))
     if streaming:
         print(f"\nStreamed at 30 fps, the motion-aware bundle (no open set); the motion model's windows "
-              f"read every S seconds of frame time (MOTION_EVERY_S); the same clips and drops for every S; {args.rest:g} s of rest "
-              f"after each clip.\n")
+              f"read every S seconds of frame time (MOTION_EVERY_S); the same clips and drops for every S; "
+              f"{args.rest:g} s of rest after each clip.\n")
         print("\n".join(streamed))
     print(f"\n({time.time() - start:.0f} s)")
 
