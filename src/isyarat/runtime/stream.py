@@ -267,10 +267,10 @@ class RecognizerStream:
         """Whether the motion model reads the window of this moving frame (at time t, seconds): on
         the first frame of a moving run, then once MOTION_EVERY_S of frame time has passed since its
         latest read (every 3rd frame at 30 fps, every 2nd at 15-20 fps) or MOTION_EVERY_MAX frames
-        (a clock that stalls or jumps back); the frames between take its latest read (the windows of
-        nearby frames share all frames but a few, and the motion model was the live server's largest
-        cost). Counted in the stream's own frames and times, so a stream reads the same frames in
-        any batch; a frame without a hand, a closed gate or a reset ends the run."""
+        (a clock that stalls or jumps back); the frames between take its latest read (nearby
+        frames' windows share all frames but a few). Counted in the stream's own frames and times,
+        so a stream reads the same frames in any batch; a frame without a hand, a closed gate or a
+        reset ends the run."""
         read = self._motion_read
         return (read is None or read.last != self._frames - 1 or t - read.t >= MOTION_EVERY_S
                 or self._frames - read.at >= MOTION_EVERY_MAX)
@@ -323,12 +323,12 @@ class RecognizerStream:
 class MotionRead:
     """The motion model's latest read of a stream's window: the probabilities (None: not finite),
     the stream's frame it was read at and its latest moving frame since (RecognizerStream._frames),
-    and the time of the frame it was read at."""
+    and that frame's time."""
 
     probs: np.ndarray | None
     at: int
     last: int
-    t: float  # the time of the frame it was read at (seconds)
+    t: float  # seconds
 
 
 # A moving hand's window is read every MOTION_EVERY_S of frame time (_motion_due): bench/motion.py,
